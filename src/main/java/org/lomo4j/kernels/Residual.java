@@ -1,0 +1,30 @@
+package org.lomo4j.kernels;
+
+/** Residual connection {@code out = a + b}; all (N, C). */
+public final class Residual {
+    private Residual() {}
+
+    public static void forwardRow(float[] out, float[] a, float[] b, int c, int n) {
+        int off = n * c;
+        for (int i = 0; i < c; i++) {
+            out[off + i] = a[off + i] + b[off + i];
+        }
+    }
+
+    /** Both inputs receive the output gradient unchanged: {@code da += dout; db += dout}. */
+    public static void backwardRow(float[] da, float[] db, float[] dout, int c, int n) {
+        int off = n * c;
+        for (int i = 0; i < c; i++) {
+            da[off + i] += dout[off + i];
+            db[off + i] += dout[off + i];
+        }
+    }
+
+    public static void forward(float[] out, float[] a, float[] b, int nTokens, int c) {
+        for (int n = 0; n < nTokens; n++) forwardRow(out, a, b, c, n);
+    }
+
+    public static void backward(float[] da, float[] db, float[] dout, int nTokens, int c) {
+        for (int n = 0; n < nTokens; n++) backwardRow(da, db, dout, c, n);
+    }
+}

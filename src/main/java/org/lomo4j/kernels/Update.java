@@ -1,0 +1,84 @@
+package org.lomo4j.kernels;
+
+/**
+ * Parameter-update kernels over one row of a weight and its gradient. LOMO calls {@link #sgdRow} on a
+ * gradient row the moment it is computed; the reference optimizers call the same kernels on a full
+ * gradient buffer, which is what makes "one LOMO step equals one SGD step" testable.
+ *
+ * <p>Hyper-parameters travel in one small array ({@code hp}, indexed by the constants below) rather
+ * than as scalars: TornadoVM compiles scalar arguments into the kernel as constants, so a learning
+ * rate that changes every step would recompile the kernel every step.
+ *
+ * <p>The gradient a kernel applies is {@code ĝ = clamp(g, ±clipValue) · gradScale}: clip-by-value,
+ * then the global-norm clipping factor, in the order of LOMO's reference implementation.
+ */
+public final class Update {
+    private Update() {}
+
+    public static final int LR = 0;
+    public static final int WEIGHT_DECAY = 1;
+    /** Clip-by-value bound; +∞ turns it off. */
+    public static final int CLIP_VALUE = 2;
+    /** Global-norm clipping factor {@code min(1, maxNorm / (norm + 1e-6))}; 1 turns it off. */
+    public static final int GRAD_SCALE = 3;
+    public static final int BETA1 = 4;
+    public static final int BETA2 = 5;
+    public static final int EPS = 6;
+    /** Adam's bias corrections {@code 1 − β^t}. */
+    public static final int BIAS_CORRECTION1 = 7;
+    public static final int BIAS_CORRECTION2 = 8;
+    public static final int SIZE = 9;
+
+    /** SGD with weight decay added to the gradient: {@code w −= lr · (ĝ + wd · w)}. */
+    public static void sgdRow(float[] w, int wOff, float[] g, int gOff, int len, float[] hp) {
+        float lr = hp[LR];
+        float wd = hp[WEIGHT_DECAY];
+        float clip = hp[CLIP_VALUE];
+        float scale = hp[GRAD_SCALE];
+        for (int i = 0; i < len; i++) {
+            float gi = Math.max(-clip, Math.min(clip, g[gOff + i])) * scale;
+            w[wOff + i] -= lr * (gi + wd * w[wOff + i]);
+        }
+    }
+
+    /**
+     * AdamW (Loshchilov and Hutter), decoupled weight decay:
+     * {@code m = β1·m + (1−β1)·ĝ;  v = β2·v + (1−β2)·ĝ²;
+     * w −= lr · (m/bc1 / (sqrt(v/bc2) + eps) + wd · w)}. m, v share the weight's layout at {@code sOff}.
+     */
+    public static void adamwRow(float[] w, int wOff, float[] g, int gOff, float[] m, float[] v, int sOff,
+                                int len, float[] hp) {
+        float lr = hp[LR];
+        float wd = hp[WEIGHT_DECAY];
+        float clip = hp[CLIP_VALUE];
+        float scale = hp[GRAD_SCALE];
+        float b1 = hp[BETA1];
+        float b2 = hp[BETA2];
+        float eps = hp[EPS];
+        float bc1 = hp[BIAS_CORRECTION1];
+        float bc2 = hp[BIAS_CORRECTION2];
+        for (int i = 0; i < len; i++) {
+            float gi = Math.max(-clip, Math.min(clip, g[gOff + i])) * scale;
+            float mi = b1 * m[sOff + i] + (1f - b1) * gi;
+            float vi = b2 * v[sOff + i] + (1f - b2) * gi * gi;
+            m[sOff + i] = mi;
+            v[sOff + i] = vi;
+            float step = (mi / bc1) / ((float) Math.sqrt(vi / bc2) + eps);
+            w[wOff + i] -= lr * (step + wd * w[wOff + i]);
+        }
+    }
+
+    /** Σ g² over one row, in double so that millions of small squares do not vanish. */
+    public static double sumSquaresRow(float[] g, int gOff, int len) {
+        double s = 0.0;
+        for (int i = 0; i < len; i++) {
+            s += (double) g[gOff + i] * g[gOff + i];
+        }
+        return s;
+    }
+
+    /** The global-norm clipping factor; 1 when clipping is off ({@code maxNorm ≤ 0}). */
+    public static float clipScale(double norm, double maxNorm) {
+        return maxNorm > 0 ? (float) Math.min(1.0, maxNorm / (norm + 1e-6)) : 1f;
+    }
+}

@@ -1,0 +1,197 @@
+package org.lomo4j.model;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Iterator;
+import java.util.Set;
+
+/**
+ * A LLaMA-architecture model's shape, read from a Hugging Face {@code config.json} with HF's field names,
+ * so a real checkpoint's config loads unchanged.
+ */
+public record LlamaConfig(
+        int hiddenSize,            // C
+        int intermediateSize,      // F
+        int numHiddenLayers,       // L
+        int numAttentionHeads,     // NH
+        int numKeyValueHeads,      // NKV
+        int vocabSize,             // V
+        int maxPositionEmbeddings, // maximum T
+        float rmsNormEps,
+        double ropeTheta,
+        boolean tieWordEmbeddings) {
+
+    /** Fields lomo4j reads. */
+    private static final Set<String> USED = Set.of("hidden_size", "intermediate_size", "num_hidden_layers",
+            "num_attention_heads", "num_key_value_heads", "vocab_size", "max_position_embeddings",
+            "rms_norm_eps", "rope_theta", "tie_word_embeddings");
+
+    /**
+     * Fields of real HF LLaMA/Qwen2 configs that do not change the computation lomo4j does (token ids,
+     * dtype, bookkeeping), or that are checked against the one value lomo4j supports in {@link #validate}.
+     */
+    private static final Set<String> ACCEPTED = Set.of("architectures", "model_type", "torch_dtype", "dtype",
+            "transformers_version", "bos_token_id", "eos_token_id", "pad_token_id", "initializer_range",
+            "use_cache", "pretraining_tp", "attention_dropout", "hidden_act", "attention_bias", "mlp_bias",
+            "rope_scaling", "head_dim", "_name_or_path", "max_window_layers", "use_sliding_window",
+            "sliding_window", "layer_types");
+
+    public LlamaConfig {
+        validate("config", hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads, numKeyValueHeads,
+                vocabSize, maxPositionEmbeddings, rmsNormEps, ropeTheta);
+    }
+
+    public int headDim() {
+        return hiddenSize / numAttentionHeads;
+    }
+
+    public int kvDim() {
+        return numKeyValueHeads * headDim();
+    }
+
+    public static LlamaConfig load(Path file) {
+        JsonNode root;
+        try {
+            root = new ObjectMapper().readTree(file.toFile());
+        } catch (IOException e) {
+            throw new ConfigException(file + ": not readable as JSON: " + e.getMessage());
+        }
+        if (root == null || !root.isObject()) {
+            throw new ConfigException(file + ": expected a JSON object");
+        }
+        return fromJson((ObjectNode) root, file.toString());
+    }
+
+    public static LlamaConfig fromJson(ObjectNode json, String source) {
+        for (Iterator<String> it = json.fieldNames(); it.hasNext(); ) {
+            String field = it.next();
+            if (!USED.contains(field) && !ACCEPTED.contains(field)) {
+                throw new ConfigException(source + ": unknown field '" + field + "'");
+            }
+        }
+        Fields f = new Fields(json, source);
+        int hidden = f.positiveInt("hidden_size", null);
+        int heads = f.positiveInt("num_attention_heads", null);
+        f.require("hidden_act", "silu");
+        f.require("attention_bias", false);
+        f.require("mlp_bias", false);
+        if (json.hasNonNull("rope_scaling")) {
+            throw new ConfigException(source + ": field 'rope_scaling' is not supported yet (only plain RoPE)");
+        }
+        if (json.hasNonNull("head_dim") && heads > 0 && json.get("head_dim").asInt() * heads != hidden) {
+            throw new ConfigException(source + ": field 'head_dim' must equal hidden_size / num_attention_heads ("
+                    + hidden / heads + "), got " + json.get("head_dim"));
+        }
+        if (json.path("use_sliding_window").asBoolean(false)) {
+            throw new ConfigException(source + ": field 'use_sliding_window' = true is not supported");
+        }
+        String type = json.path("model_type").asText("llama");
+        if (!type.equals("llama") && !type.equals("mistral")) {
+            throw new ConfigException(source + ": field 'model_type' = '" + type
+                    + "' is not supported (llama; qwen2 needs q/k/v biases, not yet implemented)");
+        }
+        try {
+            return new LlamaConfig(hidden,
+                    f.positiveInt("intermediate_size", null),
+                    f.positiveInt("num_hidden_layers", null),
+                    heads,
+                    f.positiveInt("num_key_value_heads", heads),
+                    f.positiveInt("vocab_size", null),
+                    f.positiveInt("max_position_embeddings", 2048),
+                    (float) f.positiveDouble("rms_norm_eps", 1e-6),
+                    f.positiveDouble("rope_theta", 10000.0),
+                    f.bool("tie_word_embeddings", false));
+        } catch (ConfigException e) {
+            throw new ConfigException(source + ": " + e.getMessage().replaceFirst("^config: ", ""));
+        }
+    }
+
+    private static void validate(String source, int hidden, int inter, int layers, int heads, int kvHeads, int vocab,
+                                 int maxPos, float eps, double theta) {
+        check(source, hidden > 0, "hidden_size", "must be positive");
+        check(source, inter > 0, "intermediate_size", "must be positive");
+        check(source, layers > 0, "num_hidden_layers", "must be positive");
+        check(source, heads > 0, "num_attention_heads", "must be positive");
+        check(source, hidden % heads == 0, "num_attention_heads", "must divide hidden_size (" + hidden + ")");
+        check(source, (hidden / heads) % 2 == 0, "num_attention_heads", "must leave an even head dimension for RoPE");
+        check(source, kvHeads > 0 && heads % kvHeads == 0, "num_key_value_heads",
+                "must divide num_attention_heads (" + heads + ")");
+        check(source, vocab > 0, "vocab_size", "must be positive");
+        check(source, maxPos > 0, "max_position_embeddings", "must be positive");
+        check(source, eps > 0 && Float.isFinite(eps), "rms_norm_eps", "must be a positive number");
+        check(source, theta > 0 && Double.isFinite(theta), "rope_theta", "must be a positive number");
+    }
+
+    private static void check(String source, boolean ok, String field, String what) {
+        if (!ok) throw new ConfigException(source + ": field '" + field + "' " + what);
+    }
+
+    /** The config as HF writes it (LlamaForCausalLM), for checkpoints. */
+    public ObjectNode toJson() {
+        ObjectNode o = new ObjectMapper().createObjectNode();
+        o.putArray("architectures").add("LlamaForCausalLM");
+        o.put("model_type", "llama");
+        o.put("hidden_size", hiddenSize);
+        o.put("intermediate_size", intermediateSize);
+        o.put("num_hidden_layers", numHiddenLayers);
+        o.put("num_attention_heads", numAttentionHeads);
+        o.put("num_key_value_heads", numKeyValueHeads);
+        o.put("vocab_size", vocabSize);
+        o.put("max_position_embeddings", maxPositionEmbeddings);
+        o.put("rms_norm_eps", rmsNormEps);
+        o.put("rope_theta", ropeTheta);
+        o.put("tie_word_embeddings", tieWordEmbeddings);
+        o.put("hidden_act", "silu");
+        o.put("torch_dtype", "float32");
+        return o;
+    }
+
+    /** Typed field access that names the field in every error. */
+    private record Fields(ObjectNode json, String source) {
+        int positiveInt(String name, Integer dflt) {
+            JsonNode n = json.get(name);
+            if (n == null || n.isNull()) {
+                if (dflt == null) throw new ConfigException(source + ": missing required field '" + name + "'");
+                return dflt;
+            }
+            if (!n.isIntegralNumber() || !n.canConvertToInt() || n.asInt() <= 0) {
+                throw new ConfigException(source + ": field '" + name + "' must be a positive integer, got " + n);
+            }
+            return n.asInt();
+        }
+
+        double positiveDouble(String name, double dflt) {
+            JsonNode n = json.get(name);
+            if (n == null || n.isNull()) return dflt;
+            if (!n.isNumber() || !(n.asDouble() > 0) || !Double.isFinite(n.asDouble())) {
+                throw new ConfigException(source + ": field '" + name + "' must be a positive number, got " + n);
+            }
+            return n.asDouble();
+        }
+
+        boolean bool(String name, boolean dflt) {
+            JsonNode n = json.get(name);
+            if (n == null || n.isNull()) return dflt;
+            if (!n.isBoolean()) {
+                throw new ConfigException(source + ": field '" + name + "' must be true or false, got " + n);
+            }
+            return n.asBoolean();
+        }
+
+        void require(String name, Object supported) {
+            JsonNode n = json.get(name);
+            if (n == null || n.isNull()) return;
+            Object value = n.isBoolean() ? (Object) n.asBoolean() : n.asText();
+            if (!value.equals(supported)) {
+                throw new ConfigException(source + ": field '" + name + "' = " + n + " is not supported (only "
+                        + supported + ")");
+            }
+        }
+    }
+
+}

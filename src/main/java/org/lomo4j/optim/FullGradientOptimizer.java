@@ -1,0 +1,39 @@
+package org.lomo4j.optim;
+
+import org.lomo4j.kernels.Update;
+import org.lomo4j.model.Batch;
+import org.lomo4j.model.LlamaModel;
+import org.lomo4j.model.Tensor;
+
+/** Forward, a complete backward into a full gradient buffer, then an update of every row. */
+abstract sealed class FullGradientOptimizer extends Optimizer permits Sgd, AdamW {
+    protected final FullGradients gradients;
+
+    FullGradientOptimizer(LlamaModel model, OptimizerConfig config) {
+        super(model, config);
+        this.gradients = new FullGradients(model.layout(), model.parallel(), model.ledger());
+    }
+
+    @Override
+    public StepResult step(Batch batch) {
+        float loss = model.forward(batch);
+        gradients.zero();
+        model.backward(gradients);
+        double norm = config.clipNorm() > 0 ? gradients.norm() : Double.NaN;
+        double lr = prepareHyperParameters(Update.clipScale(norm, config.clipNorm()));
+        beforeUpdate();
+        float[] g = gradients.grads();
+        for (Tensor t : model.layout().tensors()) {
+            model.parallel().forEach(t.rows(), (lo, hi, w) -> {
+                for (int row = lo; row < hi; row++) updateRow(g, t.offset() + row * t.cols(), t.cols());
+            });
+        }
+        step++;
+        return new StepResult(loss, norm, lr);
+    }
+
+    protected void beforeUpdate() {}
+
+    /** Updates {@code len} parameters from {@code off}, whose gradient is at the same offset in {@code g}. */
+    protected abstract void updateRow(float[] g, int off, int len);
+}

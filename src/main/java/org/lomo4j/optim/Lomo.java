@@ -1,0 +1,48 @@
+package org.lomo4j.optim;
+
+import org.lomo4j.kernels.Update;
+import org.lomo4j.model.Batch;
+import org.lomo4j.model.LlamaModel;
+
+/**
+ * LOMO, LOw-Memory Optimization (Lv et al., 2023): SGD whose update is fused into backward.
+ *
+ * <p>Backward walks the layers from the top. For each weight W it first computes the gradient flowing to
+ * the layer's input with W's current values, then computes W's gradient g one row at a time and applies
+ * <pre>
+ *   ĝ = clamp(g, ±clipValue) · s,     s = min(1, maxNorm / (‖g‖ + 1e-6))
+ *   W ← W − lr · (ĝ + wd · W)
+ * </pre>
+ * to that row at once. No gradient larger than one row per worker exists (one tensor for a tied
+ * embedding), so memory is parameters + activations, where SGD needs parameters + gradients and AdamW
+ * parameters + gradients + two moments.
+ *
+ * <p>Global-norm clipping needs ‖g‖ before the first update, so it costs a first backward that only
+ * accumulates Σg² and updates nothing; the updating backward follows, from the same activations.
+ */
+public final class Lomo extends Optimizer {
+    private final LomoPass pass;
+
+    Lomo(LlamaModel model, OptimizerConfig config) {
+        super(model, config);
+        this.pass = new LomoPass(model.layout(), model.params(), model.parallel(), model.ledger());
+    }
+
+    @Override
+    public StepResult step(Batch batch) {
+        float loss = model.forward(batch);
+        double norm = Double.NaN;
+        float scale = 1f;
+        if (config.clipNorm() > 0) {
+            pass.begin(LomoPass.Mode.NORM, hp);
+            model.backward(pass);
+            norm = Math.sqrt(pass.sumSquares());
+            scale = Update.clipScale(norm, config.clipNorm());
+        }
+        double lr = prepareHyperParameters(scale);
+        pass.begin(LomoPass.Mode.UPDATE, hp);
+        model.backward(pass);
+        step++;
+        return new StepResult(loss, norm, lr);
+    }
+}

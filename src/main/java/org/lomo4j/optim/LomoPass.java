@@ -1,0 +1,92 @@
+package org.lomo4j.optim;
+
+import org.lomo4j.kernels.Update;
+import org.lomo4j.memory.Category;
+import org.lomo4j.memory.MemoryLedger;
+import org.lomo4j.model.GradientSink;
+import org.lomo4j.model.ParameterLayout;
+import org.lomo4j.model.Tensor;
+import org.lomo4j.parallel.Parallel;
+
+/**
+ * One LOMO backward pass. For each weight, each row of its gradient is computed into the worker's
+ * scratch row and consumed at once: applied to the weight ({@link Mode#UPDATE}), or only squared and
+ * summed ({@link Mode#NORM}, the first pass of global-norm clipping). Scratch is one row per worker.
+ *
+ * <p>A weight used twice (the head tied to the embedding) cannot be consumed at its first use, since its
+ * gradient is not complete; its rows accumulate in a buffer of that one tensor until the last use.
+ */
+final class LomoPass implements GradientSink {
+    enum Mode { NORM, UPDATE }
+
+    private final Parallel par;
+    private final float[] params;
+    private final int rowLength;
+    private final float[] scratch;      // (threads, maxCols) one gradient row per worker
+    private final double[] rowSquares;  // (maxRows) Σg² per row, summed in row order so runs are deterministic
+    private final float[] pending;      // (V, C) the tied weight's gradient between its two uses, or null
+    private Tensor pendingTensor;
+    private Mode mode = Mode.UPDATE;
+    private float[] hp;
+    private double sumSquares;
+
+    LomoPass(ParameterLayout layout, float[] params, Parallel par, MemoryLedger ledger) {
+        this.par = par;
+        this.params = params;
+        this.rowLength = layout.maxCols();
+        this.scratch = ledger.floats(Category.SCRATCH, (long) par.threads() * rowLength);
+        this.rowSquares = ledger.doubles(Category.SCRATCH, layout.maxRows());
+        this.pending = layout.tied() ? ledger.floats(Category.SCRATCH, layout.embedding().size()) : null;
+    }
+
+    void begin(Mode mode, float[] hp) {
+        this.mode = mode;
+        this.hp = hp;
+        this.sumSquares = 0;
+        this.pendingTensor = null;
+    }
+
+    /** Σg² over every gradient seen in this pass (NORM mode). */
+    double sumSquares() {
+        return sumSquares;
+    }
+
+    @Override
+    public void accept(Tensor t, RowGradient gradient, boolean lastUse) {
+        int cols = t.cols();
+        if (!lastUse || t.equals(pendingTensor)) {
+            if (pendingTensor == null) {
+                java.util.Arrays.fill(pending, 0, t.size(), 0f);
+                pendingTensor = t;
+            }
+            par.forEach(t.rows(), (lo, hi, w) -> {
+                for (int row = lo; row < hi; row++) gradient.accumulate(pending, row * cols, row);
+            });
+            if (!lastUse) return;
+            par.forEach(t.rows(), (lo, hi, w) -> {
+                for (int row = lo; row < hi; row++) consume(t, row, pending, row * cols);
+            });
+            pendingTensor = null;
+        } else {
+            par.forEach(t.rows(), (lo, hi, w) -> {
+                int slot = w * rowLength;
+                for (int row = lo; row < hi; row++) {
+                    java.util.Arrays.fill(scratch, slot, slot + cols, 0f);
+                    gradient.accumulate(scratch, slot, row);
+                    consume(t, row, scratch, slot);
+                }
+            });
+        }
+        if (mode == Mode.NORM) {
+            for (int row = 0; row < t.rows(); row++) sumSquares += rowSquares[row];
+        }
+    }
+
+    private void consume(Tensor t, int row, float[] g, int gOff) {
+        if (mode == Mode.NORM) {
+            rowSquares[row] = Update.sumSquaresRow(g, gOff, t.cols());
+        } else {
+            Update.sgdRow(params, t.offset() + row * t.cols(), g, gOff, t.cols(), hp);
+        }
+    }
+}

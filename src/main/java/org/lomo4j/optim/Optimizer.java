@@ -1,0 +1,59 @@
+package org.lomo4j.optim;
+
+import org.lomo4j.kernels.Update;
+import org.lomo4j.model.Batch;
+import org.lomo4j.model.LlamaModel;
+
+/** Trains a model one batch at a time. */
+public abstract sealed class Optimizer permits Lomo, FullGradientOptimizer {
+    protected final LlamaModel model;
+    protected final OptimizerConfig config;
+    /** Hyper-parameters as the update kernels read them (see {@link Update}). */
+    protected final float[] hp = new float[Update.SIZE];
+    protected int step;
+
+    protected Optimizer(LlamaModel model, OptimizerConfig config) {
+        this.model = model;
+        this.config = config;
+    }
+
+    public static Optimizer create(LlamaModel model, OptimizerConfig config) {
+        return switch (config.kind()) {
+            case LOMO -> new Lomo(model, config);
+            case SGD -> new Sgd(model, config);
+            case ADAMW -> new AdamW(model, config);
+        };
+    }
+
+    /** Forward, backward and update on one batch. */
+    public abstract StepResult step(Batch batch);
+
+    public OptimizerConfig config() {
+        return config;
+    }
+
+    /** Steps taken so far; the learning-rate schedule's position. */
+    public int stepCount() {
+        return step;
+    }
+
+    /** Moves the schedule to {@code step}, when resuming. */
+    public void setStepCount(int step) {
+        this.step = step;
+    }
+
+    /** Optimizer buffers to save with a checkpoint, by name (none for LOMO and SGD). */
+    public java.util.Map<String, float[]> state() {
+        return java.util.Map.of();
+    }
+
+    /** Fills {@code hp} for the current step; the gradient scale comes from global-norm clipping. */
+    protected double prepareHyperParameters(float gradScale) {
+        double lr = config.schedule().at(step);
+        hp[Update.LR] = (float) lr;
+        hp[Update.WEIGHT_DECAY] = (float) config.weightDecay();
+        hp[Update.CLIP_VALUE] = config.clipValue() > 0 ? (float) config.clipValue() : Float.POSITIVE_INFINITY;
+        hp[Update.GRAD_SCALE] = gradScale;
+        return lr;
+    }
+}

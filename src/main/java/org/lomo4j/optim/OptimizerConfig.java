@@ -1,0 +1,52 @@
+package org.lomo4j.optim;
+
+import java.util.Locale;
+
+/**
+ * What to optimize with. {@code clipNorm} ≤ 0 and {@code clipValue} ≤ 0 turn the clippings off.
+ * Betas and eps are used by AdamW only.
+ */
+public record OptimizerConfig(Kind kind, LrSchedule schedule, double weightDecay, double clipNorm, double clipValue,
+                              double beta1, double beta2, double eps) {
+
+    public enum Kind {
+        LOMO, SGD, ADAMW;
+
+        public static Kind parse(String s) {
+            try {
+                return valueOf(s.toUpperCase(Locale.ROOT));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("--optimizer must be lomo, sgd or adamw, got '" + s + "'");
+            }
+        }
+
+        public String id() {
+            return name().toLowerCase(Locale.ROOT);
+        }
+    }
+
+    public OptimizerConfig {
+        if (weightDecay < 0) throw new IllegalArgumentException("--weight-decay must not be negative");
+        if (!(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1)) throw new IllegalArgumentException("betas must be in [0, 1)");
+    }
+
+    public static OptimizerConfig of(Kind kind, LrSchedule schedule) {
+        return new OptimizerConfig(kind, schedule, 0, 0, 0, 0.9, 0.999, 1e-8);
+    }
+
+    public OptimizerConfig withWeightDecay(double wd) {
+        return new OptimizerConfig(kind, schedule, wd, clipNorm, clipValue, beta1, beta2, eps);
+    }
+
+    public OptimizerConfig withClipNorm(double maxNorm) {
+        return new OptimizerConfig(kind, schedule, weightDecay, maxNorm, clipValue, beta1, beta2, eps);
+    }
+
+    public OptimizerConfig withClipValue(double bound) {
+        return new OptimizerConfig(kind, schedule, weightDecay, clipNorm, bound, beta1, beta2, eps);
+    }
+
+    public OptimizerConfig withKind(Kind k) {
+        return new OptimizerConfig(k, schedule, weightDecay, clipNorm, clipValue, beta1, beta2, eps);
+    }
+}

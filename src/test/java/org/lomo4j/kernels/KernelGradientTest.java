@@ -1,0 +1,147 @@
+package org.lomo4j.kernels;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.SplittableRandom;
+
+import static org.lomo4j.GradCheck.assertClose;
+import static org.lomo4j.GradCheck.numeric;
+import static org.lomo4j.GradCheck.random;
+import static org.lomo4j.GradCheck.weightedSum;
+
+/** Every backward kernel against central finite differences of its forward, objective Σ r·y. */
+class KernelGradientTest {
+    private static final float H = 1e-2f;
+    private static final double TOL = 2e-3;
+    private final SplittableRandom rng = new SplittableRandom(42);
+
+    @Test
+    void matmul() {
+        int n = 3, in = 5, out = 4, wOff = 7;
+        float[] x = random(rng, n * in, 1), w = random(rng, wOff + out * in, 1), r = random(rng, n * out, 1);
+        float[] y = new float[n * out];
+        java.util.function.DoubleSupplier f = () -> {
+            Matmul.forward(y, x, w, wOff, n, in, out);
+            return weightedSum(y, r);
+        };
+        float[] dx = new float[n * in], dw = new float[3 + out * in];
+        Matmul.backward(dx, dw, 3, r, x, w, wOff, n, in, out);
+        assertClose("matmul dx", numeric(x, H, f), dx, TOL);
+        assertClose("matmul dW", numeric(w, wOff, out * in, H, f), dw, 3, TOL);
+    }
+
+    @Test
+    void rmsnorm() {
+        int n = 3, c = 6;
+        float[] x = random(rng, n * c, 2), w = random(rng, c, 1.5f), r = random(rng, n * c, 1);
+        float[] y = new float[n * c], rstd = new float[n];
+        java.util.function.DoubleSupplier f = () -> {
+            RmsNorm.forward(y, rstd, x, w, 0, n, c, 1e-5f);
+            return weightedSum(y, r);
+        };
+        f.getAsDouble();
+        float[] dx = new float[n * c], dw = new float[c];
+        RmsNorm.backward(dx, dw, 0, r, x, rstd, w, 0, n, c);
+        assertClose("rmsnorm dx", numeric(x, H, f), dx, TOL);
+        assertClose("rmsnorm dw", numeric(w, H, f), dw, TOL);
+    }
+
+    @Test
+    void embedding() {
+        int n = 5, c = 3, vocab = 4;
+        int[] tokens = {2, 0, 2, 3, 2};
+        float[] w = random(rng, vocab * c, 1), r = random(rng, n * c, 1), y = new float[n * c];
+        java.util.function.DoubleSupplier f = () -> {
+            Embedding.forward(y, tokens, w, 0, n, c);
+            return weightedSum(y, r);
+        };
+        float[] dw = new float[vocab * c];
+        Embedding.backward(dw, 0, r, tokens, n, c, vocab);
+        assertClose("embedding dW", numeric(w, H, f), dw, TOL);
+    }
+
+    @Test
+    void residual() {
+        int n = 2, c = 3;
+        float[] a = random(rng, n * c, 1), b = random(rng, n * c, 1), r = random(rng, n * c, 1), y = new float[n * c];
+        java.util.function.DoubleSupplier f = () -> {
+            Residual.forward(y, a, b, n, c);
+            return weightedSum(y, r);
+        };
+        float[] da = new float[n * c], db = new float[n * c];
+        Residual.backward(da, db, r, n, c);
+        assertClose("residual da", numeric(a, H, f), da, TOL);
+        assertClose("residual db", numeric(b, H, f), db, TOL);
+    }
+
+    @Test
+    void swiglu() {
+        int n = 3, ff = 5;
+        float[] gate = random(rng, n * ff, 3), up = random(rng, n * ff, 2), r = random(rng, n * ff, 1), h = new float[n * ff];
+        java.util.function.DoubleSupplier f = () -> {
+            SwiGlu.forward(h, gate, up, n, ff);
+            return weightedSum(h, r);
+        };
+        float[] dgate = new float[n * ff], dup = new float[n * ff];
+        SwiGlu.backward(dgate, dup, r, gate, up, n, ff);
+        assertClose("swiglu dgate", numeric(gate, H, f), dgate, TOL);
+        assertClose("swiglu dup", numeric(up, H, f), dup, TOL);
+    }
+
+    @Test
+    void rope() {
+        int b = 2, t = 5, heads = 3, hd = 8, n = b * t;
+        float[] cos = new float[t * hd / 2], sin = new float[t * hd / 2];
+        Rope.tables(cos, sin, t, hd, 10000.0);
+        float[] x = random(rng, n * heads * hd, 1), r = random(rng, x.length, 1);
+        java.util.function.DoubleSupplier f = () -> {
+            float[] y = x.clone();
+            Rope.forward(y, cos, sin, n, t, heads, hd);
+            return weightedSum(y, r);
+        };
+        float[] dx = r.clone();
+        Rope.backward(dx, cos, sin, n, t, heads, hd);
+        assertClose("rope dx", numeric(x, H, f), dx, TOL);
+    }
+
+    @Test
+    void attentionWithGroupedQueries() {
+        int b = 2, t = 4, nh = 4, nkv = 2, hd = 4, n = b * t;
+        float[] q = random(rng, n * nh * hd, 1), k = random(rng, n * nkv * hd, 1), v = random(rng, n * nkv * hd, 1);
+        float[] r = random(rng, n * nh * hd, 1);
+        float[] out = new float[n * nh * hd], probs = new float[b * nh * t * t];
+        java.util.function.DoubleSupplier f = () -> {
+            Attention.forward(out, probs, q, k, v, b, t, nh, nkv, hd);
+            return weightedSum(out, r);
+        };
+        f.getAsDouble();
+        float[] dq = new float[q.length], dk = new float[k.length], dv = new float[v.length], ds = new float[probs.length];
+        Attention.backward(dq, dk, dv, ds, r, probs, q, k, v, b, t, nh, nkv, hd);
+        assertClose("attention dq", numeric(q, H, f), dq, TOL);
+        assertClose("attention dk", numeric(k, H, f), dk, TOL);
+        assertClose("attention dv", numeric(v, H, f), dv, TOL);
+    }
+
+    @Test
+    void crossEntropyWithIgnoredTargets() {
+        int n = 4, vocab = 6;
+        int[] targets = {3, -1, 0, 5};
+        float[] logits = random(rng, n * vocab, 3);
+        float[] losses = new float[n];
+        java.util.function.DoubleSupplier f = () -> {
+            float[] p = logits.clone();
+            CrossEntropy.forward(losses, p, targets, n, vocab);
+            double s = 0;
+            for (float l : losses) s += l;
+            return s / 3;  // mean over the three counted targets
+        };
+        float[] probs = logits.clone();
+        CrossEntropy.forward(losses, probs, targets, n, vocab);
+        float[] dlogits = new float[n * vocab];
+        CrossEntropy.backward(dlogits, probs, targets, 1f / 3, n, vocab);
+        assertClose("cross-entropy dlogits", numeric(logits, H, f), dlogits, TOL);
+        for (int j = 0; j < vocab; j++) {
+            org.junit.jupiter.api.Assertions.assertEquals(0f, dlogits[vocab + j], "ignored row must get no gradient");
+        }
+    }
+}

@@ -1,0 +1,40 @@
+package org.lomo4j.model;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.lomo4j.GradCheck;
+import org.lomo4j.TinyModels;
+import org.lomo4j.memory.MemoryLedger;
+import org.lomo4j.optim.FullGradients;
+import org.lomo4j.parallel.Parallel;
+
+/** The whole model's parameter gradients against central finite differences of its loss. */
+class ModelGradientTest {
+    private static final Parallel PAR = new Parallel(2);
+
+    @AfterAll
+    static void close() {
+        PAR.close();
+    }
+
+    @ParameterizedTest(name = "tied embeddings = {0}")
+    @ValueSource(booleans = {false, true})
+    void everyParameterGradientMatchesFiniteDifferences(boolean tied) {
+        LlamaConfig cfg = TinyModels.config(tied);
+        MemoryLedger ledger = new MemoryLedger();
+        LlamaModel model = TinyModels.model(cfg, 3, PAR, ledger);
+        Batch batch = TinyModels.batch(cfg, 2, 5, 4);
+
+        FullGradients grads = new FullGradients(model.layout(), PAR, ledger);
+        model.forward(batch);
+        grads.zero();
+        model.backward(grads);
+
+        float[] p = model.params();
+        for (Tensor t : model.layout().tensors()) {
+            double[] numeric = GradCheck.numeric(p, t.offset(), t.size(), 1e-2f, () -> model.forward(batch));
+            GradCheck.assertClose(t.name(), numeric, grads.grads(), t.offset(), 2e-2);
+        }
+    }
+}
