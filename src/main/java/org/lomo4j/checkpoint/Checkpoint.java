@@ -1,0 +1,148 @@
+package org.lomo4j.checkpoint;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import org.lomo4j.memory.Category;
+import org.lomo4j.memory.MemoryLedger;
+import org.lomo4j.model.LlamaConfig;
+import org.lomo4j.model.LlamaModel;
+import org.lomo4j.model.ParameterLayout;
+import org.lomo4j.model.Tensor;
+import org.lomo4j.optim.Optimizer;
+import org.lomo4j.parallel.Parallel;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.stream.Stream;
+
+/**
+ * A checkpoint directory, loadable by Hugging Face transformers as a model:
+ * <pre>
+ *   config.json              the model config, HF field names
+ *   model.safetensors        the weights, HF LLaMA tensor names, F32
+ *   trainer.json             step, seed, data, batch, seq and the optimizer recipe (to resume)
+ *   optimizer.safetensors    optimizer buffers, when the optimizer has any (AdamW's moments)
+ * </pre>
+ * The directory is written beside its final name and renamed into place, so a crash leaves either the
+ * previous checkpoint or the new one, never a mix.
+ */
+public final class Checkpoint {
+    public static final String CONFIG = "config.json";
+    public static final String WEIGHTS = "model.safetensors";
+    public static final String TRAINER = "trainer.json";
+    public static final String OPTIMIZER = "optimizer.safetensors";
+
+    private Checkpoint() {}
+
+    public static void save(Path dir, LlamaModel model, Optimizer optimizer, TrainState state) throws IOException {
+        Path tmp = dir.resolveSibling(dir.getFileName() + ".tmp");
+        deleteRecursively(tmp);
+        Files.createDirectories(tmp);
+        ObjectMapper json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+        AtomicFiles.writeString(tmp.resolve(CONFIG), json.writeValueAsString(model.config().toJson()));
+        Map<String, Safetensors.Slice> weights = new LinkedHashMap<>();
+        for (Tensor t : model.layout().tensors()) {
+            weights.put(t.name(), new Safetensors.Slice(model.params(), t.offset(), t.shape()));
+        }
+        Safetensors.write(tmp.resolve(WEIGHTS), weights, Map.of("format", "pt"));
+        Map<String, float[]> optState = optimizer.state();
+        if (!optState.isEmpty()) {
+            Map<String, Safetensors.Slice> slices = new LinkedHashMap<>();
+            optState.forEach((name, buf) -> slices.put(name, new Safetensors.Slice(buf, 0, new int[] {buf.length})));
+            Safetensors.write(tmp.resolve(OPTIMIZER), slices, Map.of());
+        }
+        AtomicFiles.writeString(tmp.resolve(TRAINER), json.writeValueAsString(state.toJson()));
+        if (Files.exists(dir)) {
+            Path old = dir.resolveSibling(dir.getFileName() + ".old");
+            deleteRecursively(old);
+            Files.move(dir, old);
+            Files.move(tmp, dir);
+            deleteRecursively(old);
+        } else {
+            Files.move(tmp, dir);
+        }
+    }
+
+    /**
+     * A model from a {@code config.json} (fresh weights from {@code seed}) or from a checkpoint directory
+     * (its config and weights).
+     */
+    public static LlamaModel loadModel(Path path, long seed, Parallel par, MemoryLedger ledger) {
+        if (Files.isRegularFile(path)) {
+            return LlamaModel.initialize(LlamaConfig.load(path), seed, par, ledger);
+        }
+        if (!Files.isDirectory(path)) {
+            throw new IllegalArgumentException("--model " + path + ": no such config file or checkpoint directory");
+        }
+        Path configFile = path.resolve(CONFIG);
+        if (!Files.isRegularFile(configFile)) throw new CheckpointException(path + ": no " + CONFIG);
+        LlamaConfig cfg = LlamaConfig.load(configFile);
+        Path weightsFile = path.resolve(WEIGHTS);
+        if (!Files.isRegularFile(weightsFile)) {
+            if (Files.exists(path.resolve("model.safetensors.index.json"))) {
+                throw new CheckpointException(path + ": sharded checkpoints (model.safetensors.index.json) are not supported yet");
+            }
+            throw new CheckpointException(path + ": no " + WEIGHTS);
+        }
+        ParameterLayout layout = new ParameterLayout(cfg);
+        float[] params = ledger.floats(Category.PARAMETERS, layout.totalSize());
+        Safetensors st = Safetensors.open(weightsFile);
+        for (Tensor t : layout.tensors()) st.read(t.name(), t.shape(), params, t.offset());
+        for (String name : st.entries().keySet()) {
+            boolean tiedHead = layout.tied() && name.equals("lm_head.weight");
+            if (layout.get(name) == null && !tiedHead) {
+                throw new CheckpointException(weightsFile + ": unexpected tensor '" + name + "' for a LLaMA model of this config");
+            }
+        }
+        return new LlamaModel(cfg, params, par, ledger);
+    }
+
+    public static boolean isCheckpoint(Path dir) {
+        return Files.isRegularFile(dir.resolve(TRAINER));
+    }
+
+    public static TrainState loadTrainState(Path dir) {
+        Path file = dir.resolve(TRAINER);
+        try {
+            return TrainState.fromJson(new ObjectMapper().readTree(file.toFile()), file.toString());
+        } catch (IOException e) {
+            throw new CheckpointException(file + ": cannot read: " + e.getMessage());
+        }
+    }
+
+    /** Restores the optimizer's buffers saved beside the weights. */
+    public static void loadOptimizerState(Path dir, Optimizer optimizer) {
+        Map<String, float[]> state = optimizer.state();
+        if (state.isEmpty()) return;
+        Path file = dir.resolve(OPTIMIZER);
+        if (!Files.isRegularFile(file)) throw new CheckpointException(dir + ": no " + OPTIMIZER + " for the optimizer's state");
+        Safetensors st = Safetensors.open(file);
+        state.forEach((name, buf) -> st.read(name, new int[] {buf.length}, buf, 0));
+    }
+
+    static void deleteRecursively(Path p) throws IOException {
+        if (!Files.exists(p)) return;
+        try (Stream<Path> walk = Files.walk(p)) {
+            for (Path q : walk.sorted(Comparator.reverseOrder()).toList()) Files.delete(q);
+        }
+    }
+
+    /** Deletes all but the newest {@code keep} {@code step-*} directories under {@code out}. */
+    public static void prune(Path out, int keep) throws IOException {
+        if (!Files.isDirectory(out)) return;
+        try (Stream<Path> s = Files.list(out)) {
+            var steps = s.filter(p -> p.getFileName().toString().matches("step-\\d+") && Files.isDirectory(p))
+                    .sorted(Comparator.comparing((Path p) -> p.getFileName().toString()).reversed()).toList();
+            for (int i = keep; i < steps.size(); i++) deleteRecursively(steps.get(i));
+        }
+    }
+
+    public static JsonNode readJson(Path file) throws IOException {
+        return new ObjectMapper().readTree(file.toFile());
+    }
+}

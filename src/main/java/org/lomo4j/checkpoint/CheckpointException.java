@@ -1,0 +1,8 @@
+package org.lomo4j.checkpoint;
+
+/** A checkpoint file that cannot be used; the message names the file and, where it applies, the tensor. */
+public final class CheckpointException extends IllegalArgumentException {
+    public CheckpointException(String message) {
+        super(message);
+    }
+}

@@ -1,0 +1,212 @@
+package org.lomo4j.checkpoint;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.MappedByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * The safetensors format: an 8-byte little-endian header length, a JSON header mapping each tensor name
+ * to {dtype, shape, data_offsets}, then the raw little-endian data. Reading maps the file rather than
+ * copying it, and validates every header entry before any data is touched.
+ */
+public final class Safetensors {
+
+    /** A header entry: where a tensor's bytes are, relative to the start of the data section. */
+    public record Entry(String name, String dtype, long[] shape, long begin, long end) {
+        public long numel() {
+            long n = 1;
+            for (long d : shape) n *= d;
+            return n;
+        }
+    }
+
+    /** A float view of {@code length} values of {@code data} from {@code offset}, saved under {@code shape}. */
+    public record Slice(float[] data, int offset, int[] shape) {
+        int length() {
+            int n = 1;
+            for (int d : shape) n *= d;
+            return n;
+        }
+    }
+
+    private final Path path;
+    private final Map<String, Entry> entries;
+    private final Map<String, String> metadata;
+    private final MappedByteBuffer data;
+
+    private Safetensors(Path path, Map<String, Entry> entries, Map<String, String> metadata, MappedByteBuffer data) {
+        this.path = path;
+        this.entries = entries;
+        this.metadata = metadata;
+        this.data = data;
+    }
+
+    public Map<String, Entry> entries() {
+        return Collections.unmodifiableMap(entries);
+    }
+
+    public Map<String, String> metadata() {
+        return Collections.unmodifiableMap(metadata);
+    }
+
+    public static Safetensors open(Path path) {
+        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
+            long size = ch.size();
+            if (size < 8) throw new CheckpointException(path + ": too short for a safetensors file (" + size + " bytes)");
+            ByteBuffer lenBuf = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+            ch.read(lenBuf, 0);
+            long headerLen = lenBuf.flip().getLong();
+            if (headerLen <= 0 || headerLen > size - 8 || headerLen > 100_000_000) {
+                throw new CheckpointException(path + ": header length " + headerLen + " does not fit the file of " + size + " bytes");
+            }
+            ByteBuffer header = ByteBuffer.allocate((int) headerLen);
+            ch.read(header, 8);
+            long dataStart = 8 + headerLen;
+            Map<String, String> meta = new LinkedHashMap<>();
+            Map<String, Entry> entries = parseHeader(path, new String(header.array(), StandardCharsets.UTF_8), size - dataStart, meta);
+            MappedByteBuffer mapped = ch.map(FileChannel.MapMode.READ_ONLY, dataStart, size - dataStart);
+            mapped.order(ByteOrder.LITTLE_ENDIAN);
+            return new Safetensors(path, entries, meta, mapped);
+        } catch (IOException e) {
+            throw new CheckpointException(path + ": cannot read: " + e.getMessage());
+        }
+    }
+
+    private static Map<String, Entry> parseHeader(Path path, String text, long dataSize, Map<String, String> meta) {
+        JsonNode root;
+        try {
+            root = new ObjectMapper().readTree(text);
+        } catch (IOException e) {
+            throw new CheckpointException(path + ": header is not valid JSON: " + e.getMessage());
+        }
+        if (root == null || !root.isObject()) throw new CheckpointException(path + ": header is not a JSON object");
+        Map<String, Entry> entries = new LinkedHashMap<>();
+        for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> f = it.next();
+            String name = f.getKey();
+            JsonNode n = f.getValue();
+            if (name.equals("__metadata__")) {
+                n.fields().forEachRemaining(m -> meta.put(m.getKey(), m.getValue().asText()));
+                continue;
+            }
+            String where = path + ": tensor '" + name + "'";
+            String dtype = n.path("dtype").asText("");
+            int width = dtypeSize(dtype);
+            if (width == 0) throw new CheckpointException(where + ": unsupported dtype '" + dtype + "' (F32, F16, BF16)");
+            JsonNode shapeNode = n.path("shape");
+            JsonNode offs = n.path("data_offsets");
+            if (!shapeNode.isArray() || !offs.isArray() || offs.size() != 2) {
+                throw new CheckpointException(where + ": needs 'shape' and a two-element 'data_offsets'");
+            }
+            long[] shape = new long[shapeNode.size()];
+            for (int i = 0; i < shape.length; i++) {
+                shape[i] = shapeNode.get(i).asLong(-1);
+                if (shape[i] < 0) throw new CheckpointException(where + ": negative dimension in shape " + shapeNode);
+            }
+            long begin = offs.get(0).asLong(-1);
+            long end = offs.get(1).asLong(-1);
+            if (begin < 0 || end < begin || end > dataSize) {
+                throw new CheckpointException(where + ": data_offsets " + offs + " outside the data section of " + dataSize + " bytes");
+            }
+            Entry e = new Entry(name, dtype, shape, begin, end);
+            if (e.numel() * width != end - begin) {
+                throw new CheckpointException(where + ": shape " + Arrays.toString(shape) + " of " + dtype + " needs "
+                        + e.numel() * width + " bytes, data_offsets span " + (end - begin));
+            }
+            entries.put(name, e);
+        }
+        return entries;
+    }
+
+    private static int dtypeSize(String dtype) {
+        return switch (dtype) {
+            case "F32" -> 4;
+            case "F16", "BF16" -> 2;
+            default -> 0;
+        };
+    }
+
+    /** Converts tensor {@code name} to fp32 into {@code dst[off ..]}, after checking its shape. */
+    public void read(String name, int[] expectedShape, float[] dst, int off) {
+        Entry e = entries.get(name);
+        if (e == null) throw new CheckpointException(path + ": missing tensor '" + name + "'");
+        long[] want = Arrays.stream(expectedShape).asLongStream().toArray();
+        if (!Arrays.equals(want, e.shape())) {
+            throw new CheckpointException(path + ": tensor '" + name + "' has shape " + Arrays.toString(e.shape())
+                    + ", the config needs " + Arrays.toString(expectedShape));
+        }
+        int n = (int) e.numel();
+        int base = (int) e.begin();
+        switch (e.dtype()) {
+            case "F32" -> {
+                for (int i = 0; i < n; i++) dst[off + i] = data.getFloat(base + 4 * i);
+            }
+            case "F16" -> {
+                for (int i = 0; i < n; i++) dst[off + i] = Float.float16ToFloat(data.getShort(base + 2 * i));
+            }
+            case "BF16" -> {
+                for (int i = 0; i < n; i++) dst[off + i] = Float.intBitsToFloat((data.getShort(base + 2 * i) & 0xFFFF) << 16);
+            }
+            default -> throw new IllegalStateException(e.dtype());
+        }
+    }
+
+    /** Writes F32 tensors in the given order (to a temporary file, then renamed over {@code path}). */
+    public static void write(Path path, Map<String, Slice> tensors, Map<String, String> metadata) throws IOException {
+        ObjectMapper json = new ObjectMapper();
+        ObjectNode header = json.createObjectNode();
+        if (!metadata.isEmpty()) {
+            ObjectNode m = header.putObject("__metadata__");
+            metadata.forEach(m::put);
+        }
+        long offset = 0;
+        for (Map.Entry<String, Slice> t : tensors.entrySet()) {
+            ObjectNode e = header.putObject(t.getKey());
+            e.put("dtype", "F32");
+            ArrayNode shape = e.putArray("shape");
+            for (int d : t.getValue().shape()) shape.add(d);
+            long bytes = 4L * t.getValue().length();
+            e.putArray("data_offsets").add(offset).add(offset + bytes);
+            offset += bytes;
+        }
+        byte[] headerBytes = json.writeValueAsBytes(header);
+        int padded = (headerBytes.length + 7) / 8 * 8;  // data starts 8-byte aligned
+        byte[] h = Arrays.copyOf(headerBytes, padded);
+        Arrays.fill(h, headerBytes.length, padded, (byte) ' ');
+        AtomicFiles.write(path, out -> {
+            ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded);
+            out.write(len.array());
+            out.write(h);
+            ByteBuffer buf = ByteBuffer.allocate(1 << 16).order(ByteOrder.LITTLE_ENDIAN);
+            for (Slice s : tensors.values()) {
+                for (int i = 0; i < s.length(); i++) {
+                    if (!buf.hasRemaining()) flush(buf, out);
+                    buf.putFloat(s.data()[s.offset() + i]);
+                }
+            }
+            flush(buf, out);
+        });
+    }
+
+    private static void flush(ByteBuffer buf, OutputStream out) throws IOException {
+        out.write(buf.array(), 0, buf.position());
+        buf.clear();
+    }
+}

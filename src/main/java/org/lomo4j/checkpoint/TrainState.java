@@ -1,0 +1,59 @@
+package org.lomo4j.checkpoint;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.lomo4j.optim.LrSchedule;
+import org.lomo4j.optim.OptimizerConfig;
+
+/** What a checkpoint needs beyond the weights to resume bit-exactly: the position and the whole recipe. */
+public record TrainState(int step, long seed, String data, int batchSize, int seqLen, OptimizerConfig optimizer) {
+
+    public ObjectNode toJson() {
+        ObjectMapper m = new ObjectMapper();
+        ObjectNode o = m.createObjectNode();
+        o.put("step", step);
+        o.put("seed", seed);
+        o.put("data", data);
+        o.put("batch", batchSize);
+        o.put("seq", seqLen);
+        ObjectNode opt = o.putObject("optimizer");
+        opt.put("kind", optimizer.kind().id());
+        opt.put("schedule", optimizer.schedule().kind().name().toLowerCase(java.util.Locale.ROOT));
+        opt.put("lr", optimizer.schedule().peak());
+        opt.put("warmup", optimizer.schedule().warmup());
+        opt.put("total_steps", optimizer.schedule().totalSteps());
+        opt.put("weight_decay", optimizer.weightDecay());
+        opt.put("clip_norm", optimizer.clipNorm());
+        opt.put("clip_value", optimizer.clipValue());
+        opt.put("beta1", optimizer.beta1());
+        opt.put("beta2", optimizer.beta2());
+        opt.put("eps", optimizer.eps());
+        return o;
+    }
+
+    public static TrainState fromJson(JsonNode o, String source) {
+        try {
+            JsonNode opt = require(o, "optimizer", source);
+            LrSchedule schedule = new LrSchedule(LrSchedule.Kind.parse(require(opt, "schedule", source).asText()),
+                    require(opt, "lr", source).asDouble(), require(opt, "warmup", source).asInt(),
+                    require(opt, "total_steps", source).asInt());
+            OptimizerConfig oc = new OptimizerConfig(OptimizerConfig.Kind.parse(require(opt, "kind", source).asText()), schedule,
+                    require(opt, "weight_decay", source).asDouble(), require(opt, "clip_norm", source).asDouble(),
+                    require(opt, "clip_value", source).asDouble(), require(opt, "beta1", source).asDouble(),
+                    require(opt, "beta2", source).asDouble(), require(opt, "eps", source).asDouble());
+            return new TrainState(require(o, "step", source).asInt(), require(o, "seed", source).asLong(),
+                    require(o, "data", source).asText(), require(o, "batch", source).asInt(), require(o, "seq", source).asInt(), oc);
+        } catch (CheckpointException e) {
+            throw e;
+        } catch (IllegalArgumentException e) {
+            throw new CheckpointException(source + ": " + e.getMessage());
+        }
+    }
+
+    private static JsonNode require(JsonNode o, String field, String source) {
+        JsonNode n = o.get(field);
+        if (n == null || n.isNull()) throw new CheckpointException(source + ": missing field '" + field + "'");
+        return n;
+    }
+}

@@ -1,0 +1,40 @@
+package org.lomo4j.cli;
+
+import org.lomo4j.data.ByteTokenizer;
+import org.lomo4j.data.DataSource;
+import org.lomo4j.generate.Evaluator;
+import org.lomo4j.memory.MemoryLedger;
+import org.lomo4j.model.LlamaModel;
+import org.lomo4j.parallel.Parallel;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.util.concurrent.Callable;
+
+@Command(name = "eval", mixinStandardHelpOptions = true,
+        description = "Held-out loss and perplexity, and exact-match accuracy where the data has answers.")
+final class EvalCommand implements Callable<Integer> {
+    @Mixin
+    ModelOptions modelOptions;
+
+    @Option(names = "--data", defaultValue = "synthetic:addition", description = "As for train. Default: ${DEFAULT-VALUE}")
+    String data;
+
+    @Option(names = "--batch", defaultValue = "32", description = "Default: ${DEFAULT-VALUE}")
+    int batch;
+
+    @Option(names = "--seq", defaultValue = "16", description = "Default: ${DEFAULT-VALUE}")
+    int seq;
+
+    @Override
+    public Integer call() {
+        try (Parallel par = modelOptions.parallel()) {
+            LlamaModel model = modelOptions.load(par, new MemoryLedger());
+            DataSource source = DataSource.open(data, new ByteTokenizer(), false);
+            System.out.println(source.describe());
+            System.out.println(TrainCommand.describe(new Evaluator(model).evaluate(source, batch, seq)));
+        }
+        return 0;
+    }
+}

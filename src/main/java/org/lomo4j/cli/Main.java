@@ -1,0 +1,36 @@
+package org.lomo4j.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** {@code java -jar lomo4j.jar <train|eval|generate> …} */
+@Command(name = "lomo4j", mixinStandardHelpOptions = true, version = "lomo4j 0.1.0",
+        description = "Full-parameter fine-tuning of LLaMA-family models in pure Java with the LOMO optimizer.",
+        subcommands = {TrainCommand.class, EvalCommand.class, GenerateCommand.class, CommandLine.HelpCommand.class})
+public final class Main implements Runnable {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    public static void main(String[] args) {
+        System.exit(run(args));
+    }
+
+    public static int run(String... args) {
+        CommandLine cli = new CommandLine(new Main());
+        // Bad input is the user's to fix: print the message (it names the file, field or flag), not a stack trace.
+        cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
+            if (e instanceof IllegalArgumentException || e instanceof IllegalStateException || e instanceof java.io.IOException) {
+                cmd.getErr().println("error: " + e.getMessage());
+                return 2;
+            }
+            throw e;
+        });
+        return cli.execute(args);
+    }
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(System.out);
+    }
+}

@@ -1,0 +1,233 @@
+package org.lomo4j.cli;
+
+import org.lomo4j.checkpoint.Checkpoint;
+import org.lomo4j.checkpoint.TrainState;
+import org.lomo4j.data.ByteTokenizer;
+import org.lomo4j.data.DataSource;
+import org.lomo4j.data.JsonlSource;
+import org.lomo4j.generate.Evaluator;
+import org.lomo4j.memory.MemoryLedger;
+import org.lomo4j.model.LlamaModel;
+import org.lomo4j.optim.LrSchedule;
+import org.lomo4j.optim.Optimizer;
+import org.lomo4j.optim.OptimizerConfig;
+import org.lomo4j.parallel.Parallel;
+import org.lomo4j.train.RunReport;
+import org.lomo4j.train.Trainer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+@Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Fine-tune (or train from scratch) with LOMO, or the reference sgd / adamw.",
+                "Writes <out>/step-N/ (checkpoint), report.json, metrics.csv, loss.svg and memory.svg."})
+final class TrainCommand implements Callable<Integer> {
+
+    @Mixin
+    ModelOptions modelOptions;
+
+    @Option(names = "--data", defaultValue = "synthetic:addition",
+            description = "synthetic:addition|reverse|sort|recall, a .jsonl file of {\"prompt\",\"response\"} lines, or a text file. Default: ${DEFAULT-VALUE}")
+    String data;
+
+    @Option(names = "--optimizer", defaultValue = "lomo", description = "lomo, sgd or adamw. Default: ${DEFAULT-VALUE}")
+    String optimizer;
+
+    @Option(names = "--lr", defaultValue = "0.3", description = "Peak learning rate. Default: ${DEFAULT-VALUE}")
+    double lr;
+
+    @Option(names = "--schedule", defaultValue = "cosine", description = "constant, linear or cosine (after warmup). Default: ${DEFAULT-VALUE}")
+    String schedule;
+
+    @Option(names = "--warmup", defaultValue = "20", description = "Linear warmup steps. Default: ${DEFAULT-VALUE}")
+    int warmup;
+
+    @Option(names = "--weight-decay", defaultValue = "0", description = "Weight decay. Default: ${DEFAULT-VALUE}")
+    double weightDecay;
+
+    @Option(names = "--clip-norm", defaultValue = "1.0",
+            description = "Clip the global gradient norm to this (LOMO: an extra norm-only backward); 0 turns it off. Default: ${DEFAULT-VALUE}")
+    double clipNorm;
+
+    @Option(names = "--clip-value", defaultValue = "0", description = "Clip each gradient element to ±this; 0 turns it off. Default: ${DEFAULT-VALUE}")
+    double clipValue;
+
+    @Option(names = "--steps", description = "Optimizer steps in total (default 400 unless --epochs)")
+    Integer steps;
+
+    @Option(names = "--epochs", description = "Passes over a file's training data, instead of --steps")
+    Double epochs;
+
+    @Option(names = "--batch", defaultValue = "32", description = "Sequences per batch. Default: ${DEFAULT-VALUE}")
+    int batch;
+
+    @Option(names = "--seq", defaultValue = "16", description = "Tokens per sequence. Default: ${DEFAULT-VALUE}")
+    int seq;
+
+    @Option(names = "--out", defaultValue = "runs/last", description = "Output directory. Default: ${DEFAULT-VALUE}")
+    Path out;
+
+    @Option(names = "--report-json", description = "Report file (default <out>/report.json)")
+    Path reportJson;
+
+    @Option(names = "--resume", paramLabel = "<checkpoint dir>",
+            description = "Continue a run from its checkpoint: weights, optimizer state, step, data, batch, seq, seed and recipe come from it")
+    Path resume;
+
+    @Option(names = "--checkpoint-every", defaultValue = "0", description = "Also save every N steps (0: only at the end). Default: ${DEFAULT-VALUE}")
+    int checkpointEvery;
+
+    @Option(names = "--skip-bad-lines", description = "Skip (and count) malformed JSONL lines instead of failing")
+    boolean skipBadLines;
+
+    @Option(names = "--no-eval", description = "Skip the evaluation before and after training")
+    boolean noEval;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintStream log = System.out;
+        if (batch < 1) throw new IllegalArgumentException("--batch must be at least 1, got " + batch);
+        if (seq < 2) throw new IllegalArgumentException("--seq must be at least 2, got " + seq);
+        try (Parallel par = modelOptions.parallel()) {
+            MemoryLedger ledger = new MemoryLedger();
+            ByteTokenizer tok = new ByteTokenizer();
+            TrainState recipe;
+            LlamaModel model;
+            DataSource source;
+            if (resume != null) {
+                recipe = Checkpoint.loadTrainState(resume);
+                model = Checkpoint.loadModel(resume, recipe.seed(), par, ledger);
+                source = DataSource.open(recipe.data(), tok, skipBadLines);
+                if (steps == null) steps = recipe.optimizer().schedule().totalSteps();
+            } else {
+                model = modelOptions.load(par, ledger);
+                source = DataSource.open(data, tok, skipBadLines);
+                int total = totalSteps(source);
+                LrSchedule.Kind kind = LrSchedule.Kind.parse(schedule);
+                LrSchedule lrs = new LrSchedule(kind, lr, warmup, kind == LrSchedule.Kind.CONSTANT ? 0 : total);
+                OptimizerConfig oc = OptimizerConfig.of(OptimizerConfig.Kind.parse(optimizer), lrs)
+                        .withWeightDecay(weightDecay).withClipNorm(clipNorm).withClipValue(clipValue);
+                recipe = new TrainState(0, modelOptions.seed, data, batch, seq, oc);
+                steps = total;
+            }
+            if (model.config().vocabSize() < ByteTokenizer.VOCAB_SIZE) {
+                throw new IllegalArgumentException("--model: vocab_size " + model.config().vocabSize()
+                        + " is smaller than the byte tokenizer's " + ByteTokenizer.VOCAB_SIZE);
+            }
+            Optimizer opt = Optimizer.create(model, recipe.optimizer());
+            if (resume != null) {
+                opt.setStepCount(recipe.step());
+                Checkpoint.loadOptimizerState(resume, opt);
+            }
+            int b = recipe.batchSize(), t = recipe.seqLen();
+            model.reserve(b, t);
+
+            log.printf(Locale.ROOT, "model    %s: %,d parameters (hidden %d, %d layers, %d/%d heads, vocab %d%s)%n",
+                    resume != null ? resume : modelOptions.model, model.layout().totalSize(), model.config().hiddenSize(),
+                    model.config().numHiddenLayers(), model.config().numAttentionHeads(), model.config().numKeyValueHeads(),
+                    model.config().vocabSize(), model.layout().tied() ? ", tied embeddings" : "");
+            log.printf(Locale.ROOT, "data     %s%n", source.describe());
+            OptimizerConfig oc = recipe.optimizer();
+            log.printf(Locale.ROOT, "train    %s, lr %.3g %s (warmup %d), weight decay %.3g, clip-norm %s, clip-value %s, "
+                            + "batch %d x %d tokens, steps %d..%d, %d threads%n",
+                    oc.kind().id(), oc.schedule().peak(), oc.schedule().kind().name().toLowerCase(Locale.ROOT), oc.schedule().warmup(),
+                    oc.weightDecay(), oc.clipNorm() > 0 ? oc.clipNorm() : "off", oc.clipValue() > 0 ? oc.clipValue() : "off",
+                    b, t, opt.stepCount(), steps, par.threads());
+
+            Evaluator evaluator = new Evaluator(model);
+            Evaluator.Result before = noEval ? null : evaluator.evaluate(source, b, t);
+            if (before != null) log.println("before   " + describe(before));
+
+            AtomicBoolean stop = new AtomicBoolean();
+            CountDownLatch saved = new CountDownLatch(1);
+            Thread hook = new Thread(() -> {
+                stop.set(true);
+                try {
+                    saved.await(120, TimeUnit.SECONDS);
+                } catch (InterruptedException ignored) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            Runtime.getRuntime().addShutdownHook(hook);
+            try {
+                Progress progress = new Progress(log, ledger, steps);
+                Trainer trainer = new Trainer(opt, source, recipe.seed(), b, t);
+                List<Trainer.StepRecord> records = trainer.run(steps, (r, total) -> {
+                    progress.onStep(r, total);
+                    if (checkpointEvery > 0 && (r.step() + 1) % checkpointEvery == 0 && r.step() + 1 < total) {
+                        try {
+                            save(model, opt, recipe);
+                        } catch (java.io.IOException e) {
+                            throw new java.io.UncheckedIOException("cannot write checkpoint under " + out, e);
+                        }
+                    }
+                }, stop::get);
+                if (stop.get()) {
+                    progress.interrupted();
+                    log.printf("interrupted at step %d%n", opt.stepCount());
+                }
+                Path ckpt = save(model, opt, recipe);
+                Evaluator.Result after = noEval || stop.get() ? null : evaluator.evaluate(source, b, t);
+                if (after != null) log.println("after    " + describe(after));
+                log.print(ledger.table(oc.kind().id()));
+                TrainState finalState = withStep(recipe, opt.stepCount());
+                Path report = reportJson != null ? reportJson : out.resolve("report.json");
+                RunReport.writeJson(report, RunReport.json(model.config(), model.layout().totalSize(), finalState, par.threads(),
+                        records, ledger, before, after));
+                String title = oc.kind().id() + " on " + recipe.data();
+                RunReport.writeMetrics(out, records, ledger, title);
+                log.printf("wrote    %s, %s (metrics.csv, loss.svg, memory.svg)%n", ckpt, report);
+                if (stop.get()) log.printf("resume with: train --resume %s%n", ckpt);
+            } finally {
+                saved.countDown();
+                try {
+                    Runtime.getRuntime().removeShutdownHook(hook);
+                } catch (IllegalStateException shuttingDown) {
+                    // Ctrl-C: the hook is running and waits for the countDown above.
+                }
+            }
+        }
+        return 0;
+    }
+
+    private Path save(LlamaModel model, Optimizer opt, TrainState recipe) throws java.io.IOException {
+        Path dir = out.resolve(String.format(Locale.ROOT, "step-%06d", opt.stepCount()));
+        Checkpoint.save(dir, model, opt, withStep(recipe, opt.stepCount()));
+        Checkpoint.prune(out, 2);
+        return dir;
+    }
+
+    private static TrainState withStep(TrainState s, int step) {
+        return new TrainState(step, s.seed(), s.data(), s.batchSize(), s.seqLen(), s.optimizer());
+    }
+
+    private int totalSteps(DataSource source) {
+        if (steps != null && epochs != null) throw new IllegalArgumentException("give --steps or --epochs, not both");
+        if (epochs != null) {
+            if (!(source instanceof JsonlSource j)) {
+                throw new IllegalArgumentException("--epochs needs a .jsonl file of examples; use --steps for " + data);
+            }
+            return (int) Math.max(1, Math.ceil(epochs * j.size() / batch));
+        }
+        int s = steps == null ? 400 : steps;
+        if (s < 1) throw new IllegalArgumentException("--steps must be at least 1, got " + s);
+        return s;
+    }
+
+    static String describe(Evaluator.Result r) {
+        String s = String.format(Locale.ROOT, "eval loss %.4f, perplexity %.3f", r.loss(), r.perplexity());
+        if (!Double.isNaN(r.accuracy())) {
+            s += String.format(Locale.ROOT, ", exact-match accuracy %.1f%% (%d held-out examples)", 100 * r.accuracy(), r.examples());
+        }
+        return s;
+    }
+}

@@ -1,0 +1,41 @@
+package org.lomo4j.data;
+
+import org.lomo4j.model.Batch;
+
+import java.util.List;
+
+/** Packs examples into fixed-length batches: next-token targets on the response and EOS only. */
+public final class Batches {
+    private Batches() {}
+
+    /**
+     * Each example becomes {@code BOS prompt response EOS PAD…} (T + 1 tokens); position i reads token i
+     * and predicts token i + 1, counted only where that token belongs to the response or is the EOS.
+     */
+    public static Batch pack(List<Example> examples, int seqLen) {
+        int b = examples.size();
+        int[] tokens = new int[b * seqLen];
+        int[] targets = new int[b * seqLen];
+        int[] row = new int[seqLen + 1];
+        for (int e = 0; e < b; e++) {
+            Example ex = examples.get(e);
+            if (ex.length() > seqLen + 1) {
+                throw new IllegalArgumentException("example of " + ex.length() + " tokens does not fit --seq " + seqLen
+                        + " (needs at least " + (ex.length() - 1) + ")");
+            }
+            java.util.Arrays.fill(row, ByteTokenizer.PAD);
+            row[0] = ByteTokenizer.BOS;
+            System.arraycopy(ex.prompt(), 0, row, 1, ex.prompt().length);
+            int respStart = 1 + ex.prompt().length;
+            System.arraycopy(ex.response(), 0, row, respStart, ex.response().length);
+            int eos = respStart + ex.response().length;
+            row[eos] = ByteTokenizer.EOS;
+            for (int i = 0; i < seqLen; i++) {
+                tokens[e * seqLen + i] = row[i];
+                boolean counted = i + 1 >= respStart && i + 1 <= eos;
+                targets[e * seqLen + i] = counted ? row[i + 1] : -1;
+            }
+        }
+        return new Batch(tokens, targets, b, seqLen);
+    }
+}

@@ -1,0 +1,110 @@
+package org.lomo4j.data;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.lomo4j.model.Batch;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+
+/**
+ * Instruction data, one {@code {"prompt": ..., "response": ...}} object per line; the loss is taken on
+ * the response only. Every 10th example is held out for evaluation (when there are at least 10).
+ */
+public final class JsonlSource implements DataSource {
+    private final Path path;
+    private final List<Example> train;
+    private final List<Example> eval;
+    private final int skipped;
+
+    private JsonlSource(Path path, List<Example> all, int skipped) {
+        this.path = path;
+        this.skipped = skipped;
+        if (all.size() < 10) {
+            this.train = all;
+            this.eval = all;
+        } else {
+            this.train = new ArrayList<>();
+            this.eval = new ArrayList<>();
+            for (int i = 0; i < all.size(); i++) (i % 10 == 9 ? eval : train).add(all.get(i));
+        }
+    }
+
+    /** Reads every line; a malformed line fails with its file and line number unless {@code skipBadLines}. */
+    public static JsonlSource read(Path path, ByteTokenizer tok, boolean skipBadLines) {
+        ObjectMapper json = new ObjectMapper();
+        List<Example> examples = new ArrayList<>();
+        int skipped = 0;
+        try (BufferedReader r = Files.newBufferedReader(path)) {
+            String line;
+            int lineNo = 0;
+            while ((line = r.readLine()) != null) {
+                lineNo++;
+                if (line.isBlank()) continue;
+                String problem = null;
+                try {
+                    JsonNode n = json.readTree(line);
+                    if (n == null || !n.isObject()) problem = "expected a JSON object";
+                    else if (!n.path("prompt").isTextual()) problem = "missing string field 'prompt'";
+                    else if (!n.path("response").isTextual()) problem = "missing string field 'response'";
+                    else examples.add(new Example(tok.encode(n.get("prompt").asText()), tok.encode(n.get("response").asText())));
+                } catch (JsonProcessingException e) {
+                    problem = "invalid JSON (" + e.getOriginalMessage() + ")";
+                }
+                if (problem != null) {
+                    if (!skipBadLines) {
+                        throw new IllegalArgumentException(path + ":" + lineNo + ": " + problem
+                                + " (--skip-bad-lines skips such lines and counts them)");
+                    }
+                    skipped++;
+                }
+            }
+        } catch (IOException e) {
+            throw new IllegalArgumentException(path + ": cannot read: " + e.getMessage(), e);
+        }
+        if (examples.isEmpty()) throw new IllegalArgumentException(path + ": no examples");
+        return new JsonlSource(path, examples, skipped);
+    }
+
+    public int skippedLines() {
+        return skipped;
+    }
+
+    public int size() {
+        return train.size() + (eval == train ? 0 : eval.size());
+    }
+
+    @Override
+    public Batch trainBatch(long seed, int step, int batchSize, int seqLen) {
+        SplittableRandom rng = new SplittableRandom(DataSource.mix(seed, step, 0));
+        List<Example> ex = new ArrayList<>(batchSize);
+        for (int i = 0; i < batchSize; i++) ex.add(train.get(rng.nextInt(train.size())));
+        return Batches.pack(ex, seqLen);
+    }
+
+    @Override
+    public List<Example> evalExamples() {
+        return eval;
+    }
+
+    @Override
+    public List<Batch> evalBatches(int batchSize, int seqLen) {
+        List<Batch> out = new ArrayList<>();
+        for (int i = 0; i < eval.size(); i += batchSize) {
+            out.add(Batches.pack(eval.subList(i, Math.min(eval.size(), i + batchSize)), seqLen));
+        }
+        return out;
+    }
+
+    @Override
+    public String describe() {
+        return path + " (" + train.size() + " train / " + eval.size() + " eval examples"
+                + (skipped > 0 ? ", " + skipped + " bad lines skipped" : "") + ")";
+    }
+}

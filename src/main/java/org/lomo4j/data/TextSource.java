@@ -1,0 +1,80 @@
+package org.lomo4j.data;
+
+import org.lomo4j.model.Batch;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+
+/**
+ * Language modelling over a plain text file: windows of T + 1 tokens at random offsets of the first 90%,
+ * every position predicting the next token; the last 10% is held out for evaluation.
+ */
+public final class TextSource implements DataSource {
+    private final Path path;
+    private final int[] tokens;
+    private final int split;
+
+    private TextSource(Path path, int[] tokens) {
+        this.path = path;
+        this.tokens = tokens;
+        this.split = tokens.length - tokens.length / 10;
+    }
+
+    public static TextSource read(Path path, ByteTokenizer tok) {
+        try {
+            return new TextSource(path, tok.encode(Files.readString(path)));
+        } catch (IOException e) {
+            throw new IllegalArgumentException(path + ": cannot read text: " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public Batch trainBatch(long seed, int step, int batchSize, int seqLen) {
+        if (split < seqLen + 1) {
+            throw new IllegalArgumentException(path + ": " + tokens.length + " tokens is too little text for --seq " + seqLen);
+        }
+        SplittableRandom rng = new SplittableRandom(DataSource.mix(seed, step, 0));
+        int[] offsets = new int[batchSize];
+        for (int i = 0; i < batchSize; i++) offsets[i] = rng.nextInt(split - seqLen);
+        return windows(offsets, batchSize, seqLen);
+    }
+
+    @Override
+    public List<Example> evalExamples() {
+        return List.of();
+    }
+
+    @Override
+    public List<Batch> evalBatches(int batchSize, int seqLen) {
+        List<Batch> out = new ArrayList<>();
+        int[] offsets = new int[batchSize];
+        int filled = 0;
+        for (int off = split; off + seqLen + 1 <= tokens.length; off += seqLen) {
+            offsets[filled++] = off;
+            if (filled == batchSize) {
+                out.add(windows(offsets, batchSize, seqLen));
+                filled = 0;
+            }
+        }
+        return out;
+    }
+
+    private Batch windows(int[] offsets, int batchSize, int seqLen) {
+        int[] in = new int[batchSize * seqLen];
+        int[] tg = new int[batchSize * seqLen];
+        for (int b = 0; b < batchSize; b++) {
+            System.arraycopy(tokens, offsets[b], in, b * seqLen, seqLen);
+            System.arraycopy(tokens, offsets[b] + 1, tg, b * seqLen, seqLen);
+        }
+        return new Batch(in, tg, batchSize, seqLen);
+    }
+
+    @Override
+    public String describe() {
+        return path + " (text, " + tokens.length + " tokens, last 10% held out)";
+    }
+}

@@ -1,0 +1,63 @@
+package org.lomo4j.generate;
+
+import org.lomo4j.data.ByteTokenizer;
+import org.lomo4j.data.DataSource;
+import org.lomo4j.data.Example;
+import org.lomo4j.model.Batch;
+import org.lomo4j.model.LlamaModel;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+
+/** Held-out loss, perplexity and exact-match accuracy. */
+public final class Evaluator {
+    private final LlamaModel model;
+
+    public Evaluator(LlamaModel model) {
+        this.model = model;
+    }
+
+    public record Result(double loss, double perplexity, double accuracy, int examples) {}
+
+    public Result evaluate(DataSource data, int batchSize, int seqLen) {
+        double lossSum = 0;
+        long counted = 0;
+        for (Batch b : data.evalBatches(batchSize, seqLen)) {
+            int n = b.countedTargets();
+            lossSum += (double) model.forward(b) * n;
+            counted += n;
+        }
+        double loss = counted == 0 ? Double.NaN : lossSum / counted;
+        List<Example> ex = data.evalExamples();
+        double accuracy = ex.isEmpty() ? Double.NaN : exactMatch(ex, batchSize);
+        return new Result(loss, Math.exp(loss), accuracy, ex.size());
+    }
+
+    /** Share of examples whose greedy completion is exactly the response followed by EOS. */
+    public double exactMatch(List<Example> examples, int batchSize) {
+        Generator gen = new Generator(model);
+        int correct = 0;
+        for (int i = 0; i < examples.size(); i += batchSize) {
+            List<Example> chunk = examples.subList(i, Math.min(examples.size(), i + batchSize));
+            List<int[]> prompts = new ArrayList<>();
+            int maxNew = 0;
+            for (Example e : chunk) {
+                int[] p = new int[e.prompt().length + 1];
+                p[0] = ByteTokenizer.BOS;
+                System.arraycopy(e.prompt(), 0, p, 1, e.prompt().length);
+                prompts.add(p);
+                maxNew = Math.max(maxNew, e.response().length + 1);
+            }
+            List<int[]> outs = gen.complete(prompts, maxNew, Sampler.greedy(), new SplittableRandom(0));
+            for (int j = 0; j < chunk.size(); j++) {
+                int[] want = Arrays.copyOf(chunk.get(j).response(), chunk.get(j).response().length + 1);
+                want[want.length - 1] = ByteTokenizer.EOS;
+                int[] got = outs.get(j);
+                if (Arrays.equals(want, Arrays.copyOf(got, Math.min(got.length, want.length)))) correct++;
+            }
+        }
+        return (double) correct / examples.size();
+    }
+}

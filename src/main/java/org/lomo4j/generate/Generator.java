@@ -1,0 +1,58 @@
+package org.lomo4j.generate;
+
+import org.lomo4j.data.ByteTokenizer;
+import org.lomo4j.model.LlamaModel;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+
+/**
+ * Autoregressive decoding of several prompts at once. Rows are right-padded; causal attention never lets a
+ * position see the padding after it, so each row's next token is read at its own last position. Every new
+ * token reruns the forward over the whole prefix (no KV cache yet), which is fine for short completions.
+ */
+public final class Generator {
+    private final LlamaModel model;
+
+    public Generator(LlamaModel model) {
+        this.model = model;
+    }
+
+    /** Completes each prompt (which should start with BOS) with up to {@code maxNew} tokens, stopping at EOS. */
+    public List<int[]> complete(List<int[]> prompts, int maxNew, Sampler sampler, SplittableRandom rng) {
+        int b = prompts.size();
+        int vocab = model.config().vocabSize();
+        int maxLen = model.config().maxPositionEmbeddings();
+        int[][] rows = new int[b][];
+        int[] len = new int[b];
+        boolean[] done = new boolean[b];
+        int longest = 0;
+        for (int i = 0; i < b; i++) {
+            rows[i] = Arrays.copyOf(prompts.get(i), Math.min(maxLen, prompts.get(i).length + maxNew));
+            len[i] = prompts.get(i).length;
+            if (len[i] == 0 || len[i] > maxLen) throw new IllegalArgumentException("prompt of " + len[i] + " tokens");
+            longest = Math.max(longest, rows[i].length);
+        }
+        model.reserve(b, longest);
+        for (int step = 0; step < maxNew; step++) {
+            int t = 0;
+            for (int i = 0; i < b; i++) if (!done[i]) t = Math.max(t, len[i]);
+            if (t == 0) break;
+            int[] tokens = new int[b * t];
+            Arrays.fill(tokens, ByteTokenizer.PAD);
+            for (int i = 0; i < b; i++) System.arraycopy(rows[i], 0, tokens, i * t, Math.min(len[i], t));
+            float[] logits = model.logits(tokens, b, t);
+            for (int i = 0; i < b; i++) {
+                if (done[i]) continue;
+                int next = sampler.pick(logits, (i * t + len[i] - 1) * vocab, vocab, rng);
+                rows[i][len[i]++] = next;
+                if (next == ByteTokenizer.EOS || len[i] == rows[i].length) done[i] = true;
+            }
+        }
+        List<int[]> out = new ArrayList<>(b);
+        for (int i = 0; i < b; i++) out.add(Arrays.copyOfRange(rows[i], prompts.get(i).length, len[i]));
+        return out;
+    }
+}
