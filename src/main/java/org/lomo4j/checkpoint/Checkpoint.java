@@ -1,6 +1,5 @@
 package org.lomo4j.checkpoint;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import org.lomo4j.memory.Category;
@@ -73,6 +72,7 @@ public final class Checkpoint {
      * (its config and weights).
      */
     public static LlamaModel loadModel(Path path, long seed, Parallel par, MemoryLedger ledger) {
+        path = newest(path);
         if (Files.isRegularFile(path)) {
             return LlamaModel.initialize(LlamaConfig.load(path), seed, par, ledger);
         }
@@ -107,6 +107,7 @@ public final class Checkpoint {
     }
 
     public static TrainState loadTrainState(Path dir) {
+        dir = newest(dir);
         Path file = dir.resolve(TRAINER);
         try {
             return TrainState.fromJson(new ObjectMapper().readTree(file.toFile()), file.toString());
@@ -119,6 +120,7 @@ public final class Checkpoint {
     public static void loadOptimizerState(Path dir, Optimizer optimizer) {
         Map<String, float[]> state = optimizer.state();
         if (state.isEmpty()) return;
+        dir = newest(dir);
         Path file = dir.resolve(OPTIMIZER);
         if (!Files.isRegularFile(file)) throw new CheckpointException(dir + ": no " + OPTIMIZER + " for the optimizer's state");
         Safetensors st = Safetensors.open(file);
@@ -142,7 +144,17 @@ public final class Checkpoint {
         }
     }
 
-    public static JsonNode readJson(Path file) throws IOException {
-        return new ObjectMapper().readTree(file.toFile());
+    /**
+     * A run's output directory stands for its newest checkpoint: {@code runs/last} → {@code runs/last/step-000400}.
+     * Any other path is returned as is.
+     */
+    public static Path newest(Path path) {
+        if (!Files.isDirectory(path) || Files.exists(path.resolve(CONFIG))) return path;
+        try (Stream<Path> s = Files.list(path)) {
+            return s.filter(p -> p.getFileName().toString().matches("step-\\d+") && Files.isDirectory(p))
+                    .max(Comparator.comparing((Path p) -> p.getFileName().toString())).orElse(path);
+        } catch (IOException e) {
+            return path;
+        }
     }
 }

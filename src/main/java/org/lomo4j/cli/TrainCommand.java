@@ -48,8 +48,8 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--schedule", defaultValue = "cosine", description = "constant, linear or cosine (after warmup). Default: ${DEFAULT-VALUE}")
     String schedule;
 
-    @Option(names = "--warmup", defaultValue = "20", description = "Linear warmup steps. Default: ${DEFAULT-VALUE}")
-    int warmup;
+    @Option(names = "--warmup", description = "Linear warmup steps. Default: 20, or a tenth of the steps when fewer than 200")
+    Integer warmup;
 
     @Option(names = "--weight-decay", defaultValue = "0", description = "Weight decay. Default: ${DEFAULT-VALUE}")
     double weightDecay;
@@ -113,7 +113,12 @@ final class TrainCommand implements Callable<Integer> {
                 source = DataSource.open(data, tok, skipBadLines);
                 int total = totalSteps(source);
                 LrSchedule.Kind kind = LrSchedule.Kind.parse(schedule);
-                LrSchedule lrs = new LrSchedule(kind, lr, warmup, kind == LrSchedule.Kind.CONSTANT ? 0 : total);
+                int warm = warmup != null ? warmup : Math.min(20, total / 10);
+                if (kind != LrSchedule.Kind.CONSTANT && warm >= total) {
+                    throw new IllegalArgumentException("--warmup " + warm + " must be smaller than the " + total + " steps of a "
+                            + schedule + " schedule");
+                }
+                LrSchedule lrs = new LrSchedule(kind, lr, warm, kind == LrSchedule.Kind.CONSTANT ? 0 : total);
                 OptimizerConfig oc = OptimizerConfig.of(OptimizerConfig.Kind.parse(optimizer), lrs)
                         .withWeightDecay(weightDecay).withClipNorm(clipNorm).withClipValue(clipValue);
                 recipe = new TrainState(0, modelOptions.seed, data, batch, seq, oc);

@@ -36,8 +36,16 @@ public final class RunReport {
         }
         o.put("tokens_per_second", seconds == 0 ? 0 : tokens / seconds);
         o.put("ms_per_step", steps.isEmpty() ? 0 : 1000 * seconds / steps.size());
-        ArrayNode loss = o.putArray("loss");
-        for (Trainer.StepRecord r : steps) loss.add(r.loss());
+        ArrayNode perStep = o.putArray("steps");
+        for (Trainer.StepRecord r : steps) {
+            ObjectNode e = perStep.addObject();
+            e.put("step", r.step());
+            e.put("loss", r.loss());
+            e.put("lr", r.lr());
+            if (!Double.isNaN(r.gradNorm())) e.put("grad_norm", r.gradNorm());
+            e.put("ms", r.millis());
+            e.put("tokens_per_second", r.tokensPerSecond());
+        }
         ObjectNode mem = o.putObject("memory_peak_bytes");
         for (Category c : Category.values()) mem.put(c.name().toLowerCase(Locale.ROOT), ledger.peak(c));
         mem.put("total", ledger.peakTotal());

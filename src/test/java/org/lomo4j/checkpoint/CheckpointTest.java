@@ -1,0 +1,273 @@
+package org.lomo4j.checkpoint;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+import org.lomo4j.data.ByteTokenizer;
+import org.lomo4j.data.SyntheticSource;
+import org.lomo4j.data.SyntheticTask;
+import org.lomo4j.memory.MemoryLedger;
+import org.lomo4j.model.LlamaConfig;
+import org.lomo4j.model.LlamaModel;
+import org.lomo4j.optim.LrSchedule;
+import org.lomo4j.optim.Optimizer;
+import org.lomo4j.optim.OptimizerConfig;
+import org.lomo4j.parallel.Parallel;
+import org.lomo4j.train.Trainer;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class CheckpointTest {
+    /** Small enough for milliseconds per step; vocab fits the byte tokenizer. */
+    private static final LlamaConfig CFG = new LlamaConfig(16, 24, 2, 2, 1, ByteTokenizer.VOCAB_SIZE, 32, 1e-5f, 10000.0, false);
+    private static final int BATCH = 4, SEQ = 16;
+
+    // ---- safetensors ----
+
+    @Test
+    void safetensorsRoundTripIsExact(@TempDir Path dir) throws IOException {
+        float[] a = {1.5f, -2.25f, Float.MIN_VALUE, 3e38f, 0f, -0f};
+        Map<String, Safetensors.Slice> t = new LinkedHashMap<>();
+        t.put("a", new Safetensors.Slice(a, 0, new int[] {2, 3}));
+        t.put("b", new Safetensors.Slice(a, 2, new int[] {4}));
+        Path f = dir.resolve("x.safetensors");
+        Safetensors.write(f, t, Map.of("format", "pt"));
+
+        Safetensors st = Safetensors.open(f);
+        assertEquals("pt", st.metadata().get("format"));
+        float[] out = new float[10];
+        st.read("a", new int[] {2, 3}, out, 0);
+        st.read("b", new int[] {4}, out, 6);
+        float[] want = {1.5f, -2.25f, Float.MIN_VALUE, 3e38f, 0f, -0f, Float.MIN_VALUE, 3e38f, 0f, -0f};
+        for (int i = 0; i < want.length; i++) assertEquals(Float.floatToRawIntBits(want[i]), Float.floatToRawIntBits(out[i]));
+        // The layout is the format's: 8-byte little-endian header length, JSON header, 8-aligned data.
+        ByteBuffer raw = ByteBuffer.wrap(Files.readAllBytes(f)).order(ByteOrder.LITTLE_ENDIAN);
+        long headerLen = raw.getLong(0);
+        assertEquals(0, headerLen % 8);
+        assertEquals(8 + headerLen + 4 * 10, Files.size(f));
+        assertEquals(1.5f, raw.getFloat((int) (8 + headerLen)));
+    }
+
+    @Test
+    void halfPrecisionDtypesConvertOnLoad(@TempDir Path dir) throws IOException {
+        float[] values = {1f, -2.5f, 0.099975586f, 65504f};
+        ByteBuffer f16 = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer bf16 = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+        for (float v : values) {
+            f16.putShort(Float.floatToFloat16(v));
+            bf16.putShort((short) (Float.floatToRawIntBits(v) >>> 16));
+        }
+        String header = "{\"h\":{\"dtype\":\"F16\",\"shape\":[2,2],\"data_offsets\":[0,8]},"
+                + "\"b\":{\"dtype\":\"BF16\",\"shape\":[4],\"data_offsets\":[8,16]}}";
+        Path f = raw(dir, header, concat(f16.array(), bf16.array()));
+        Safetensors st = Safetensors.open(f);
+        float[] out = new float[8];
+        st.read("h", new int[] {2, 2}, out, 0);
+        st.read("b", new int[] {4}, out, 4);
+        assertArrayEquals(values, Arrays.copyOf(out, 4));
+        for (int i = 0; i < 4; i++) {
+            float truncated = Float.intBitsToFloat(Float.floatToRawIntBits(values[i]) & 0xFFFF0000);
+            assertEquals(truncated, out[4 + i]);
+        }
+    }
+
+    @Test
+    void malformedFilesFailNamingFileAndTensor(@TempDir Path dir) throws IOException {
+        byte[] data = new byte[16];
+        // Truncated: the header promises more data than the file holds.
+        String msg = openError(raw(dir, "{\"w\":{\"dtype\":\"F32\",\"shape\":[8],\"data_offsets\":[0,32]}}", data));
+        assertTrue(msg.contains("tensor 'w'") && msg.contains("outside the data section of 16 bytes"), msg);
+        // Lying shape: 2x3 floats need 24 bytes, offsets span 16.
+        msg = openError(raw(dir, "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,16]}}", data));
+        assertTrue(msg.contains("needs 24 bytes, data_offsets span 16"), msg);
+        // Unknown dtype.
+        msg = openError(raw(dir, "{\"w\":{\"dtype\":\"I8\",\"shape\":[16],\"data_offsets\":[0,16]}}", data));
+        assertTrue(msg.contains("unsupported dtype 'I8'"), msg);
+        // Header that is not JSON.
+        msg = openError(raw(dir, "{\"w\": [", data));
+        assertTrue(msg.contains("not valid JSON"), msg);
+        // Header length larger than the file.
+        Path f = dir.resolve("short.safetensors");
+        Files.write(f, ByteBuffer.allocate(12).order(ByteOrder.LITTLE_ENDIAN).putLong(1000).array());
+        msg = openError(f);
+        assertTrue(msg.contains("header length 1000 does not fit the file of 12 bytes"), msg);
+        // Fewer than 8 bytes.
+        Files.write(f, new byte[3]);
+        assertTrue(openError(f).contains("too short"));
+    }
+
+    @Test
+    void readChecksNameAndShape(@TempDir Path dir) throws IOException {
+        Path f = raw(dir, "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}", new byte[16]);
+        Safetensors st = Safetensors.open(f);
+        float[] out = new float[4];
+        String msg = assertThrows(CheckpointException.class, () -> st.read("w", new int[] {4, 1}, out, 0)).getMessage();
+        assertEquals(f + ": tensor 'w' has shape [2, 2], the config needs [4, 1]", msg);
+        msg = assertThrows(CheckpointException.class, () -> st.read("v", new int[] {4}, out, 0)).getMessage();
+        assertEquals(f + ": missing tensor 'v'", msg);
+    }
+
+    // ---- checkpoints ----
+
+    @Test
+    void checkpointReloadsTheSameModel(@TempDir Path dir) throws IOException {
+        try (Parallel par = new Parallel(2)) {
+            LlamaModel m = LlamaModel.initialize(CFG, 5, par, new MemoryLedger());
+            Optimizer opt = Optimizer.create(m, lomo(10));
+            Path ckpt = dir.resolve("step-000000");
+            Checkpoint.save(ckpt, m, opt, state(0, lomo(10)));
+            LlamaModel back = Checkpoint.loadModel(ckpt, 999, par, new MemoryLedger());
+            assertEquals(CFG, back.config());
+            assertArrayEquals(m.params(), back.params());
+            assertEquals(state(0, lomo(10)), Checkpoint.loadTrainState(ckpt));
+        }
+    }
+
+    @Test
+    void checkpointThatDisagreesWithItsConfigIsRejected(@TempDir Path dir) throws IOException {
+        try (Parallel par = new Parallel(1)) {
+            LlamaModel m = LlamaModel.initialize(CFG, 5, par, new MemoryLedger());
+            Path ckpt = dir.resolve("ckpt");
+            Checkpoint.save(ckpt, m, Optimizer.create(m, lomo(10)), state(0, lomo(10)));
+            ObjectMapper json = new ObjectMapper();
+            ObjectNode cfg = (ObjectNode) json.readTree(ckpt.resolve("config.json").toFile());
+            cfg.put("intermediate_size", 32);
+            Files.writeString(ckpt.resolve("config.json"), cfg.toString());
+            String msg = assertThrows(CheckpointException.class, () -> Checkpoint.loadModel(ckpt, 0, par, new MemoryLedger()))
+                    .getMessage();
+            assertTrue(msg.contains("model.layers.0.mlp.gate_proj.weight") && msg.contains("has shape [24, 16], the config needs [32, 16]"), msg);
+
+            Files.delete(ckpt.resolve("model.safetensors"));
+            msg = assertThrows(CheckpointException.class, () -> Checkpoint.loadModel(ckpt, 0, par, new MemoryLedger())).getMessage();
+            assertEquals(ckpt + ": no model.safetensors", msg);
+        }
+    }
+
+    @Test
+    void savingOverACheckpointReplacesItWhole(@TempDir Path dir) throws IOException {
+        try (Parallel par = new Parallel(1)) {
+            LlamaModel m = LlamaModel.initialize(CFG, 5, par, new MemoryLedger());
+            Optimizer opt = Optimizer.create(m, lomo(10));
+            Path ckpt = dir.resolve("last");
+            Checkpoint.save(ckpt, m, opt, state(0, lomo(10)));
+            // A crash during an earlier save left a half-written sibling behind; it must not leak in.
+            Files.createDirectories(dir.resolve("last.tmp"));
+            Files.writeString(dir.resolve("last.tmp/model.safetensors"), "garbage");
+            m.params()[0] = 42f;
+            Checkpoint.save(ckpt, m, opt, state(7, lomo(10)));
+            assertEquals(42f, Checkpoint.loadModel(ckpt, 0, par, new MemoryLedger()).params()[0]);
+            assertEquals(7, Checkpoint.loadTrainState(ckpt).step());
+            assertFalse(Files.exists(dir.resolve("last.tmp")));
+            assertFalse(Files.exists(dir.resolve("last.old")));
+        }
+    }
+
+    @Test
+    void failedWriteLeavesThePreviousFile(@TempDir Path dir) throws IOException {
+        Path f = dir.resolve("trainer.json");
+        AtomicFiles.writeString(f, "old");
+        assertThrows(IOException.class, () -> AtomicFiles.write(f, out -> {
+            out.write("half".getBytes(StandardCharsets.UTF_8));
+            throw new IOException("disk full");
+        }));
+        assertEquals("old", Files.readString(f));
+        try (var files = Files.list(dir)) {
+            assertEquals(1, files.count(), "no temporary file left behind");
+        }
+    }
+
+    /** Train 6 steps straight, or 3, save, load into fresh objects, 3 more: the weights must match to the bit. */
+    @ParameterizedTest
+    @EnumSource(OptimizerConfig.Kind.class)
+    void resumeIsBitExact(OptimizerConfig.Kind kind, @TempDir Path dir) throws IOException {
+        OptimizerConfig oc = OptimizerConfig.of(kind, new LrSchedule(LrSchedule.Kind.COSINE, kind == OptimizerConfig.Kind.ADAMW ? 3e-3 : 0.1, 2, 6))
+                .withClipNorm(0.5).withWeightDecay(0.01);
+        SyntheticSource data = new SyntheticSource(SyntheticTask.ADDITION, new ByteTokenizer());
+        try (Parallel par = new Parallel(2)) {
+            LlamaModel straight = LlamaModel.initialize(CFG, 11, par, new MemoryLedger());
+            Optimizer o1 = Optimizer.create(straight, oc);
+            new Trainer(o1, data, 3, BATCH, SEQ).run(6, (r, n) -> {}, () -> false);
+
+            LlamaModel first = LlamaModel.initialize(CFG, 11, par, new MemoryLedger());
+            Optimizer o2 = Optimizer.create(first, oc);
+            new Trainer(o2, data, 3, BATCH, SEQ).run(3, (r, n) -> {}, () -> false);
+            Path ckpt = dir.resolve("step-000003");
+            Checkpoint.save(ckpt, first, o2, new TrainState(o2.stepCount(), 3, "synthetic:addition", BATCH, SEQ, oc));
+
+            TrainState st = Checkpoint.loadTrainState(ckpt);
+            assertEquals(oc, st.optimizer());
+            LlamaModel resumed = Checkpoint.loadModel(ckpt, 0, par, new MemoryLedger());
+            Optimizer o3 = Optimizer.create(resumed, st.optimizer());
+            o3.setStepCount(st.step());
+            Checkpoint.loadOptimizerState(ckpt, o3);
+            new Trainer(o3, data, st.seed(), st.batchSize(), st.seqLen()).run(6, (r, n) -> {}, () -> false);
+
+            assertEquals(6, o3.stepCount());
+            assertArrayEquals(straight.params(), resumed.params());
+            for (String k : o1.state().keySet()) assertArrayEquals(o1.state().get(k), o3.state().get(k), k);
+            assertFalse(Arrays.equals(straight.params(), LlamaModel.initialize(CFG, 11, par, new MemoryLedger()).params()),
+                    "training changed the weights");
+        }
+    }
+
+    @Test
+    void missingOptimizerStateIsAnError(@TempDir Path dir) throws IOException {
+        OptimizerConfig oc = OptimizerConfig.of(OptimizerConfig.Kind.ADAMW, new LrSchedule(LrSchedule.Kind.CONSTANT, 1e-3, 0, 0));
+        try (Parallel par = new Parallel(1)) {
+            LlamaModel m = LlamaModel.initialize(CFG, 5, par, new MemoryLedger());
+            Optimizer opt = Optimizer.create(m, oc);
+            Path ckpt = dir.resolve("c");
+            Checkpoint.save(ckpt, m, opt, state(0, oc));
+            Files.delete(ckpt.resolve("optimizer.safetensors"));
+            String msg = assertThrows(CheckpointException.class, () -> Checkpoint.loadOptimizerState(ckpt, opt)).getMessage();
+            assertTrue(msg.contains("no optimizer.safetensors"), msg);
+        }
+    }
+
+    private static OptimizerConfig lomo(int steps) {
+        return OptimizerConfig.of(OptimizerConfig.Kind.LOMO, new LrSchedule(LrSchedule.Kind.COSINE, 0.1, 2, steps));
+    }
+
+    private static TrainState state(int step, OptimizerConfig oc) {
+        return new TrainState(step, 3, "synthetic:addition", BATCH, SEQ, oc);
+    }
+
+    private static String openError(Path f) {
+        return assertThrows(CheckpointException.class, () -> Safetensors.open(f)).getMessage();
+    }
+
+    private static int files;
+
+    /** A safetensors file from a literal header and data. */
+    private static Path raw(Path dir, String header, byte[] data) throws IOException {
+        byte[] h = header.getBytes(StandardCharsets.UTF_8);
+        ByteBuffer b = ByteBuffer.allocate(8 + h.length + data.length).order(ByteOrder.LITTLE_ENDIAN);
+        b.putLong(h.length).put(h).put(data);
+        Path f = dir.resolve("f" + files++ + ".safetensors");
+        Files.write(f, b.array());
+        return f;
+    }
+
+    private static byte[] concat(byte[] a, byte[] b) {
+        byte[] c = Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, c, a.length, b.length);
+        return c;
+    }
+}

@@ -1,0 +1,122 @@
+package org.lomo4j.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The commands as a user runs them, on a model small enough for a unit test. */
+class CliTest {
+    private final ByteArrayOutputStream out = new ByteArrayOutputStream();
+    private final ByteArrayOutputStream err = new ByteArrayOutputStream();
+    private PrintStream savedOut, savedErr;
+
+    @BeforeEach
+    void capture() {
+        savedOut = System.out;
+        savedErr = System.err;
+        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+    }
+
+    @AfterEach
+    void restore() {
+        System.setOut(savedOut);
+        System.setErr(savedErr);
+    }
+
+    private int run(String... args) {
+        out.reset();
+        err.reset();
+        return Main.run(args);
+    }
+
+    private String stdout() {
+        return out.toString(StandardCharsets.UTF_8);
+    }
+
+    private String stderr() {
+        return err.toString(StandardCharsets.UTF_8);
+    }
+
+    private static Path smallModel(Path dir) throws IOException {
+        Path cfg = dir.resolve("small.json");
+        Files.writeString(cfg, """
+                {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+                 "num_key_value_heads": 2, "vocab_size": 259, "max_position_embeddings": 32, "tie_word_embeddings": true}
+                """);
+        return cfg;
+    }
+
+    @Test
+    void trainWritesCheckpointReportAndPlotsThenResumesAndGenerates(@TempDir Path dir) throws IOException {
+        Path runDir = dir.resolve("run");
+        int rc = run("train", "--model", smallModel(dir).toString(), "--data", "synthetic:reverse", "--steps", "4",
+                "--batch", "4", "--seq", "16", "--threads", "2", "--out", runDir.toString(), "--no-eval");
+        assertEquals(0, rc, stderr());
+        String log = stdout();
+        assertTrue(log.contains("step 4/4"), log);
+        assertTrue(log.contains("Memory (peak bytes accounted), optimizer lomo"), log);
+
+        Path ckpt = runDir.resolve("step-000004");
+        for (String f : new String[] {"config.json", "model.safetensors", "trainer.json"}) {
+            assertTrue(Files.isRegularFile(ckpt.resolve(f)), f);
+        }
+        for (String f : new String[] {"report.json", "metrics.csv", "loss.svg", "memory.svg"}) {
+            assertTrue(Files.isRegularFile(runDir.resolve(f)), f);
+        }
+        JsonNode report = new ObjectMapper().readTree(runDir.resolve("report.json").toFile());
+        assertEquals("lomo", report.at("/run/optimizer/kind").asText());
+        assertEquals(4, report.at("/steps").size());
+        assertTrue(report.at("/memory_peak_bytes/total").asLong() > 0, report.toPrettyString());
+        assertEquals(5, Files.readAllLines(runDir.resolve("metrics.csv")).size(), "header + 4 steps");
+
+        rc = run("train", "--resume", runDir.toString(), "--steps", "6", "--out", runDir.toString(), "--no-eval");
+        assertEquals(0, rc, stderr());
+        assertTrue(stdout().contains("steps 4..6"), stdout());
+        assertTrue(Files.isDirectory(runDir.resolve("step-000006")));
+
+        rc = run("generate", "--model", runDir.toString(), "--prompt", "abc>", "--max-tokens", "5");
+        assertEquals(0, rc, stderr());
+        assertTrue(stdout().startsWith("abc>"), stdout());
+
+        rc = run("eval", "--model", runDir.toString(), "--data", "synthetic:reverse", "--batch", "64");
+        assertEquals(0, rc, stderr());
+        assertTrue(stdout().contains("exact-match accuracy"), stdout());
+    }
+
+    @Test
+    void badInputIsOneLineNamingTheCulprit(@TempDir Path dir) throws IOException {
+        assertEquals(2, run("train", "--model", dir.resolve("nope.json").toString()));
+        assertTrue(stderr().startsWith("error: --model " + dir.resolve("nope.json")), stderr());
+
+        Path cfg = dir.resolve("bad.json");
+        Files.writeString(cfg, "{\"hidden_size\": 32, \"hiden_layers\": 2}");
+        assertEquals(2, run("train", "--model", cfg.toString()));
+        assertEquals("error: " + cfg + ": unknown field 'hiden_layers'", stderr().strip());
+
+        assertEquals(2, run("train", "--model", smallModel(dir).toString(), "--optimizer", "adam"));
+        assertTrue(stderr().contains("adam"), stderr());
+
+        Path data = dir.resolve("d.jsonl");
+        Files.writeString(data, "{\"prompt\": \"a\"}\n");
+        assertEquals(2, run("train", "--model", smallModel(dir).toString(), "--data", data.toString()));
+        assertTrue(stderr().contains(data + ":1: missing string field 'response'"), stderr());
+
+        // Unknown flags are picocli's usage errors.
+        assertEquals(2, run("train", "--stepz", "3"));
+        assertTrue(stderr().contains("--stepz"), stderr());
+    }
+}

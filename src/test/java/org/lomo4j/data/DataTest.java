@@ -1,0 +1,133 @@
+package org.lomo4j.data;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.lomo4j.model.Batch;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class DataTest {
+    private final ByteTokenizer tok = new ByteTokenizer();
+
+    @Test
+    void byteTokenizerRoundTripsUtf8() {
+        String s = "héllo wörld → 🙂";
+        int[] ids = tok.encode(s);
+        assertEquals(s.getBytes(java.nio.charset.StandardCharsets.UTF_8).length, ids.length);
+        assertEquals(s, tok.decode(ids));
+        // Specials are not text: decoding drops them.
+        assertEquals("ab", tok.decode(new int[] {ByteTokenizer.BOS, 'a', 'b', ByteTokenizer.EOS, ByteTokenizer.PAD}));
+    }
+
+    @Test
+    void packMasksThePromptAndPredictsResponseAndEos() {
+        Example ex = new Example(tok.encode("12+3="), tok.encode("15"));
+        Batch b = Batches.pack(List.of(ex), 10);
+        int B = ByteTokenizer.BOS, E = ByteTokenizer.EOS, P = ByteTokenizer.PAD;
+        assertArrayEquals(new int[] {B, '1', '2', '+', '3', '=', '1', '5', E, P}, b.tokens());
+        // Position 5 reads '=' and predicts '1'; 6 predicts '5'; 7 predicts EOS; everything else is masked.
+        assertArrayEquals(new int[] {-1, -1, -1, -1, -1, '1', '5', E, -1, -1}, b.targets());
+    }
+
+    @Test
+    void packRejectsExamplesLongerThanTheSequence() {
+        Example ex = new Example(tok.encode("abcdef>"), tok.encode("fedcba"));
+        var e = assertThrows(IllegalArgumentException.class, () -> Batches.pack(List.of(ex), 8));
+        assertTrue(e.getMessage().contains("--seq 8"), e.getMessage());
+    }
+
+    @Test
+    void syntheticTasksProduceCorrectAnswers() {
+        SplittableRandom rng = new SplittableRandom(7);
+        for (int i = 0; i < 200; i++) {
+            String[] add = SyntheticTask.ADDITION.sample(rng);
+            String[] ab = add[0].substring(0, add[0].length() - 1).split("\\+");
+            assertEquals(Integer.parseInt(ab[0]) + Integer.parseInt(ab[1]), Integer.parseInt(add[1]), add[0]);
+
+            String[] rev = SyntheticTask.REVERSE.sample(rng);
+            assertEquals(new StringBuilder(rev[0].substring(0, rev[0].length() - 1)).reverse().toString(), rev[1]);
+
+            String[] sort = SyntheticTask.SORT.sample(rng);
+            char[] c = sort[0].substring(0, sort[0].length() - 1).toCharArray();
+            Arrays.sort(c);
+            assertEquals(new String(c), sort[1]);
+
+            String[] rec = SyntheticTask.RECALL.sample(rng);
+            String pairs = rec[0].substring(0, rec[0].indexOf('?'));
+            char key = rec[0].charAt(rec[0].length() - 1);
+            assertEquals(String.valueOf(pairs.charAt(pairs.indexOf(key) + 1)), rec[1], rec[0]);
+        }
+    }
+
+    @Test
+    void syntheticBatchesAreSeededAndEvalIsHeldOut() {
+        SyntheticSource src = new SyntheticSource(SyntheticTask.ADDITION, tok);
+        assertArrayEquals(src.trainBatch(1, 5, 8, 16).tokens(), src.trainBatch(1, 5, 8, 16).tokens());
+        assertFalse(Arrays.equals(src.trainBatch(1, 5, 8, 16).tokens(), src.trainBatch(1, 6, 8, 16).tokens()));
+        assertFalse(Arrays.equals(src.trainBatch(1, 5, 8, 16).tokens(), src.trainBatch(2, 5, 8, 16).tokens()));
+        List<Example> eval = src.evalExamples();
+        assertEquals(eval.size(), src.evalExamples().size());
+        assertArrayEquals(eval.get(0).prompt(), src.evalExamples().get(0).prompt());
+    }
+
+    @Test
+    void jsonlMalformedLineNamesFileAndLine(@TempDir Path dir) throws IOException {
+        Path f = dir.resolve("train.jsonl");
+        Files.writeString(f, """
+                {"prompt": "a", "response": "b"}
+
+                {"prompt": "c", "response": 3}
+                {"prompt": "d" "response": "e"}
+                {"prompt": "f", "response": "g"}
+                """);
+        var e = assertThrows(IllegalArgumentException.class, () -> JsonlSource.read(f, tok, false));
+        assertTrue(e.getMessage().startsWith(f + ":3: missing string field 'response'"), e.getMessage());
+        assertTrue(e.getMessage().contains("--skip-bad-lines"), e.getMessage());
+
+        JsonlSource skipped = JsonlSource.read(f, tok, true);
+        assertEquals(2, skipped.skippedLines());
+        assertEquals(2, skipped.size());
+        assertTrue(skipped.describe().contains("2 bad lines skipped"), skipped.describe());
+    }
+
+    @Test
+    void jsonlEmptyOrMissingFileIsAnError(@TempDir Path dir) throws IOException {
+        Path f = dir.resolve("empty.jsonl");
+        Files.writeString(f, "\n\n");
+        assertEquals(f + ": no examples",
+                assertThrows(IllegalArgumentException.class, () -> JsonlSource.read(f, tok, false)).getMessage());
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> DataSource.open(dir.resolve("nope.jsonl").toString(), tok, false));
+        assertTrue(e.getMessage().contains("nope.jsonl"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> DataSource.open("synthetic:multiply", tok, false));
+        assertTrue(e.getMessage().contains("'multiply'"), e.getMessage());
+    }
+
+    @Test
+    void textSourceTrainsOnSlidingWindowsAndHoldsOutTheTail(@TempDir Path dir) throws IOException {
+        Path f = dir.resolve("corpus.txt");
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < 200; i++) sb.append("line ").append(i).append('\n');
+        Files.writeString(f, sb.toString());
+        TextSource src = TextSource.read(f, tok);
+        Batch b = src.trainBatch(3, 0, 4, 12);
+        for (int r = 0; r < 4; r++) {
+            for (int i = 0; i + 1 < 12; i++) {
+                assertEquals(b.tokens()[r * 12 + i + 1], b.targets()[r * 12 + i], "target is the next token");
+            }
+        }
+        assertNotEquals(0, src.evalBatches(4, 12).size());
+    }
+}

@@ -1,0 +1,127 @@
+package org.lomo4j.model;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class LlamaConfigTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private static ObjectNode tiny() {
+        return (ObjectNode) new LlamaConfig(64, 128, 2, 4, 2, 259, 32, 1e-5f, 10000.0, true).toJson();
+    }
+
+    private static String error(ObjectNode json) {
+        return assertThrows(ConfigException.class, () -> LlamaConfig.fromJson(json, "cfg.json")).getMessage();
+    }
+
+    @Test
+    void realTinyLlamaConfigLoadsUnchanged() throws Exception {
+        Path file = Path.of(getClass().getResource("/configs/tinyllama-1.1b.json").toURI());
+        LlamaConfig c = LlamaConfig.load(file);
+        assertEquals(2048, c.hiddenSize());
+        assertEquals(5632, c.intermediateSize());
+        assertEquals(22, c.numHiddenLayers());
+        assertEquals(32, c.numAttentionHeads());
+        assertEquals(4, c.numKeyValueHeads());
+        assertEquals(32000, c.vocabSize());
+        assertEquals(64, c.headDim());
+        assertEquals(1e-5f, c.rmsNormEps());
+        assertFalse(c.tieWordEmbeddings());
+        // TinyLlama-1.1B has 1,100,048,384 parameters.
+        assertEquals(1_100_048_384L, new ParameterLayout(c).totalSize());
+    }
+
+    @Test
+    void toJsonRoundTrips() {
+        LlamaConfig c = new LlamaConfig(64, 128, 2, 4, 2, 259, 32, 1e-5f, 500000.0, false);
+        assertEquals(c, LlamaConfig.fromJson(c.toJson(), "x"));
+    }
+
+    @Test
+    void shippedModelsLoad() {
+        LlamaConfig tiny = LlamaConfig.load(Path.of("models/tiny-1m/config.json"));
+        long p = new ParameterLayout(tiny).totalSize();
+        assertTrue(p > 800_000 && p < 1_300_000, "tiny-1m has " + p + " parameters");
+        LlamaConfig bench = LlamaConfig.load(Path.of("models/bench-24m/config.json"));
+        long q = new ParameterLayout(bench).totalSize();
+        assertTrue(q > 20_000_000 && q < 50_000_000, "bench-24m has " + q + " parameters");
+    }
+
+    @Test
+    void unknownFieldIsNamed() {
+        ObjectNode j = tiny();
+        j.put("hidden_sise", 64);
+        assertEquals("cfg.json: unknown field 'hidden_sise'", error(j));
+    }
+
+    @Test
+    void missingFieldIsNamed() {
+        ObjectNode j = tiny();
+        j.remove("intermediate_size");
+        assertTrue(error(j).contains("'intermediate_size'"), error(j));
+    }
+
+    @Test
+    void invalidValuesAreNamed() {
+        ObjectNode j = tiny();
+        j.put("hidden_size", -64);
+        assertTrue(error(j).contains("'hidden_size'"), error(j));
+
+        j = tiny();
+        j.put("num_key_value_heads", 3);
+        assertTrue(error(j).contains("'num_key_value_heads' must divide num_attention_heads (4)"), error(j));
+
+        j = tiny();
+        j.put("num_attention_heads", 5);
+        assertTrue(error(j).contains("'num_attention_heads' must divide hidden_size (64)"), error(j));
+
+        j = tiny();
+        j.put("vocab_size", "many");
+        assertTrue(error(j).contains("'vocab_size'"), error(j));
+
+        j = tiny();
+        j.put("rms_norm_eps", 0.0);
+        assertTrue(error(j).contains("'rms_norm_eps'"), error(j));
+
+        j = tiny();
+        j.put("tie_word_embeddings", "yes");
+        assertTrue(error(j).contains("'tie_word_embeddings'"), error(j));
+    }
+
+    @Test
+    void unsupportedArchitectureChoicesAreRejected() {
+        ObjectNode j = tiny();
+        j.put("hidden_act", "gelu");
+        assertTrue(error(j).contains("'hidden_act'"), error(j));
+
+        j = tiny();
+        j.put("model_type", "qwen2");
+        assertTrue(error(j).contains("'model_type'"), error(j));
+
+        j = tiny();
+        j.putObject("rope_scaling").put("type", "linear");
+        assertTrue(error(j).contains("'rope_scaling'"), error(j));
+    }
+
+    @Test
+    void fileErrorsNameTheFile(@TempDir Path dir) throws IOException {
+        Path bad = dir.resolve("config.json");
+        Files.writeString(bad, "{\"hidden_size\": 64,");
+        String msg = assertThrows(ConfigException.class, () -> LlamaConfig.load(bad)).getMessage();
+        assertTrue(msg.startsWith(bad.toString()), msg);
+        Files.writeString(bad, "[1, 2]");
+        msg = assertThrows(ConfigException.class, () -> LlamaConfig.load(bad)).getMessage();
+        assertTrue(msg.startsWith(bad.toString()), msg);
+    }
+}
