@@ -1,5 +1,6 @@
 package org.lomo4j.cli;
 
+import org.lomo4j.checkpoint.Checkpoint;
 import org.lomo4j.data.ByteTokenizer;
 import org.lomo4j.data.DataSource;
 import org.lomo4j.generate.Evaluator;
@@ -18,7 +19,7 @@ final class EvalCommand implements Callable<Integer> {
     @Mixin
     ModelOptions modelOptions;
 
-    @Option(names = "--data", defaultValue = "synthetic:addition", description = "As for train. Default: ${DEFAULT-VALUE}")
+    @Option(names = "--data", description = "As for train. Default: the data a checkpoint was trained on, else synthetic:reverse")
     String data;
 
     @Option(names = "--batch", defaultValue = "32", description = "Default: ${DEFAULT-VALUE}")
@@ -31,6 +32,10 @@ final class EvalCommand implements Callable<Integer> {
     public Integer call() {
         try (Parallel par = modelOptions.parallel()) {
             LlamaModel model = modelOptions.load(par, new MemoryLedger());
+            if (data == null) {
+                data = Checkpoint.isCheckpoint(Checkpoint.newest(modelOptions.model))
+                        ? Checkpoint.loadTrainState(modelOptions.model).data() : "synthetic:reverse";
+            }
             DataSource source = DataSource.open(data, new ByteTokenizer(), false);
             System.out.println(source.describe());
             System.out.println(TrainCommand.describe(new Evaluator(model).evaluate(source, batch, seq)));

@@ -6,6 +6,7 @@ import org.lomo4j.data.ByteTokenizer;
 import org.lomo4j.data.DataSource;
 import org.lomo4j.data.JsonlSource;
 import org.lomo4j.generate.Evaluator;
+import org.lomo4j.kernels.simd.Simd;
 import org.lomo4j.memory.MemoryLedger;
 import org.lomo4j.model.LlamaModel;
 import org.lomo4j.optim.LrSchedule;
@@ -35,7 +36,7 @@ final class TrainCommand implements Callable<Integer> {
     @Mixin
     ModelOptions modelOptions;
 
-    @Option(names = "--data", defaultValue = "synthetic:addition",
+    @Option(names = "--data", defaultValue = "synthetic:reverse",
             description = "synthetic:addition|reverse|sort|recall, a .jsonl file of {\"prompt\",\"response\"} lines, or a text file. Default: ${DEFAULT-VALUE}")
     String data;
 
@@ -141,6 +142,7 @@ final class TrainCommand implements Callable<Integer> {
                     model.config().numHiddenLayers(), model.config().numAttentionHeads(), model.config().numKeyValueHeads(),
                     model.config().vocabSize(), model.layout().tied() ? ", tied embeddings" : "");
             log.printf(Locale.ROOT, "data     %s%n", source.describe());
+            log.printf(Locale.ROOT, "kernels  JVM backend, %s%n", Simd.describe());
             OptimizerConfig oc = recipe.optimizer();
             log.printf(Locale.ROOT, "train    %s, lr %.3g %s (warmup %d), weight decay %.3g, clip-norm %s, clip-value %s, "
                             + "batch %d x %d tokens, steps %d..%d, %d threads%n",

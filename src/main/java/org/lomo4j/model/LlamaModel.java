@@ -8,6 +8,8 @@ import org.lomo4j.kernels.Residual;
 import org.lomo4j.kernels.RmsNorm;
 import org.lomo4j.kernels.Rope;
 import org.lomo4j.kernels.SwiGlu;
+import org.lomo4j.kernels.simd.MatmulVector;
+import org.lomo4j.kernels.simd.Simd;
 import org.lomo4j.memory.Category;
 import org.lomo4j.memory.MemoryLedger;
 import org.lomo4j.parallel.Parallel;
@@ -294,6 +296,11 @@ public final class LlamaModel {
     private void matmul(float[] y, float[] x, Tensor w, int n) {
         int in = w.cols();
         int out = w.rows();
+        if (Simd.enabled()) {
+            // Token pairs, so the register-blocked kernel sees two rows at a time.
+            par.forEach((n + 1) / 2, (lo, hi, wk) -> MatmulVector.forwardRows(y, x, params, w.offset(), in, out, 2 * lo, Math.min(n, 2 * hi)));
+            return;
+        }
         par.forEach(n, (lo, hi, wk) -> {
             for (int i = lo; i < hi; i++) Matmul.forwardRow(y, x, params, w.offset(), in, out, i);
         });
@@ -303,6 +310,11 @@ public final class LlamaModel {
     private void matmulBackward(GradientSink sink, float[] dx, float[] dy, float[] x, Tensor w, int n, boolean lastUse) {
         int in = w.cols();
         int out = w.rows();
+        if (Simd.enabled()) {
+            par.forEach((n + 1) / 2, (lo, hi, wk) -> MatmulVector.inputGradRows(dx, dy, params, w.offset(), in, out, 2 * lo, Math.min(n, 2 * hi)));
+            sink.accept(w, (g, gOff, row) -> MatmulVector.weightGradRow(g, gOff, dy, x, n, in, out, row), lastUse);
+            return;
+        }
         par.forEach(n, (lo, hi, wk) -> {
             for (int i = lo; i < hi; i++) Matmul.inputGradRow(dx, dy, params, w.offset(), in, out, i);
         });

@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.lomo4j.checkpoint.AtomicFiles;
 import org.lomo4j.checkpoint.TrainState;
 import org.lomo4j.generate.Evaluator;
+import org.lomo4j.kernels.simd.Simd;
 import org.lomo4j.memory.Category;
 import org.lomo4j.memory.MemoryLedger;
 import org.lomo4j.model.LlamaConfig;
@@ -28,6 +29,7 @@ public final class RunReport {
         o.put("parameters", parameters);
         o.set("run", state.toJson());
         o.put("threads", threads);
+        o.put("simd", Simd.enabled());
         o.put("steps_this_run", steps.size());
         double tokens = 0, seconds = 0;
         for (Trainer.StepRecord r : steps) {

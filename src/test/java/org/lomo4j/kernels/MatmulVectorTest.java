@@ -1,0 +1,62 @@
+package org.lomo4j.kernels;
+
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.lomo4j.kernels.simd.MatmulVector;
+import org.lomo4j.kernels.simd.Simd;
+
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/** The Vector API matmul against the plain-Java one (itself checked against finite differences), on shapes with every kind of tail. */
+class MatmulVectorTest {
+
+    @ParameterizedTest(name = "N={0} IN={1} OUT={2}")
+    @CsvSource({"1,1,1", "3,5,7", "7,16,4", "8,33,9", "5,64,6", "9,100,13", "16,128,512", "4,257,3"})
+    void matchesThePlainKernels(int n, int in, int out) {
+        Assumptions.assumeTrue(Simd.enabled(), "Vector API module not present: " + Simd.describe());
+        SplittableRandom rng = new SplittableRandom(n * 31L + in * 7L + out);
+        int wOff = 5;
+        float[] x = random(rng, n * in), w = random(rng, wOff + out * in), dy = random(rng, n * out);
+
+        float[] want = new float[n * out], got = new float[n * out];
+        Matmul.forward(want, x, w, wOff, n, in, out);
+        MatmulVector.forwardRows(got, x, w, wOff, in, out, 0, n);
+        assertClose(want, got, in);
+
+        // Accumulation: both add onto the same non-zero starting values.
+        float[] dxWant = random(new SplittableRandom(1), n * in), dxGot = dxWant.clone();
+        float[] dwWant = random(new SplittableRandom(2), out * in + 3), dwGot = dwWant.clone();
+        Matmul.backward(dxWant, dwWant, 3, dy, x, w, wOff, n, in, out);
+        MatmulVector.inputGradRows(dxGot, dy, w, wOff, in, out, 0, n);
+        for (int o = 0; o < out; o++) MatmulVector.weightGradRow(dwGot, 3 + o * in, dy, x, n, in, out, o);
+        assertClose(dxWant, dxGot, out);
+        assertClose(dwWant, dwGot, n);
+
+        // A sub-range writes only its own rows.
+        if (n > 2) {
+            float[] part = new float[n * out];
+            MatmulVector.forwardRows(part, x, w, wOff, in, out, 1, n - 1);
+            for (int o = 0; o < out; o++) {
+                assertEquals(0f, part[o]);
+                assertEquals(0f, part[(n - 1) * out + o]);
+                assertEquals(want[out + o], part[out + o], 1e-5f * in);
+            }
+        }
+    }
+
+    private static void assertClose(float[] want, float[] got, int terms) {
+        for (int i = 0; i < want.length; i++) {
+            // Sums of `terms` products of values in [-1, 1]: rounding order differs, error grows like sqrt(terms)·eps.
+            assertEquals(want[i], got[i], 1e-6f * (1 + terms), "element " + i);
+        }
+    }
+
+    private static float[] random(SplittableRandom rng, int len) {
+        float[] a = new float[len];
+        for (int i = 0; i < len; i++) a[i] = (float) (rng.nextDouble() * 2 - 1);
+        return a;
+    }
+}
