@@ -62,7 +62,7 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--clip-value", defaultValue = "0", description = "Clip each gradient element to ±this; 0 turns it off. Default: ${DEFAULT-VALUE}")
     double clipValue;
 
-    @Option(names = "--steps", description = "Optimizer steps in total (default 400 unless --epochs)")
+    @Option(names = "--steps", description = "Optimizer steps in total (default 600 unless --epochs)")
     Integer steps;
 
     @Option(names = "--epochs", description = "Passes over a file's training data, instead of --steps")
@@ -225,7 +225,7 @@ final class TrainCommand implements Callable<Integer> {
             }
             return (int) Math.max(1, Math.ceil(epochs * j.size() / batch));
         }
-        int s = steps == null ? 400 : steps;
+        int s = steps == null ? 600 : steps;
         if (s < 1) throw new IllegalArgumentException("--steps must be at least 1, got " + s);
         return s;
     }
