@@ -108,7 +108,13 @@ final class TrainCommand implements Callable<Integer> {
                 recipe = Checkpoint.loadTrainState(resume);
                 model = Checkpoint.loadModel(resume, recipe.seed(), par, ledger);
                 source = DataSource.open(recipe.data(), tok, skipBadLines);
-                if (steps == null) steps = recipe.optimizer().schedule().totalSteps();
+                LrSchedule lrs = recipe.optimizer().schedule();
+                if (steps == null) steps = lrs.totalSteps();
+                if (lrs.kind() != LrSchedule.Kind.CONSTANT && steps > lrs.totalSteps()) {
+                    throw new IllegalArgumentException("--steps " + steps + " goes past the " + lrs.totalSteps()
+                            + " steps of the run's " + lrs.kind().name().toLowerCase(Locale.ROOT)
+                            + " schedule, where the learning rate is 0; start a new run from the checkpoint with --model");
+                }
             } else {
                 model = modelOptions.load(par, ledger);
                 source = DataSource.open(data, tok, skipBadLines);

@@ -14,6 +14,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -63,14 +64,14 @@ class CliTest {
     @Test
     void trainWritesCheckpointReportAndPlotsThenResumesAndGenerates(@TempDir Path dir) throws IOException {
         Path runDir = dir.resolve("run");
-        int rc = run("train", "--model", smallModel(dir).toString(), "--data", "synthetic:reverse", "--steps", "4",
-                "--batch", "4", "--seq", "16", "--threads", "2", "--out", runDir.toString(), "--no-eval");
+        int rc = run("train", "--model", smallModel(dir).toString(), "--data", "synthetic:reverse", "--steps", "6",
+                "--checkpoint-every", "4", "--batch", "4", "--seq", "16", "--threads", "2", "--out", runDir.toString(), "--no-eval");
         assertEquals(0, rc, stderr());
         String log = stdout();
-        assertTrue(log.contains("step 4/4"), log);
+        assertTrue(log.contains("step 6/6"), log);
         assertTrue(log.contains("Memory (peak bytes accounted), optimizer lomo"), log);
 
-        Path ckpt = runDir.resolve("step-000004");
+        Path ckpt = runDir.resolve("step-000006");
         for (String f : new String[] {"config.json", "model.safetensors", "trainer.json"}) {
             assertTrue(Files.isRegularFile(ckpt.resolve(f)), f);
         }
@@ -79,14 +80,22 @@ class CliTest {
         }
         JsonNode report = new ObjectMapper().readTree(runDir.resolve("report.json").toFile());
         assertEquals("lomo", report.at("/run/optimizer/kind").asText());
-        assertEquals(4, report.at("/steps").size());
+        assertEquals(6, report.at("/steps").size());
+        assertTrue(report.at("/steps/5/tokens_per_second").asDouble() > 0, report.toPrettyString());
         assertTrue(report.at("/memory_peak_bytes/total").asLong() > 0, report.toPrettyString());
-        assertEquals(5, Files.readAllLines(runDir.resolve("metrics.csv")).size(), "header + 4 steps");
+        assertEquals(7, Files.readAllLines(runDir.resolve("metrics.csv")).size(), "header + 6 steps");
 
-        rc = run("train", "--resume", runDir.toString(), "--steps", "6", "--out", runDir.toString(), "--no-eval");
+        // Resuming the step-4 checkpoint reproduces the straight run's step-6 weights to the bit.
+        Path resumed = dir.resolve("resumed");
+        rc = run("train", "--resume", runDir.resolve("step-000004").toString(), "--out", resumed.toString(), "--no-eval");
         assertEquals(0, rc, stderr());
         assertTrue(stdout().contains("steps 4..6"), stdout());
-        assertTrue(Files.isDirectory(runDir.resolve("step-000006")));
+        assertArrayEquals(Files.readAllBytes(ckpt.resolve("model.safetensors")),
+                Files.readAllBytes(resumed.resolve("step-000006/model.safetensors")));
+
+        rc = run("train", "--resume", runDir.toString(), "--steps", "9", "--no-eval");
+        assertEquals(2, rc);
+        assertTrue(stderr().contains("--steps 9 goes past the 6 steps"), stderr());
 
         rc = run("generate", "--model", runDir.toString(), "--prompt", "abc>", "--max-tokens", "5");
         assertEquals(0, rc, stderr());

@@ -1,7 +1,8 @@
 package org.lomo4j.kernels.simd;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -21,6 +22,64 @@ public final class MatmulVector {
 
     static int lanes() {
         return L;
+    }
+
+    /** The register-blocked forward sums 8 accumulators at once, which needs at least 8 lanes. */
+    static boolean supported() {
+        return L >= 8;
+    }
+
+    // Horizontal sums. FloatVector.reduceLanes(ADD) leaves the order of additions unspecified, and the
+    // interpreted and JIT-compiled forms do differ in the last bit, so results would depend on JIT timing
+    // and a resumed run would drift from an uninterrupted one. sum8 adds in a fixed order with exact lane
+    // moves (rearrange, blend) and lane-wise adds, the same in every execution mode.
+    // Shuffles and masks are static final fields, not array elements: the JIT compiles a rearrange with a
+    // constant shuffle to one permute instruction, and a shuffle read from an array to a slow generic path.
+    private static final int LEVELS = Integer.numberOfTrailingZeros(L);
+    private static final VectorShuffle<Float> SWAP0 = swap(0), SWAP1 = swap(1), SWAP2 = swap(2), SWAP3 = swap(3);
+    private static final VectorMask<Float> UPPER0 = upper(0), UPPER1 = upper(1), UPPER2 = upper(2);
+    /** Lane holding the sum of sum8's k-th argument. */
+    private static final int[] SLOT = slots();
+
+    /** Level k pairs lane i with lane i ^ (L >> (k + 1)). */
+    private static VectorShuffle<Float> swap(int k) {
+        int h = Math.max(1, L >> (k + 1));
+        return VectorShuffle.fromOp(S, i -> i ^ h);
+    }
+
+    /** Lanes in the upper block of each pair at level k. */
+    private static VectorMask<Float> upper(int k) {
+        int h = Math.max(1, L >> (k + 1));
+        boolean[] bits = new boolean[L];
+        for (int i = 0; i < L; i++) bits[i] = (i & h) != 0;
+        return VectorMask.fromArray(S, bits, 0);
+    }
+
+    /** Halves the lanes each of p and q occupy: p's partial sums stay in the lower blocks, q's in the upper. */
+    private static FloatVector fold(FloatVector p, FloatVector q, VectorShuffle<Float> swap, VectorMask<Float> upper) {
+        return p.blend(q, upper).add(p.rearrange(swap).blend(q.rearrange(swap), upper));
+    }
+
+    /** One vector holding the 8 horizontal sums, folded pairwise in a fixed order. */
+    private static FloatVector sum8(FloatVector v0, FloatVector v1, FloatVector v2, FloatVector v3,
+                                    FloatVector v4, FloatVector v5, FloatVector v6, FloatVector v7) {
+        FloatVector r0 = fold(v0, v1, SWAP0, UPPER0), r1 = fold(v2, v3, SWAP0, UPPER0);
+        FloatVector r2 = fold(v4, v5, SWAP0, UPPER0), r3 = fold(v6, v7, SWAP0, UPPER0);
+        FloatVector s0 = fold(r0, r1, SWAP1, UPPER1), s1 = fold(r2, r3, SWAP1, UPPER1);
+        FloatVector t = fold(s0, s1, SWAP2, UPPER2);
+        if (LEVELS > 3) t = t.add(t.rearrange(SWAP3));
+        for (int k = 4; k < LEVELS; k++) t = t.add(t.rearrange(swap(k)));  // vectors wider than 16 floats only
+        return t;
+    }
+
+    /** Where sum8 leaves each argument's sum: blocks of L/8 lanes in the order 0, 4, 2, 6, 1, 5, 3, 7 (bit reversal). */
+    private static int[] slots() {
+        int[] slot = new int[8];
+        for (int k = 0; k < 8; k++) {
+            int block = ((k & 1) << 2) | (k & 2) | ((k & 4) >> 2);
+            slot[k] = block * Math.max(1, L / 8);
+        }
+        return slot;
     }
 
     /** Rows [n0, n1) of {@code y = x · Wᵀ}. */
@@ -52,10 +111,12 @@ public final class MatmulVector {
                     a3 = w3.fma(va, a3);
                     b3 = w3.fma(vb, b3);
                 }
-                float sa0 = a0.reduceLanes(VectorOperators.ADD), sb0 = b0.reduceLanes(VectorOperators.ADD);
-                float sa1 = a1.reduceLanes(VectorOperators.ADD), sb1 = b1.reduceLanes(VectorOperators.ADD);
-                float sa2 = a2.reduceLanes(VectorOperators.ADD), sb2 = b2.reduceLanes(VectorOperators.ADD);
-                float sa3 = a3.reduceLanes(VectorOperators.ADD), sb3 = b3.reduceLanes(VectorOperators.ADD);
+                // Deterministic horizontal sums (see sum8): lane BLOCK * k holds accumulator ORDER[k].
+                FloatVector sums = sum8(a0, b0, a1, b1, a2, b2, a3, b3);
+                float sa0 = sums.lane(SLOT[0]), sb0 = sums.lane(SLOT[1]);
+                float sa1 = sums.lane(SLOT[2]), sb1 = sums.lane(SLOT[3]);
+                float sa2 = sums.lane(SLOT[4]), sb2 = sums.lane(SLOT[5]);
+                float sa3 = sums.lane(SLOT[6]), sb3 = sums.lane(SLOT[7]);
                 for (int i = bound; i < in; i++) {
                     float xai = x[xa + i], xbi = x[xb + i];
                     sa0 += xai * w[r0 + i];

@@ -10,7 +10,8 @@ public final class Simd {
     private Simd() {}
 
     private static final boolean MODULE = ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
-    private static final boolean ENABLED = MODULE && !"false".equals(System.getProperty("lomo4j.simd"));
+    private static final boolean REQUESTED = !"false".equals(System.getProperty("lomo4j.simd"));
+    private static final boolean ENABLED = MODULE && REQUESTED && MatmulVector.supported();
 
     public static boolean enabled() {
         return ENABLED;
@@ -19,7 +20,8 @@ public final class Simd {
     /** One line for logs: which matmul runs, and how to change it. */
     public static String describe() {
         if (ENABLED) return "SIMD on (Vector API, " + MatmulVector.lanes() + " float lanes)";
-        if (MODULE) return "SIMD off (-Dlomo4j.simd=false)";
+        if (MODULE && !REQUESTED) return "SIMD off (-Dlomo4j.simd=false)";
+        if (MODULE) return "SIMD off: the CPU's vectors hold fewer than 8 floats";
         return "SIMD off: run java with --add-modules jdk.incubator.vector (./lomo4j does) for the Vector API kernels";
     }
 }
