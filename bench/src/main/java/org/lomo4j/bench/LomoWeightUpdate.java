@@ -1,0 +1,56 @@
+package org.lomo4j.bench;
+
+import org.lomo4j.kernels.Matmul;
+import org.lomo4j.kernels.Update;
+import org.lomo4j.kernels.simd.MatmulVector;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.Warmup;
+
+import java.util.Arrays;
+
+/**
+ * LOMO's fused step for one weight on one core: for every row, its gradient dyᵀ · x into a one-row
+ * scratch, then {@code W -= lr · g} in place, as {@code LomoPass} does. FLOP counted are the gradient's.
+ * Run: {@code java --add-modules jdk.incubator.vector -jar benchmarks.jar LomoWeightUpdate}
+ */
+@State(Scope.Thread)
+@Warmup(iterations = 3, time = 1)
+@Measurement(iterations = 5, time = 1)
+@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector"})
+public class LomoWeightUpdate {
+    @Param({"512x512", "512x1408", "1408x512"})
+    public String shape;
+
+    @Param({"simd", "plain"})
+    public String kernel;
+
+    private MatmulShapes m;
+    private final float[] hp = new float[Update.SIZE];
+
+    @Setup(Level.Trial)
+    public void setup() {
+        m = new MatmulShapes(shape);
+        hp[Update.LR] = 1e-9f;  // tiny: the weights stay put over millions of invocations
+        hp[Update.GRAD_SCALE] = 1f;
+        hp[Update.CLIP_VALUE] = Float.POSITIVE_INFINITY;  // no clip-by-value
+    }
+
+    @Benchmark
+    public float[] gradientAndUpdate() {
+        boolean simd = kernel.equals("simd");
+        for (int o = 0; o < m.out; o++) {
+            Arrays.fill(m.scratch, 0f);
+            if (simd) MatmulVector.weightGradRow(m.scratch, 0, m.dy, m.x, MatmulShapes.TOKENS, m.in, m.out, o);
+            else Matmul.weightGradRow(m.scratch, 0, m.dy, m.x, MatmulShapes.TOKENS, m.in, m.out, o);
+            Update.sgdRow(m.w, o * m.in, m.scratch, 0, m.in, hp);
+        }
+        return m.w;
+    }
+}
