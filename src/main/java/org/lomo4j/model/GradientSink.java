@@ -5,15 +5,25 @@ package org.lomo4j.model;
  * gradient flowing to the layer's input has been computed from the weight's current values.
  *
  * <p>This is where optimizers differ. The standard way ({@code FullGradients}) accumulates every gradient
- * into a buffer as large as the model; LOMO computes a row of the gradient into scratch and applies the
- * update to that row at once, so the full gradient set never exists.
+ * into a buffer as large as the model; LOMO computes a tile of the gradient's rows into scratch and applies
+ * the update to those rows at once, so the full gradient set never exists.
  */
 public interface GradientSink {
 
-    /** Accumulates ({@code +=}) row {@code row} of a weight's gradient into {@code g[gOff .. gOff + cols)}. */
+    /**
+     * Rows per tile: sinks ask for a weight's gradient this many rows at a time. Several rows at once let
+     * the matmul gradient read its activations once per tile instead of once per row; LOMO's scratch is
+     * one tile per worker.
+     */
+    int TILE_ROWS = 8;
+
+    /**
+     * Accumulates ({@code +=}) rows [row0, row0 + rows) of a weight's gradient into {@code g}, row r at
+     * {@code gOff + (r − row0) · cols}.
+     */
     @FunctionalInterface
     interface RowGradient {
-        void accumulate(float[] g, int gOff, int row);
+        void accumulate(float[] g, int gOff, int row0, int rows);
     }
 
     /**

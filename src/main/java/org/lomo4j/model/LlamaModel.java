@@ -236,7 +236,9 @@ public final class LlamaModel {
         float[] dx = acts.dres;
         int c = cfg.hiddenSize();
         int[] tok = tokens;
-        sink.accept(layout.embedding(), (g, gOff, row) -> Embedding.weightGradRow(g, gOff, dx, tok, n, c, row), true);
+        sink.accept(layout.embedding(), (g, gOff, row0, rows) -> {
+            for (int r = 0; r < rows; r++) Embedding.weightGradRow(g, gOff + r * c, dx, tok, n, c, row0 + r);
+        }, true);
     }
 
     /** On entry {@code dres} is the gradient of the block's output; on exit, of its input. */
@@ -312,13 +314,15 @@ public final class LlamaModel {
         int out = w.rows();
         if (Simd.enabled()) {
             par.forEach((n + 1) / 2, (lo, hi, wk) -> MatmulVector.inputGradRows(dx, dy, params, w.offset(), in, out, 2 * lo, Math.min(n, 2 * hi)));
-            sink.accept(w, (g, gOff, row) -> MatmulVector.weightGradRow(g, gOff, dy, x, n, in, out, row), lastUse);
+            sink.accept(w, (g, gOff, row0, rows) -> MatmulVector.weightGradRows(g, gOff, dy, x, n, in, out, row0, rows), lastUse);
             return;
         }
         par.forEach(n, (lo, hi, wk) -> {
             for (int i = lo; i < hi; i++) Matmul.inputGradRow(dx, dy, params, w.offset(), in, out, i);
         });
-        sink.accept(w, (g, gOff, row) -> Matmul.weightGradRow(g, gOff, dy, x, n, in, out, row), lastUse);
+        sink.accept(w, (g, gOff, row0, rows) -> {
+            for (int r = 0; r < rows; r++) Matmul.weightGradRow(g, gOff + r * in, dy, x, n, in, out, row0 + r);
+        }, lastUse);
     }
 
     private void rmsnorm(float[] y, float[] rstd, float[] x, Tensor w, int n) {
@@ -334,7 +338,7 @@ public final class LlamaModel {
         par.forEach(n, (lo, hi, wk) -> {
             for (int i = lo; i < hi; i++) RmsNorm.inputGradRow(dx, dy, x, rstd, params, w.offset(), c, i);
         });
-        sink.accept(w, (g, gOff, row) -> RmsNorm.weightGrad(g, gOff, dy, x, rstd, n, c), true);
+        sink.accept(w, (g, gOff, row0, rows) -> RmsNorm.weightGrad(g, gOff, dy, x, rstd, n, c), true);  // one row
     }
 
     private float[] zero(float[] a, long count) {

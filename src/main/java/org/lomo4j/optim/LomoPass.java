@@ -9,9 +9,10 @@ import org.lomo4j.model.Tensor;
 import org.lomo4j.parallel.Parallel;
 
 /**
- * One LOMO backward pass. For each weight, each row of its gradient is computed into the worker's
- * scratch row and consumed at once: applied to the weight ({@link Mode#UPDATE}), or only squared and
- * summed ({@link Mode#NORM}, the first pass of global-norm clipping). Scratch is one row per worker.
+ * One LOMO backward pass. For each weight, each tile of {@link #TILE_ROWS} rows of its gradient is computed
+ * into the worker's scratch and consumed at once: applied to the weight ({@link Mode#UPDATE}), or only
+ * squared and summed ({@link Mode#NORM}, the first pass of global-norm clipping). Scratch is one tile per
+ * worker.
  *
  * <p>A weight used twice (the head tied to the embedding) cannot be consumed at its first use, since its
  * gradient is not complete; its rows accumulate in a buffer of that one tensor until the last use.
@@ -21,8 +22,8 @@ final class LomoPass implements GradientSink {
 
     private final Parallel par;
     private final float[] params;
-    private final int rowLength;
-    private final float[] scratch;      // (threads, maxCols) one gradient row per worker
+    private final int tileLength;
+    private final float[] scratch;      // (threads, TILE_ROWS, maxCols) one gradient tile per worker
     private final double[] rowSquares;  // (maxRows) Σg² per row, summed in row order so runs are deterministic
     private final float[] pending;      // (V, C) the tied weight's gradient between its two uses, or null
     private Tensor pendingTensor;
@@ -33,8 +34,8 @@ final class LomoPass implements GradientSink {
     LomoPass(ParameterLayout layout, float[] params, Parallel par, MemoryLedger ledger) {
         this.par = par;
         this.params = params;
-        this.rowLength = layout.maxCols();
-        this.scratch = ledger.floats(Category.SCRATCH, (long) par.threads() * rowLength);
+        this.tileLength = TILE_ROWS * layout.maxCols();
+        this.scratch = ledger.floats(Category.SCRATCH, (long) par.threads() * tileLength);
         this.rowSquares = ledger.doubles(Category.SCRATCH, layout.maxRows());
         this.pending = layout.tied() ? ledger.floats(Category.SCRATCH, layout.embedding().size()) : null;
     }
@@ -59,8 +60,11 @@ final class LomoPass implements GradientSink {
                 java.util.Arrays.fill(pending, 0, t.size(), 0f);
                 pendingTensor = t;
             }
-            par.forEach(t.rows(), (lo, hi, w) -> {
-                for (int row = lo; row < hi; row++) gradient.accumulate(pending, row * cols, row);
+            par.forEach(tiles(t), (lo, hi, w) -> {
+                for (int tile = lo; tile < hi; tile++) {
+                    int row0 = tile * TILE_ROWS;
+                    gradient.accumulate(pending, row0 * cols, row0, Math.min(TILE_ROWS, t.rows() - row0));
+                }
             });
             if (!lastUse) return;
             par.forEach(t.rows(), (lo, hi, w) -> {
@@ -68,18 +72,24 @@ final class LomoPass implements GradientSink {
             });
             pendingTensor = null;
         } else {
-            par.forEach(t.rows(), (lo, hi, w) -> {
-                int slot = w * rowLength;
-                for (int row = lo; row < hi; row++) {
-                    java.util.Arrays.fill(scratch, slot, slot + cols, 0f);
-                    gradient.accumulate(scratch, slot, row);
-                    consume(t, row, scratch, slot);
+            par.forEach(tiles(t), (lo, hi, w) -> {
+                int slot = w * tileLength;
+                for (int tile = lo; tile < hi; tile++) {
+                    int row0 = tile * TILE_ROWS;
+                    int rows = Math.min(TILE_ROWS, t.rows() - row0);
+                    java.util.Arrays.fill(scratch, slot, slot + rows * cols, 0f);
+                    gradient.accumulate(scratch, slot, row0, rows);
+                    for (int r = 0; r < rows; r++) consume(t, row0 + r, scratch, slot + r * cols);
                 }
             });
         }
         if (mode == Mode.NORM) {
             for (int row = 0; row < t.rows(); row++) sumSquares += rowSquares[row];
         }
+    }
+
+    private static int tiles(Tensor t) {
+        return (t.rows() + TILE_ROWS - 1) / TILE_ROWS;
     }
 
     private void consume(Tensor t, int row, float[] g, int gOff) {

@@ -18,7 +18,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The paper's Table 1, measured: with parameters dominating, AdamW ≈ 4×P + A, SGD ≈ 2×P + A and
- * LOMO ≈ P + A + one row of scratch per worker (P parameter bytes, A activation bytes).
+ * LOMO ≈ P + A + one tile of gradient rows per worker (P parameter bytes, A activation bytes).
  */
 class MemoryBreakdownTest {
     private static final Parallel PAR = new Parallel(2);
@@ -61,7 +61,8 @@ class MemoryBreakdownTest {
         assertEquals(0, lomo.peak(Category.GRADIENTS));
         assertEquals(0, lomo.peak(Category.OPTIMIZER_STATE));
         assertEquals(paramBytes + actBytes + lomo.peak(Category.SCRATCH), lomo.peakTotal());
-        assertTrue(lomo.peak(Category.SCRATCH) < paramBytes / 50, "LOMO's scratch is a few rows, not a tensor set");
+        assertTrue(lomo.peak(Category.SCRATCH) < paramBytes / 25, "LOMO's scratch is a few rows, not a tensor set: "
+                + lomo.peak(Category.SCRATCH) + " of " + paramBytes + " bytes");
 
         // Parameters dominate here, so the totals approach 4 : 2 : 1.
         assertTrue(actBytes < paramBytes / 4, "test premise: parameters dominate");

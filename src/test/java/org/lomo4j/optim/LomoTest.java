@@ -9,6 +9,7 @@ import org.lomo4j.TinyModels;
 import org.lomo4j.memory.Category;
 import org.lomo4j.memory.MemoryLedger;
 import org.lomo4j.model.Batch;
+import org.lomo4j.model.GradientSink;
 import org.lomo4j.model.LlamaConfig;
 import org.lomo4j.model.LlamaModel;
 import org.lomo4j.parallel.Parallel;
@@ -68,7 +69,7 @@ class LomoTest {
     }
 
     @Test
-    void lomoHoldsNoGradientBufferBeyondOneRowPerWorker() {
+    void lomoHoldsNoGradientBufferBeyondOneTilePerWorker() {
         LlamaConfig cfg = TinyModels.config(false);
         MemoryLedger ledger = new MemoryLedger();
         LlamaModel model = TinyModels.model(cfg, 5, PAR, ledger);
@@ -77,9 +78,9 @@ class LomoTest {
 
         assertEquals(0, ledger.peak(Category.GRADIENTS));
         assertEquals(0, ledger.peak(Category.OPTIMIZER_STATE));
-        long rowBound = 4L * PAR.threads() * model.layout().maxCols() + 8L * model.layout().maxRows();
-        assertEquals(rowBound, ledger.peak(Category.SCRATCH), "one gradient row per worker plus per-row norms");
-        assertTrue(ledger.peak(Category.SCRATCH) < 4L * model.layout().maxTensorSize(), "smaller than the largest tensor");
+        long tileBound = 4L * PAR.threads() * GradientSink.TILE_ROWS * model.layout().maxCols() + 8L * model.layout().maxRows();
+        assertEquals(tileBound, ledger.peak(Category.SCRATCH), "one gradient tile per worker plus per-row norms");
+        assertTrue(ledger.peak(Category.SCRATCH) < 4L * model.layout().totalSize() / 2, "far from a full gradient set");
     }
 
     @Test
@@ -89,7 +90,7 @@ class LomoTest {
         LlamaModel model = TinyModels.model(cfg, 5, PAR, ledger);
         Optimizer lomo = Optimizer.create(model, OptimizerConfig.of(OptimizerConfig.Kind.LOMO, LrSchedule.constant(0.01)));
         lomo.step(TinyModels.batch(cfg, 2, 6, 1));
-        long bound = 4L * PAR.threads() * model.layout().maxCols() + 8L * model.layout().maxRows()
+        long bound = 4L * PAR.threads() * GradientSink.TILE_ROWS * model.layout().maxCols() + 8L * model.layout().maxRows()
                 + 4L * model.layout().embedding().size();
         assertEquals(bound, ledger.peak(Category.SCRATCH));
         assertEquals(0, ledger.peak(Category.GRADIENTS));

@@ -3,6 +3,7 @@ package org.lomo4j.bench;
 import org.lomo4j.kernels.Matmul;
 import org.lomo4j.kernels.Update;
 import org.lomo4j.kernels.simd.MatmulVector;
+import org.lomo4j.model.GradientSink;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.Fork;
 import org.openjdk.jmh.annotations.Level;
@@ -16,8 +17,9 @@ import org.openjdk.jmh.annotations.Warmup;
 import java.util.Arrays;
 
 /**
- * LOMO's fused step for one weight on one core: for every row, its gradient dyᵀ · x into a one-row
- * scratch, then {@code W -= lr · g} in place, as {@code LomoPass} does. FLOP counted are the gradient's.
+ * LOMO's fused step for one weight on one core: for every tile of rows, its gradient dyᵀ · x into a
+ * one-tile scratch, then {@code W -= lr · g} in place, as {@code LomoPass} does. FLOP counted are the
+ * gradient's. The plain kernel computes one row at a time.
  * Run: {@code java --add-modules jdk.incubator.vector -jar benchmarks.jar LomoWeightUpdate}
  */
 @State(Scope.Thread)
@@ -45,11 +47,16 @@ public class LomoWeightUpdate {
     @Benchmark
     public float[] gradientAndUpdate() {
         boolean simd = kernel.equals("simd");
-        for (int o = 0; o < m.out; o++) {
-            Arrays.fill(m.scratch, 0f);
-            if (simd) MatmulVector.weightGradRow(m.scratch, 0, m.dy, m.x, MatmulShapes.TOKENS, m.in, m.out, o);
-            else Matmul.weightGradRow(m.scratch, 0, m.dy, m.x, MatmulShapes.TOKENS, m.in, m.out, o);
-            Update.sgdRow(m.w, o * m.in, m.scratch, 0, m.in, hp);
+        int tile = GradientSink.TILE_ROWS;
+        for (int o0 = 0; o0 < m.out; o0 += tile) {
+            int rows = Math.min(tile, m.out - o0);
+            Arrays.fill(m.scratch, 0, rows * m.in, 0f);
+            if (simd) {
+                MatmulVector.weightGradRows(m.scratch, 0, m.dy, m.x, MatmulShapes.TOKENS, m.in, m.out, o0, rows);
+            } else {
+                for (int r = 0; r < rows; r++) Matmul.weightGradRow(m.scratch, r * m.in, m.dy, m.x, MatmulShapes.TOKENS, m.in, m.out, o0 + r);
+            }
+            for (int r = 0; r < rows; r++) Update.sgdRow(m.w, (o0 + r) * m.in, m.scratch, r * m.in, m.in, hp);
         }
         return m.w;
     }

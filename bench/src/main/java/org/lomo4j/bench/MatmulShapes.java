@@ -24,7 +24,7 @@ final class MatmulShapes {
         dy = random(rng, TOKENS * out);
         y = new float[TOKENS * out];
         dx = new float[TOKENS * in];
-        scratch = new float[in];
+        scratch = new float[org.lomo4j.model.GradientSink.TILE_ROWS * in];
     }
 
     /** Multiply-adds of one matmul over the batch, × 2 for FLOP. */

@@ -20,6 +20,9 @@ public final class MatmulVector {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
 
+    /** Floats of W kept hot per block (128 KiB): well inside L2, leaving room for the activations. */
+    private static final int W_BLOCK_FLOATS = 32 * 1024;
+
     static int lanes() {
         return L;
     }
@@ -38,8 +41,9 @@ public final class MatmulVector {
     private static final int LEVELS = Integer.numberOfTrailingZeros(L);
     private static final VectorShuffle<Float> SWAP0 = swap(0), SWAP1 = swap(1), SWAP2 = swap(2), SWAP3 = swap(3);
     private static final VectorMask<Float> UPPER0 = upper(0), UPPER1 = upper(1), UPPER2 = upper(2);
-    /** Lane holding the sum of sum8's k-th argument. */
-    private static final int[] SLOT = slots();
+    /** Lane holding the sum of sum8's k-th argument; fields, so lane() sees a constant index. */
+    private static final int SLOT0 = slot(0), SLOT1 = slot(1), SLOT2 = slot(2), SLOT3 = slot(3);
+    private static final int SLOT4 = slot(4), SLOT5 = slot(5), SLOT6 = slot(6), SLOT7 = slot(7);
 
     /** Level k pairs lane i with lane i ^ (L >> (k + 1)). */
     private static VectorShuffle<Float> swap(int k) {
@@ -72,23 +76,29 @@ public final class MatmulVector {
         return t;
     }
 
-    /** Where sum8 leaves each argument's sum: blocks of L/8 lanes in the order 0, 4, 2, 6, 1, 5, 3, 7 (bit reversal). */
-    private static int[] slots() {
-        int[] slot = new int[8];
-        for (int k = 0; k < 8; k++) {
-            int block = ((k & 1) << 2) | (k & 2) | ((k & 4) >> 2);
-            slot[k] = block * Math.max(1, L / 8);
-        }
-        return slot;
+    /** Where sum8 leaves its k-th argument's sum: blocks of L/8 lanes in the order 0, 4, 2, 6, 1, 5, 3, 7 (bit reversal). */
+    private static int slot(int k) {
+        int block = ((k & 1) << 2) | (k & 2) | ((k & 4) >> 2);
+        return block * Math.max(1, L / 8);
     }
 
     /** Rows [n0, n1) of {@code y = x · Wᵀ}. */
     public static void forwardRows(float[] y, float[] x, float[] w, int wOff, int in, int out, int n0, int n1) {
         int bound = S.loopBound(in);
+        // Cache blocking: a block of W's rows stays in L2 while every token of the range passes over it.
+        int block = Math.max(4, W_BLOCK_FLOATS / in / 4 * 4);
+        for (int oStart = 0; oStart < out; oStart += block) {
+            int oEnd = Math.min(out, oStart + block);
+            forwardBlock(y, x, w, wOff, in, out, n0, n1, oStart, oEnd, bound);
+        }
+    }
+
+    private static void forwardBlock(float[] y, float[] x, float[] w, int wOff, int in, int out, int n0, int n1,
+                                     int oStart, int oEnd, int bound) {
         for (int na = n0; na < n1; na += 2) {
             int nb = Math.min(na + 1, n1 - 1);
             int xa = na * in, xb = nb * in;
-            for (int o = 0; o < out; o += 4) {
+            for (int o = oStart; o < oEnd; o += 4) {
                 int r0 = wOff + o * in;
                 int r1 = wOff + Math.min(o + 1, out - 1) * in;
                 int r2 = wOff + Math.min(o + 2, out - 1) * in;
@@ -111,12 +121,12 @@ public final class MatmulVector {
                     a3 = w3.fma(va, a3);
                     b3 = w3.fma(vb, b3);
                 }
-                // Deterministic horizontal sums (see sum8): lane BLOCK * k holds accumulator ORDER[k].
+                // Deterministic horizontal sums (see sum8).
                 FloatVector sums = sum8(a0, b0, a1, b1, a2, b2, a3, b3);
-                float sa0 = sums.lane(SLOT[0]), sb0 = sums.lane(SLOT[1]);
-                float sa1 = sums.lane(SLOT[2]), sb1 = sums.lane(SLOT[3]);
-                float sa2 = sums.lane(SLOT[4]), sb2 = sums.lane(SLOT[5]);
-                float sa3 = sums.lane(SLOT[6]), sb3 = sums.lane(SLOT[7]);
+                float sa0 = sums.lane(SLOT0), sb0 = sums.lane(SLOT1);
+                float sa1 = sums.lane(SLOT2), sb1 = sums.lane(SLOT3);
+                float sa2 = sums.lane(SLOT4), sb2 = sums.lane(SLOT5);
+                float sa3 = sums.lane(SLOT6), sb3 = sums.lane(SLOT7);
                 for (int i = bound; i < in; i++) {
                     float xai = x[xa + i], xbi = x[xb + i];
                     sa0 += xai * w[r0 + i];
@@ -143,32 +153,22 @@ public final class MatmulVector {
 
     /** Rows [n0, n1) of the input gradient: {@code dx[n, i] += Σ_o dy[n, o] · W[o, i]}. */
     public static void inputGradRows(float[] dx, float[] dy, float[] w, int wOff, int in, int out, int n0, int n1) {
+        int step = 2 * L;
+        int vecEnd = in - in % step;
+        // Cache blocking: a strip of W's columns (all OUT rows) stays in L2 while every token of the range passes.
+        int strip = Math.max(step, W_BLOCK_FLOATS / out / step * step);
+        for (int iStart = 0; iStart < vecEnd; iStart += strip) {
+            int iEnd = Math.min(vecEnd, iStart + strip);
+            for (int na = n0; na < n1; na += 2) {
+                int nb = Math.min(na + 1, n1 - 1);
+                for (int i = iStart; i < iEnd; i += step) inputGradStrip(dx, dy, w, wOff, in, out, na, nb, i);
+            }
+        }
+        if (vecEnd == in) return;
         for (int na = n0; na < n1; na += 2) {
             int nb = Math.min(na + 1, n1 - 1);
             int xa = na * in, xb = nb * in, ya = na * out, yb = nb * out;
-            boolean two = nb != na;
-            int i = 0;
-            for (; i + 2 * L <= in; i += 2 * L) {
-                FloatVector a0 = FloatVector.zero(S), a1 = a0, b0 = a0, b1 = a0;
-                for (int o = 0; o < out; o++) {
-                    int r = wOff + o * in + i;
-                    FloatVector w0 = FloatVector.fromArray(S, w, r);
-                    FloatVector w1 = FloatVector.fromArray(S, w, r + L);
-                    FloatVector da = FloatVector.broadcast(S, dy[ya + o]);
-                    FloatVector db = FloatVector.broadcast(S, dy[yb + o]);
-                    a0 = w0.fma(da, a0);
-                    a1 = w1.fma(da, a1);
-                    b0 = w0.fma(db, b0);
-                    b1 = w1.fma(db, b1);
-                }
-                FloatVector.fromArray(S, dx, xa + i).add(a0).intoArray(dx, xa + i);
-                FloatVector.fromArray(S, dx, xa + i + L).add(a1).intoArray(dx, xa + i + L);
-                if (two) {
-                    FloatVector.fromArray(S, dx, xb + i).add(b0).intoArray(dx, xb + i);
-                    FloatVector.fromArray(S, dx, xb + i + L).add(b1).intoArray(dx, xb + i + L);
-                }
-            }
-            for (; i < in; i++) {
+            for (int i = vecEnd; i < in; i++) {
                 float sa = 0f, sb = 0f;
                 for (int o = 0; o < out; o++) {
                     float wv = w[wOff + o * in + i];
@@ -176,40 +176,83 @@ public final class MatmulVector {
                     sb += dy[yb + o] * wv;
                 }
                 dx[xa + i] += sa;
-                if (two) dx[xb + i] += sb;
+                if (nb != na) dx[xb + i] += sb;
             }
         }
     }
 
-    /** Row {@code o} of the weight gradient: {@code g[gOff + i] += Σ_n dy[n, o] · x[n, i]}. */
-    public static void weightGradRow(float[] g, int gOff, float[] dy, float[] x, int nTokens, int in, int out, int o) {
-        int i = 0;
-        for (; i + 4 * L <= in; i += 4 * L) {
-            FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
-            for (int n = 0; n < nTokens; n++) {
-                FloatVector d = FloatVector.broadcast(S, dy[n * out + o]);
-                int r = n * in + i;
-                a0 = FloatVector.fromArray(S, x, r).fma(d, a0);
-                a1 = FloatVector.fromArray(S, x, r + L).fma(d, a1);
-                a2 = FloatVector.fromArray(S, x, r + 2 * L).fma(d, a2);
-                a3 = FloatVector.fromArray(S, x, r + 3 * L).fma(d, a3);
+    /** Columns [i, i + 2L) of tokens na and nb (na == nb for a lone last token). */
+    private static void inputGradStrip(float[] dx, float[] dy, float[] w, int wOff, int in, int out, int na, int nb, int i) {
+        int xa = na * in, xb = nb * in, ya = na * out, yb = nb * out;
+        FloatVector a0 = FloatVector.zero(S), a1 = a0, b0 = a0, b1 = a0;
+        for (int o = 0; o < out; o++) {
+            int r = wOff + o * in + i;
+            FloatVector w0 = FloatVector.fromArray(S, w, r);
+            FloatVector w1 = FloatVector.fromArray(S, w, r + L);
+            FloatVector da = FloatVector.broadcast(S, dy[ya + o]);
+            FloatVector db = FloatVector.broadcast(S, dy[yb + o]);
+            a0 = w0.fma(da, a0);
+            a1 = w1.fma(da, a1);
+            b0 = w0.fma(db, b0);
+            b1 = w1.fma(db, b1);
+        }
+        FloatVector.fromArray(S, dx, xa + i).add(a0).intoArray(dx, xa + i);
+        FloatVector.fromArray(S, dx, xa + i + L).add(a1).intoArray(dx, xa + i + L);
+        if (nb != na) {
+            FloatVector.fromArray(S, dx, xb + i).add(b0).intoArray(dx, xb + i);
+            FloatVector.fromArray(S, dx, xb + i + L).add(b1).intoArray(dx, xb + i + L);
+        }
+    }
+
+    /**
+     * Rows [o0, o0 + rows) of the weight gradient, row o at {@code gOff + (o − o0) · IN}:
+     * {@code g[o, i] += Σ_n dy[n, o] · x[n, i]}. Four rows at a time, so each load of x feeds four FMAs and
+     * x is read once per four rows rather than once per row.
+     */
+    public static void weightGradRows(float[] g, int gOff, float[] dy, float[] x, int nTokens, int in, int out, int o0, int rows) {
+        int step = 2 * L;
+        int vecEnd = in - in % step;
+        for (int q = 0; q < rows; q += 4) {
+            int last = rows - 1;
+            int k1 = Math.min(q + 1, last), k2 = Math.min(q + 2, last), k3 = Math.min(q + 3, last);
+            for (int i = 0; i < vecEnd; i += step) {
+                FloatVector a0 = FloatVector.zero(S), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
+                for (int n = 0; n < nTokens; n++) {
+                    int r = n * in + i;
+                    FloatVector x0 = FloatVector.fromArray(S, x, r);
+                    FloatVector x1 = FloatVector.fromArray(S, x, r + L);
+                    int yRow = n * out + o0;
+                    FloatVector da = FloatVector.broadcast(S, dy[yRow + q]);
+                    FloatVector db = FloatVector.broadcast(S, dy[yRow + k1]);
+                    FloatVector dc = FloatVector.broadcast(S, dy[yRow + k2]);
+                    FloatVector dd = FloatVector.broadcast(S, dy[yRow + k3]);
+                    a0 = x0.fma(da, a0);
+                    a1 = x1.fma(da, a1);
+                    b0 = x0.fma(db, b0);
+                    b1 = x1.fma(db, b1);
+                    c0 = x0.fma(dc, c0);
+                    c1 = x1.fma(dc, c1);
+                    d0 = x0.fma(dd, d0);
+                    d1 = x1.fma(dd, d1);
+                }
+                addInto(g, gOff + q * in + i, a0, a1);
+                if (k1 != q) addInto(g, gOff + k1 * in + i, b0, b1);
+                if (k2 != k1) addInto(g, gOff + k2 * in + i, c0, c1);
+                if (k3 != k2) addInto(g, gOff + k3 * in + i, d0, d1);
             }
-            FloatVector.fromArray(S, g, gOff + i).add(a0).intoArray(g, gOff + i);
-            FloatVector.fromArray(S, g, gOff + i + L).add(a1).intoArray(g, gOff + i + L);
-            FloatVector.fromArray(S, g, gOff + i + 2 * L).add(a2).intoArray(g, gOff + i + 2 * L);
-            FloatVector.fromArray(S, g, gOff + i + 3 * L).add(a3).intoArray(g, gOff + i + 3 * L);
         }
-        for (; i + L <= in; i += L) {
-            FloatVector a = FloatVector.zero(S);
-            for (int n = 0; n < nTokens; n++) {
-                a = FloatVector.fromArray(S, x, n * in + i).fma(FloatVector.broadcast(S, dy[n * out + o]), a);
+        for (int k = 0; k < rows && vecEnd < in; k++) {
+            int o = o0 + k;
+            for (int i = vecEnd; i < in; i++) {
+                float s = 0f;
+                for (int n = 0; n < nTokens; n++) s += dy[n * out + o] * x[n * in + i];
+                g[gOff + k * in + i] += s;
             }
-            FloatVector.fromArray(S, g, gOff + i).add(a).intoArray(g, gOff + i);
         }
-        for (; i < in; i++) {
-            float s = 0f;
-            for (int n = 0; n < nTokens; n++) s += dy[n * out + o] * x[n * in + i];
-            g[gOff + i] += s;
-        }
+    }
+
+    private static void addInto(float[] g, int off, FloatVector v0, FloatVector v1) {
+        FloatVector.fromArray(S, g, off).add(v0).intoArray(g, off);
+        FloatVector.fromArray(S, g, off + L).add(v1).intoArray(g, off + L);
     }
 }
