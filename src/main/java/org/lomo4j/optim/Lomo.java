@@ -8,12 +8,13 @@ import org.lomo4j.model.LlamaModel;
  * LOMO, LOw-Memory Optimization (Lv et al., 2023): SGD whose update is fused into backward.
  *
  * <p>Backward walks the layers from the top. For each weight W it first computes the gradient flowing to
- * the layer's input with W's current values, then computes W's gradient g one row at a time and applies
+ * the layer's input with W's current values, then computes W's gradient g one tile of rows at a time
+ * ({@code GradientSink.TILE_ROWS}) and applies
  * <pre>
  *   ĝ = clamp(g, ±clipValue) · s,     s = min(1, maxNorm / (‖g‖ + 1e-6))
  *   W ← W − lr · (ĝ + wd · W)
  * </pre>
- * to that row at once. No gradient larger than one row per worker exists (one tensor for a tied
+ * to those rows at once. No gradient larger than one tile per worker exists (one tensor for a tied
  * embedding), so memory is parameters + activations, where SGD needs parameters + gradients and AdamW
  * parameters + gradients + two moments.
  *
