@@ -313,7 +313,8 @@ public final class LlamaModel {
         int in = w.cols();
         int out = w.rows();
         if (Simd.enabled()) {
-            par.forEach((n + 1) / 2, (lo, hi, wk) -> MatmulVector.inputGradRows(dx, dy, params, w.offset(), in, out, 2 * lo, Math.min(n, 2 * hi)));
+            // Groups of 4 tokens, the register block of the input-gradient kernel.
+            par.forEach((n + 3) / 4, (lo, hi, wk) -> MatmulVector.inputGradRows(dx, dy, params, w.offset(), in, out, 4 * lo, Math.min(n, 4 * hi)));
             sink.accept(w, (g, gOff, row0, rows) -> MatmulVector.weightGradRows(g, gOff, dy, x, n, in, out, row0, rows), lastUse);
             return;
         }

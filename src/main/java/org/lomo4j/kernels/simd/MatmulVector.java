@@ -8,9 +8,10 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * {@link org.lomo4j.kernels.Matmul} with the JDK Vector API, for the JVM backend: same shapes, same
  * results up to float rounding order. Register blocking reuses each load: the forward pass computes
- * 2 tokens × 4 outputs at once, the input gradient 2 tokens × 2 vectors of columns, so a weight read from
- * cache feeds two FMAs. Rows and columns past the end of a block are clamped to the last valid one and
- * computed twice rather than branched on; only valid results are written.
+ * 2 tokens × 4 outputs at once, the input gradient 4 tokens × 2 vectors of columns, the weight gradient
+ * 4 rows × 2 vectors, so a value read from cache feeds two to four FMAs. Rows and columns past the end
+ * of a block are clamped to the last valid one and computed twice rather than branched on; only valid
+ * results are written.
  *
  * <p>x (N, IN), W (OUT, IN) at {@code wOff}, y (N, OUT).
  */
@@ -159,9 +160,8 @@ public final class MatmulVector {
         int strip = Math.max(step, W_BLOCK_FLOATS / out / step * step);
         for (int iStart = 0; iStart < vecEnd; iStart += strip) {
             int iEnd = Math.min(vecEnd, iStart + strip);
-            for (int na = n0; na < n1; na += 2) {
-                int nb = Math.min(na + 1, n1 - 1);
-                for (int i = iStart; i < iEnd; i += step) inputGradStrip(dx, dy, w, wOff, in, out, na, nb, i);
+            for (int n = n0; n < n1; n += 4) {
+                for (int i = iStart; i < iEnd; i += step) inputGradStrip(dx, dy, w, wOff, in, out, n, n1, i);
             }
         }
         if (vecEnd == in) return;
@@ -181,27 +181,36 @@ public final class MatmulVector {
         }
     }
 
-    /** Columns [i, i + 2L) of tokens na and nb (na == nb for a lone last token). */
-    private static void inputGradStrip(float[] dx, float[] dy, float[] w, int wOff, int in, int out, int na, int nb, int i) {
-        int xa = na * in, xb = nb * in, ya = na * out, yb = nb * out;
-        FloatVector a0 = FloatVector.zero(S), a1 = a0, b0 = a0, b1 = a0;
+    /**
+     * Columns [i, i + 2L) of tokens n .. n + 3 (clamped to n1 − 1; a clamped token is computed again, not
+     * written). Four tokens share each load of W: eight FMAs per two loads.
+     */
+    private static void inputGradStrip(float[] dx, float[] dy, float[] w, int wOff, int in, int out, int n, int n1, int i) {
+        int last = n1 - 1;
+        int nb = Math.min(n + 1, last), nc = Math.min(n + 2, last), nd = Math.min(n + 3, last);
+        int ya = n * out, yb = nb * out, yc = nc * out, yd = nd * out;
+        FloatVector a0 = FloatVector.zero(S), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
         for (int o = 0; o < out; o++) {
             int r = wOff + o * in + i;
             FloatVector w0 = FloatVector.fromArray(S, w, r);
             FloatVector w1 = FloatVector.fromArray(S, w, r + L);
             FloatVector da = FloatVector.broadcast(S, dy[ya + o]);
             FloatVector db = FloatVector.broadcast(S, dy[yb + o]);
+            FloatVector dc = FloatVector.broadcast(S, dy[yc + o]);
+            FloatVector dd = FloatVector.broadcast(S, dy[yd + o]);
             a0 = w0.fma(da, a0);
             a1 = w1.fma(da, a1);
             b0 = w0.fma(db, b0);
             b1 = w1.fma(db, b1);
+            c0 = w0.fma(dc, c0);
+            c1 = w1.fma(dc, c1);
+            d0 = w0.fma(dd, d0);
+            d1 = w1.fma(dd, d1);
         }
-        FloatVector.fromArray(S, dx, xa + i).add(a0).intoArray(dx, xa + i);
-        FloatVector.fromArray(S, dx, xa + i + L).add(a1).intoArray(dx, xa + i + L);
-        if (nb != na) {
-            FloatVector.fromArray(S, dx, xb + i).add(b0).intoArray(dx, xb + i);
-            FloatVector.fromArray(S, dx, xb + i + L).add(b1).intoArray(dx, xb + i + L);
-        }
+        addInto(dx, n * in + i, a0, a1);
+        if (nb != n) addInto(dx, nb * in + i, b0, b1);
+        if (nc != nb) addInto(dx, nc * in + i, c0, c1);
+        if (nd != nc) addInto(dx, nd * in + i, d0, d1);
     }
 
     /**
