@@ -1,14 +1,11 @@
 package org.lomo4j.tokenizer;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 
 import java.io.ByteArrayOutputStream;
-import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -28,77 +25,41 @@ import java.util.regex.Pattern;
  * {@code Split} (a regex) followed by {@code ByteLevel} without regex. Normalizers and byte fallback
  * (SentencePiece-style vocabularies) are rejected with the field named.
  */
-public final class ByteLevelBpe {
+public final class ByteLevelBpe implements Tokenizer {
     /** GPT-2's pre-tokenizer regex, which HF's ByteLevel uses when {@code use_regex} is true. */
     static final String GPT2_PATTERN = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 
     private static final char[] BYTE_TO_CHAR = byteToChar();
     private static final Map<Character, Integer> CHAR_TO_BYTE = charToByte();
 
-    private final Map<String, Integer> vocab;
-    private final String[] tokens;                 // id → token string
-    private final Map<String, Integer> mergeRank;  // "left right" → rank (lower merges first)
+    private final BpeModel bpe;
     private final boolean ignoreMerges;
-    private final Pattern split;                   // null: the whole text is one word
+    private final Pattern split;          // null: each segment is one word
     private final boolean addPrefixSpace;
-    private final Map<String, Integer> added;      // added token content → id
-    private final Pattern addedPattern;            // alternation of added tokens, longest first
     private final Map<String, int[]> cache = new ConcurrentHashMap<>();
 
-    private ByteLevelBpe(Map<String, Integer> vocab, Map<String, Integer> mergeRank, boolean ignoreMerges, Pattern split,
-                         boolean addPrefixSpace, Map<String, Integer> added) {
-        this.vocab = vocab;
-        this.mergeRank = mergeRank;
+    private ByteLevelBpe(BpeModel bpe, boolean ignoreMerges, Pattern split, boolean addPrefixSpace) {
+        this.bpe = bpe;
         this.ignoreMerges = ignoreMerges;
         this.split = split;
         this.addPrefixSpace = addPrefixSpace;
-        this.added = added;
-        int size = 0;
-        for (int id : vocab.values()) size = Math.max(size, id + 1);
-        for (int id : added.values()) size = Math.max(size, id + 1);
-        this.tokens = new String[size];
-        vocab.forEach((s, id) -> tokens[id] = s);
-        added.forEach((s, id) -> tokens[id] = s);
-        List<String> byLength = new ArrayList<>(added.keySet());
-        byLength.sort(Comparator.comparingInt(String::length).reversed());
-        StringBuilder alt = new StringBuilder();
-        for (String a : byLength) alt.append(alt.isEmpty() ? "" : "|").append(Pattern.quote(a));
-        this.addedPattern = added.isEmpty() ? null : Pattern.compile(alt.toString());
     }
 
     /** Reads a {@code tokenizer.json}; every unsupported or malformed part is an error naming the file and field. */
     public static ByteLevelBpe load(Path file) {
-        JsonNode root;
-        try {
-            root = new ObjectMapper().readTree(file.toFile());
-        } catch (IOException e) {
-            throw new IllegalArgumentException(file + ": not readable as JSON: " + e.getMessage());
-        }
+        return fromJson(Tokenizer.readJson(file), file);
+    }
+
+    static ByteLevelBpe fromJson(JsonNode root, Path file) {
         JsonNode model = root.path("model");
-        if (!"BPE".equals(model.path("type").asText())) {
-            throw new IllegalArgumentException(file + ": field 'model.type' = " + model.path("type") + " is not supported (BPE)");
-        }
         if (model.path("byte_fallback").asBoolean(false)) {
-            throw new IllegalArgumentException(file + ": field 'model.byte_fallback' = true (SentencePiece-style BPE) is not supported yet");
+            throw new IllegalArgumentException(file + ": field 'model.byte_fallback' = true is SentencePiece-style BPE, not byte-level");
         }
         if (root.hasNonNull("normalizer")) {
             throw new IllegalArgumentException(file + ": field 'normalizer' (" + root.get("normalizer").path("type").asText()
                     + ") is not supported for byte-level BPE");
         }
-        Map<String, Integer> vocab = new HashMap<>();
-        model.path("vocab").fields().forEachRemaining(e -> vocab.put(e.getKey(), e.getValue().asInt()));
-        if (vocab.isEmpty()) throw new IllegalArgumentException(file + ": field 'model.vocab' is missing or empty");
-        Map<String, Integer> ranks = new HashMap<>();
-        JsonNode merges = model.path("merges");
-        for (int i = 0; i < merges.size(); i++) {
-            JsonNode m = merges.get(i);
-            String pair = m.isArray() ? m.get(0).asText() + " " + m.get(1).asText() : m.asText();
-            if (pair.indexOf(' ') <= 0) throw new IllegalArgumentException(file + ": field 'model.merges[" + i + "]' is not a pair: " + m);
-            ranks.putIfAbsent(pair, i);
-        }
-        Map<String, Integer> added = new HashMap<>();
-        for (JsonNode a : root.path("added_tokens")) added.put(a.path("content").asText(), a.path("id").asInt());
-
+        BpeModel bpe = new BpeModel(root, file);
         JsonNode pre = root.path("pre_tokenizer");
         Pattern split;
         boolean prefix;
@@ -122,43 +83,33 @@ public final class ByteLevelBpe {
             default -> throw new IllegalArgumentException(file + ": field 'pre_tokenizer' of type " + pre.path("type")
                     + " is not supported (ByteLevel, or Sequence of Split and ByteLevel)");
         }
-        return new ByteLevelBpe(vocab, ranks, model.path("ignore_merges").asBoolean(false), split, prefix, added);
+        return new ByteLevelBpe(bpe, model.path("ignore_merges").asBoolean(false), split, prefix);
     }
 
-    /** HF's regexes use Unicode classes: \s, \w and friends must match Unicode whitespace and letters too. */
+    /** HF's regexes use Unicode classes: \s must match Unicode whitespace (no-break space, ideographic space) too. */
     private static Pattern compile(String regex) {
         return Pattern.compile(regex, Pattern.UNICODE_CHARACTER_CLASS);
     }
 
+    @Override
     public int vocabSize() {
-        return tokens.length;
+        return bpe.tokens.length;
     }
 
-    /** The id of a token or added token, or -1. */
+    @Override
     public int id(String token) {
-        Integer id = added.get(token);
-        if (id == null) id = vocab.get(token);
-        return id == null ? -1 : id;
+        return bpe.id(token);
     }
 
+    @Override
     public int[] encode(String text) {
         List<Integer> ids = new ArrayList<>();
-        int from = 0;
-        if (addedPattern != null) {
-            Matcher m = addedPattern.matcher(text);
-            while (m.find()) {
-                encodeText(text.substring(from, m.start()), ids, from == 0);
-                ids.add(added.get(m.group()));
-                from = m.end();
-            }
-        }
-        encodeText(text.substring(from), ids, from == 0);
+        bpe.splitAdded(text, ids, segment -> encodeSegment(segment, ids));
         return ids.stream().mapToInt(Integer::intValue).toArray();
     }
 
-    private void encodeText(String text, List<Integer> ids, boolean atStart) {
-        if (text.isEmpty()) return;
-        if (addPrefixSpace && atStart && !text.startsWith(" ")) text = " " + text;
+    private void encodeSegment(String text, List<Integer> ids) {
+        if (addPrefixSpace && !text.startsWith(" ")) text = " " + text;
         if (split == null) {
             encodeWord(text, ids);
             return;
@@ -174,47 +125,33 @@ public final class ByteLevelBpe {
     }
 
     private void encodeWord(String word, List<Integer> ids) {
-        int[] cached = cache.computeIfAbsent(word, this::bpe);
-        for (int id : cached) ids.add(id);
+        for (int id : cache.computeIfAbsent(word, this::encodeUncached)) ids.add(id);
     }
 
-    /** The merges of one word: repeatedly join the adjacent pair of lowest rank. */
-    private int[] bpe(String word) {
+    private int[] encodeUncached(String word) {
         byte[] utf8 = word.getBytes(StandardCharsets.UTF_8);
         StringBuilder mapped = new StringBuilder(utf8.length);
         for (byte b : utf8) mapped.append(BYTE_TO_CHAR[b & 0xFF]);
         String whole = mapped.toString();
-        if (ignoreMerges && vocab.containsKey(whole)) return new int[] {vocab.get(whole)};
+        if (ignoreMerges && bpe.vocab.containsKey(whole)) return new int[] {bpe.vocab.get(whole)};
         List<String> symbols = new ArrayList<>(whole.length());
         for (int i = 0; i < whole.length(); i++) symbols.add(String.valueOf(whole.charAt(i)));
-        while (symbols.size() > 1) {
-            int best = -1, bestRank = Integer.MAX_VALUE;
-            for (int i = 0; i + 1 < symbols.size(); i++) {
-                Integer r = mergeRank.get(symbols.get(i) + " " + symbols.get(i + 1));
-                if (r != null && r < bestRank) {
-                    bestRank = r;
-                    best = i;
-                }
-            }
-            if (best < 0) break;
-            symbols.set(best, symbols.get(best) + symbols.remove(best + 1));
-        }
-        int[] out = new int[symbols.size()];
+        List<String> merged = bpe.merge(symbols);
+        int[] out = new int[merged.size()];
         for (int i = 0; i < out.length; i++) {
-            Integer id = vocab.get(symbols.get(i));
-            if (id == null) throw new IllegalStateException("byte-level BPE: symbol '" + symbols.get(i) + "' is not in the vocabulary");
+            Integer id = bpe.vocab.get(merged.get(i));
+            if (id == null) throw new IllegalStateException("byte-level BPE: symbol '" + merged.get(i) + "' is not in the vocabulary");
             out[i] = id;
         }
         return out;
     }
 
-    /** Text of the ids; added tokens come out as their content unless {@code skipSpecial}. */
+    @Override
     public String decode(int[] ids, boolean skipSpecial) {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         for (int id : ids) {
-            if (id < 0 || id >= tokens.length || tokens[id] == null) throw new IllegalArgumentException("token id " + id + " is not in the vocabulary");
-            String tok = tokens[id];
-            if (added.containsKey(tok) && !vocab.containsKey(tok)) {
+            String tok = bpe.token(id);
+            if (bpe.isAdded(id)) {
                 if (!skipSpecial) bytes.writeBytes(tok.getBytes(StandardCharsets.UTF_8));
                 continue;
             }

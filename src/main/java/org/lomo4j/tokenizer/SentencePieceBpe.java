@@ -1,0 +1,130 @@
+package org.lomo4j.tokenizer;
+
+import com.fasterxml.jackson.databind.JsonNode;
+
+import java.io.ByteArrayOutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * SentencePiece-style BPE with byte fallback, as Llama 2 and TinyLlama ship it in {@code tokenizer.json}:
+ * the normalizer prepends "▁" and turns spaces into "▁"; words are not pre-split; the initial symbols are
+ * Unicode characters, and a character missing from the vocabulary becomes its UTF-8 bytes as
+ * {@code <0xNN>} tokens; then merges run as in any BPE. Decoding follows Llama 2's decoder: "▁" → space,
+ * byte tokens → bytes, and one leading space stripped.
+ *
+ * <p>Added tokens are split off first; the normalizer then runs on each piece between them, as Hugging
+ * Face does, so {@code "a</s>b"} encodes as ▁a, &lt;/s&gt;, ▁b.
+ */
+public final class SentencePieceBpe implements Tokenizer {
+    private static final String SPACE = "▁";
+
+    private final BpeModel bpe;
+    private final String prepend;
+    private final int unk;
+    private final int[] byteIds = new int[256];  // <0xNN> → id
+
+    private SentencePieceBpe(BpeModel bpe, String prepend, int unk, Path file) {
+        this.bpe = bpe;
+        this.prepend = prepend;
+        this.unk = unk;
+        for (int b = 0; b < 256; b++) {
+            byteIds[b] = bpe.id(String.format("<0x%02X>", b));
+            if (byteIds[b] < 0) throw new IllegalArgumentException(file + ": field 'model.vocab' lacks the byte token " + String.format("<0x%02X>", b));
+        }
+    }
+
+    public static SentencePieceBpe load(Path file) {
+        return fromJson(Tokenizer.readJson(file), file);
+    }
+
+    static SentencePieceBpe fromJson(JsonNode root, Path file) {
+        BpeModel bpe = new BpeModel(root, file);
+        if (root.hasNonNull("pre_tokenizer")) {
+            throw new IllegalArgumentException(file + ": field 'pre_tokenizer' (" + root.get("pre_tokenizer").path("type").asText()
+                    + ") is not supported for SentencePiece-style BPE (the Prepend + Replace normalizer form is)");
+        }
+        JsonNode norm = root.path("normalizer");
+        JsonNode steps = norm.path("normalizers");
+        JsonNode first = steps.path(0), second = steps.path(1);
+        boolean llama = "Sequence".equals(norm.path("type").asText()) && steps.size() == 2
+                && "Prepend".equals(first.path("type").asText())
+                && "Replace".equals(second.path("type").asText()) && " ".equals(second.path("pattern").path("String").asText())
+                && SPACE.equals(second.path("content").asText());
+        if (!llama) {
+            throw new IllegalArgumentException(file + ": field 'normalizer' must be Sequence [Prepend, Replace(\" \" → \"▁\")] as in Llama 2");
+        }
+        String unkToken = root.path("model").path("unk_token").asText("<unk>");
+        return new SentencePieceBpe(bpe, first.path("prepend").asText(), bpe.id(unkToken), file);
+    }
+
+    @Override
+    public int vocabSize() {
+        return bpe.tokens.length;
+    }
+
+    @Override
+    public int id(String token) {
+        return bpe.id(token);
+    }
+
+    @Override
+    public int[] encode(String text) {
+        List<Integer> ids = new ArrayList<>();
+        bpe.splitAdded(text, ids, segment -> encodeSegment(prepend + segment.replace(" ", SPACE), ids));
+        return ids.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    private void encodeSegment(String normalized, List<Integer> ids) {
+        // Characters the vocabulary lacks become byte tokens before merging; merges never span them.
+        List<String> symbols = new ArrayList<>();
+        normalized.codePoints().forEach(cp -> {
+            String ch = Character.toString(cp);
+            if (bpe.vocab.containsKey(ch)) {
+                symbols.add(ch);
+            } else {
+                for (byte b : ch.getBytes(StandardCharsets.UTF_8)) symbols.add(bpe.token(byteIds[b & 0xFF]));
+            }
+        });
+        boolean lastUnk = false;
+        for (String s : bpe.merge(symbols)) {
+            Integer id = bpe.vocab.get(s);
+            if (id == null) {
+                if (!lastUnk && unk >= 0) ids.add(unk);  // fuse_unk: a run of unknowns is one <unk>
+                lastUnk = true;
+            } else {
+                ids.add(id);
+                lastUnk = false;
+            }
+        }
+    }
+
+    @Override
+    public String decode(int[] ids, boolean skipSpecial) {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        for (int id : ids) {
+            String tok = bpe.token(id);
+            if (bpe.isAdded(id)) {
+                if (!skipSpecial) bytes.writeBytes(tok.getBytes(StandardCharsets.UTF_8));
+                continue;
+            }
+            int b = byteOf(tok);
+            if (b >= 0) bytes.write(b);
+            else bytes.writeBytes(tok.replace(SPACE, " ").getBytes(StandardCharsets.UTF_8));
+        }
+        String text = bytes.toString(StandardCharsets.UTF_8);
+        return text.startsWith(" ") ? text.substring(1) : text;
+    }
+
+    /** The byte of a {@code <0xNN>} token, or -1. */
+    private static int byteOf(String tok) {
+        if (tok.length() != 6 || !tok.startsWith("<0x") || tok.charAt(5) != '>') return -1;
+        try {
+            return Integer.parseInt(tok.substring(3, 5), 16);
+        } catch (NumberFormatException e) {
+            return -1;
+        }
+    }
+}
