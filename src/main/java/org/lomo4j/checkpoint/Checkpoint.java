@@ -39,11 +39,25 @@ public final class Checkpoint {
     private Checkpoint() {}
 
     public static void save(Path dir, LlamaModel model, Optimizer optimizer, TrainState state) throws IOException {
+        save(dir, model, optimizer, state, Map.of(), Map.of());
+    }
+
+    /**
+     * Also writes {@code companions} (a tokenizer's files: name → content), and {@code configIds} (such as
+     * {@code bos_token_id}, {@code eos_token_id}) into config.json, before the directory is swapped into place.
+     */
+    public static void save(Path dir, LlamaModel model, Optimizer optimizer, TrainState state, Map<String, byte[]> companions,
+                            Map<String, Integer> configIds) throws IOException {
         Path tmp = dir.resolveSibling(dir.getFileName() + ".tmp");
         deleteRecursively(tmp);
         Files.createDirectories(tmp);
+        for (Map.Entry<String, byte[]> f : companions.entrySet()) {
+            AtomicFiles.write(tmp.resolve(f.getKey()), out -> out.write(f.getValue()));
+        }
         ObjectMapper json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
-        AtomicFiles.writeString(tmp.resolve(CONFIG), json.writeValueAsString(model.config().toJson()));
+        var config = model.config().toJson();
+        configIds.forEach(config::put);
+        AtomicFiles.writeString(tmp.resolve(CONFIG), json.writeValueAsString(config));
         Map<String, Safetensors.Slice> weights = new LinkedHashMap<>();
         for (Tensor t : model.layout().tensors()) {
             weights.put(t.name(), new Safetensors.Slice(model.params(), t.offset(), t.shape()));

@@ -1,12 +1,12 @@
 package org.lomo4j.cli;
 
 import org.lomo4j.checkpoint.Checkpoint;
-import org.lomo4j.data.ByteTokenizer;
 import org.lomo4j.data.DataSource;
 import org.lomo4j.generate.Evaluator;
 import org.lomo4j.memory.MemoryLedger;
 import org.lomo4j.model.LlamaModel;
 import org.lomo4j.parallel.Parallel;
+import org.lomo4j.tokenizer.Tokenizer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -36,9 +36,11 @@ final class EvalCommand implements Callable<Integer> {
                 data = Checkpoint.isCheckpoint(Checkpoint.newest(modelOptions.model))
                         ? Checkpoint.loadTrainState(modelOptions.model).data() : "synthetic:reverse";
             }
-            DataSource source = DataSource.open(data, new ByteTokenizer(), false);
+            Tokenizer tok = modelOptions.tokenizer();
+            ModelOptions.checkVocab(model, tok);
+            DataSource source = DataSource.open(data, tok, false);
             System.out.println(source.describe());
-            System.out.println(TrainCommand.describe(new Evaluator(model).evaluate(source, batch, seq)));
+            System.out.println(TrainCommand.describe(new Evaluator(model, tok).evaluate(source, batch, seq)));
         }
         return 0;
     }

@@ -1,11 +1,12 @@
 package org.lomo4j.cli;
 
-import org.lomo4j.data.ByteTokenizer;
+import org.lomo4j.generate.Evaluator;
 import org.lomo4j.generate.Generator;
 import org.lomo4j.generate.Sampler;
 import org.lomo4j.memory.MemoryLedger;
 import org.lomo4j.model.LlamaModel;
 import org.lomo4j.parallel.Parallel;
+import org.lomo4j.tokenizer.Tokenizer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -37,14 +38,12 @@ final class GenerateCommand implements Callable<Integer> {
         Sampler sampler = new Sampler(temperature, topP);
         try (Parallel par = modelOptions.parallel()) {
             LlamaModel model = modelOptions.load(par, new MemoryLedger());
-            ByteTokenizer tok = new ByteTokenizer();
-            int[] text = tok.encode(prompt);
-            int[] ids = new int[text.length + 1];
-            ids[0] = ByteTokenizer.BOS;
-            System.arraycopy(text, 0, ids, 1, text.length);
-            int[] completion = new Generator(model).complete(List.of(ids), maxTokens, sampler,
+            Tokenizer tok = modelOptions.tokenizer();
+            ModelOptions.checkVocab(model, tok);
+            int[] ids = Evaluator.withBos(tok, tok.encode(prompt));
+            int[] completion = new Generator(model, tok).complete(List.of(ids), maxTokens, sampler,
                     new SplittableRandom(modelOptions.seed)).get(0);
-            System.out.println(prompt + tok.decode(completion));
+            System.out.println(prompt + tok.decode(completion, true));
         }
         return 0;
     }

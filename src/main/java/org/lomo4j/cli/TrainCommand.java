@@ -2,7 +2,6 @@ package org.lomo4j.cli;
 
 import org.lomo4j.checkpoint.Checkpoint;
 import org.lomo4j.checkpoint.TrainState;
-import org.lomo4j.data.ByteTokenizer;
 import org.lomo4j.data.DataSource;
 import org.lomo4j.data.JsonlSource;
 import org.lomo4j.generate.Evaluator;
@@ -13,6 +12,7 @@ import org.lomo4j.optim.LrSchedule;
 import org.lomo4j.optim.Optimizer;
 import org.lomo4j.optim.OptimizerConfig;
 import org.lomo4j.parallel.Parallel;
+import org.lomo4j.tokenizer.Tokenizer;
 import org.lomo4j.train.RunReport;
 import org.lomo4j.train.Trainer;
 import picocli.CommandLine.Command;
@@ -93,6 +93,9 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--no-eval", description = "Skip the evaluation before and after training")
     boolean noEval;
 
+    private java.util.Map<String, byte[]> tokenizerFiles = java.util.Map.of();
+    private java.util.Map<String, Integer> specialIds = java.util.Map.of();
+
     @Override
     public Integer call() throws Exception {
         PrintStream log = System.out;
@@ -100,7 +103,15 @@ final class TrainCommand implements Callable<Integer> {
         if (seq < 2) throw new IllegalArgumentException("--seq must be at least 2, got " + seq);
         try (Parallel par = modelOptions.parallel()) {
             MemoryLedger ledger = new MemoryLedger();
-            ByteTokenizer tok = new ByteTokenizer();
+            if (resume != null) modelOptions.model = resume;  // the checkpoint's own tokenizer, too
+            Tokenizer tok = modelOptions.tokenizer();
+            tokenizerFiles = modelOptions.tokenizerFiles();
+            if (!tokenizerFiles.isEmpty()) {
+                // A model's own tokenizer: its checkpoints must name BOS and EOS as HF does.
+                specialIds = new java.util.LinkedHashMap<>();
+                if (tok.bos() >= 0) specialIds.put("bos_token_id", tok.bos());
+                specialIds.put("eos_token_id", tok.eos());
+            }
             TrainState recipe;
             LlamaModel model;
             DataSource source;
@@ -131,10 +142,7 @@ final class TrainCommand implements Callable<Integer> {
                 recipe = new TrainState(0, modelOptions.seed, data, batch, seq, oc);
                 steps = total;
             }
-            if (model.config().vocabSize() < ByteTokenizer.VOCAB_SIZE) {
-                throw new IllegalArgumentException("--model: vocab_size " + model.config().vocabSize()
-                        + " is smaller than the byte tokenizer's " + ByteTokenizer.VOCAB_SIZE);
-            }
+            ModelOptions.checkVocab(model, tok);
             Optimizer opt = Optimizer.create(model, recipe.optimizer());
             if (resume != null) {
                 opt.setStepCount(recipe.step());
@@ -156,7 +164,7 @@ final class TrainCommand implements Callable<Integer> {
                     oc.weightDecay(), oc.clipNorm() > 0 ? oc.clipNorm() : "off", oc.clipValue() > 0 ? oc.clipValue() : "off",
                     b, t, opt.stepCount(), steps, par.threads());
 
-            Evaluator evaluator = new Evaluator(model);
+            Evaluator evaluator = new Evaluator(model, tok);
             Evaluator.Result before = noEval ? null : evaluator.evaluate(source, b, t);
             if (before != null) log.println("before   " + describe(before));
 
@@ -214,7 +222,7 @@ final class TrainCommand implements Callable<Integer> {
 
     private Path save(LlamaModel model, Optimizer opt, TrainState recipe) throws java.io.IOException {
         Path dir = out.resolve(String.format(Locale.ROOT, "step-%06d", opt.stepCount()));
-        Checkpoint.save(dir, model, opt, withStep(recipe, opt.stepCount()));
+        Checkpoint.save(dir, model, opt, withStep(recipe, opt.stepCount()), tokenizerFiles, specialIds);
         Checkpoint.prune(out, 2);
         return dir;
     }

@@ -1,6 +1,7 @@
 package org.lomo4j.data;
 
 import org.lomo4j.model.Batch;
+import org.lomo4j.tokenizer.Tokenizer;
 
 import java.util.List;
 
@@ -9,27 +10,30 @@ public final class Batches {
     private Batches() {}
 
     /**
-     * Each example becomes {@code BOS prompt response EOS PAD…} (T + 1 tokens); position i reads token i
-     * and predicts token i + 1, counted only where that token belongs to the response or is the EOS.
+     * Each example becomes {@code BOS prompt response EOS PAD…} (T + 1 tokens; no BOS where the tokenizer
+     * has none); position i reads token i and predicts token i + 1, counted only where that token belongs
+     * to the response or is the EOS.
      */
-    public static Batch pack(List<Example> examples, int seqLen) {
+    public static Batch pack(List<Example> examples, int seqLen, Tokenizer tok) {
+        int start = tok.bos() >= 0 ? 1 : 0;
         int b = examples.size();
         int[] tokens = new int[b * seqLen];
         int[] targets = new int[b * seqLen];
         int[] row = new int[seqLen + 1];
         for (int e = 0; e < b; e++) {
             Example ex = examples.get(e);
-            if (ex.length() > seqLen + 1) {
-                throw new IllegalArgumentException("example of " + ex.length() + " tokens does not fit --seq " + seqLen
-                        + " (needs at least " + (ex.length() - 1) + ")");
+            int length = ex.length() - 1 + start;
+            if (length > seqLen + 1) {
+                throw new IllegalArgumentException("example of " + length + " tokens does not fit --seq " + seqLen
+                        + " (needs at least " + (length - 1) + ")");
             }
-            java.util.Arrays.fill(row, ByteTokenizer.PAD);
-            row[0] = ByteTokenizer.BOS;
-            System.arraycopy(ex.prompt(), 0, row, 1, ex.prompt().length);
-            int respStart = 1 + ex.prompt().length;
+            java.util.Arrays.fill(row, tok.pad());
+            if (start == 1) row[0] = tok.bos();
+            System.arraycopy(ex.prompt(), 0, row, start, ex.prompt().length);
+            int respStart = start + ex.prompt().length;
             System.arraycopy(ex.response(), 0, row, respStart, ex.response().length);
             int eos = respStart + ex.response().length;
-            row[eos] = ByteTokenizer.EOS;
+            row[eos] = tok.eos();
             for (int i = 0; i < seqLen; i++) {
                 tokens[e * seqLen + i] = row[i];
                 boolean counted = i + 1 >= respStart && i + 1 <= eos;

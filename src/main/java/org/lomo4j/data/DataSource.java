@@ -1,6 +1,7 @@
 package org.lomo4j.data;
 
 import org.lomo4j.model.Batch;
+import org.lomo4j.tokenizer.Tokenizer;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -23,7 +24,7 @@ public interface DataSource {
     String describe();
 
     /** {@code synthetic:NAME}, a {@code .jsonl} file of prompt/response lines, or any other file as plain text. */
-    static DataSource open(String spec, ByteTokenizer tok, boolean skipBadLines) {
+    static DataSource open(String spec, Tokenizer tok, boolean skipBadLines) {
         if (spec.startsWith("synthetic:")) {
             return new SyntheticSource(SyntheticTask.parse(spec.substring("synthetic:".length())), tok);
         }

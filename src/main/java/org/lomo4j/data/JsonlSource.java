@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.lomo4j.model.Batch;
+import org.lomo4j.tokenizer.Tokenizer;
 
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -19,12 +20,14 @@ import java.util.SplittableRandom;
  */
 public final class JsonlSource implements DataSource {
     private final Path path;
+    private final Tokenizer tok;
     private final List<Example> train;
     private final List<Example> eval;
     private final int skipped;
 
-    private JsonlSource(Path path, List<Example> all, int skipped) {
+    private JsonlSource(Path path, Tokenizer tok, List<Example> all, int skipped) {
         this.path = path;
+        this.tok = tok;
         this.skipped = skipped;
         if (all.size() < 10) {
             this.train = all;
@@ -37,7 +40,7 @@ public final class JsonlSource implements DataSource {
     }
 
     /** Reads every line; a malformed line fails with its file and line number unless {@code skipBadLines}. */
-    public static JsonlSource read(Path path, ByteTokenizer tok, boolean skipBadLines) {
+    public static JsonlSource read(Path path, Tokenizer tok, boolean skipBadLines) {
         ObjectMapper json = new ObjectMapper();
         List<Example> examples = new ArrayList<>();
         int skipped = 0;
@@ -69,7 +72,7 @@ public final class JsonlSource implements DataSource {
             throw new IllegalArgumentException(path + ": cannot read: " + e.getMessage(), e);
         }
         if (examples.isEmpty()) throw new IllegalArgumentException(path + ": no examples");
-        return new JsonlSource(path, examples, skipped);
+        return new JsonlSource(path, tok, examples, skipped);
     }
 
     public int skippedLines() {
@@ -85,7 +88,7 @@ public final class JsonlSource implements DataSource {
         SplittableRandom rng = new SplittableRandom(DataSource.mix(seed, step, 0));
         List<Example> ex = new ArrayList<>(batchSize);
         for (int i = 0; i < batchSize; i++) ex.add(train.get(rng.nextInt(train.size())));
-        return Batches.pack(ex, seqLen);
+        return Batches.pack(ex, seqLen, tok);
     }
 
     @Override
@@ -97,7 +100,7 @@ public final class JsonlSource implements DataSource {
     public List<Batch> evalBatches(int batchSize, int seqLen) {
         List<Batch> out = new ArrayList<>();
         for (int i = 0; i < eval.size(); i += batchSize) {
-            out.add(Batches.pack(eval.subList(i, Math.min(eval.size(), i + batchSize)), seqLen));
+            out.add(Batches.pack(eval.subList(i, Math.min(eval.size(), i + batchSize)), seqLen, tok));
         }
         return out;
     }

@@ -1,6 +1,7 @@
 package org.lomo4j.data;
 
 import org.lomo4j.model.Batch;
+import org.lomo4j.tokenizer.Tokenizer;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -12,9 +13,9 @@ public final class SyntheticSource implements DataSource {
     private static final long EVAL_STREAM = 0xE7A1L;
 
     private final SyntheticTask task;
-    private final ByteTokenizer tok;
+    private final Tokenizer tok;
 
-    public SyntheticSource(SyntheticTask task, ByteTokenizer tok) {
+    public SyntheticSource(SyntheticTask task, Tokenizer tok) {
         this.task = task;
         this.tok = tok;
     }
@@ -28,7 +29,7 @@ public final class SyntheticSource implements DataSource {
         SplittableRandom rng = new SplittableRandom(DataSource.mix(seed, step, 0));
         List<Example> ex = new ArrayList<>(batchSize);
         for (int i = 0; i < batchSize; i++) ex.add(task.example(rng, tok));
-        return Batches.pack(ex, seqLen);
+        return Batches.pack(ex, seqLen, tok);
     }
 
     @Override
@@ -43,7 +44,7 @@ public final class SyntheticSource implements DataSource {
     public List<Batch> evalBatches(int batchSize, int seqLen) {
         List<Example> ex = evalExamples();
         List<Batch> out = new ArrayList<>();
-        for (int i = 0; i + batchSize <= ex.size(); i += batchSize) out.add(Batches.pack(ex.subList(i, i + batchSize), seqLen));
+        for (int i = 0; i + batchSize <= ex.size(); i += batchSize) out.add(Batches.pack(ex.subList(i, i + batchSize), seqLen, tok));
         return out;
     }
 

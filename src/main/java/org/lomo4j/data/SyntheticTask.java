@@ -1,5 +1,7 @@
 package org.lomo4j.data;
 
+import org.lomo4j.tokenizer.Tokenizer;
+
 import java.util.Arrays;
 import java.util.Locale;
 import java.util.SplittableRandom;
@@ -75,7 +77,7 @@ public enum SyntheticTask {
     /** {prompt, answer} */
     abstract String[] sample(SplittableRandom rng);
 
-    public Example example(SplittableRandom rng, ByteTokenizer tok) {
+    public Example example(SplittableRandom rng, Tokenizer tok) {
         String[] pa = sample(rng);
         return new Example(tok.encode(pa[0]), tok.encode(pa[1]));
     }

@@ -1,6 +1,7 @@
 package org.lomo4j.data;
 
 import org.lomo4j.model.Batch;
+import org.lomo4j.tokenizer.Tokenizer;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -24,7 +25,7 @@ public final class TextSource implements DataSource {
         this.split = tokens.length - tokens.length / 10;
     }
 
-    public static TextSource read(Path path, ByteTokenizer tok) {
+    public static TextSource read(Path path, Tokenizer tok) {
         try {
             return new TextSource(path, tok.encode(Files.readString(path)));
         } catch (IOException e) {

@@ -1,10 +1,10 @@
 package org.lomo4j.generate;
 
-import org.lomo4j.data.ByteTokenizer;
 import org.lomo4j.data.DataSource;
 import org.lomo4j.data.Example;
 import org.lomo4j.model.Batch;
 import org.lomo4j.model.LlamaModel;
+import org.lomo4j.tokenizer.Tokenizer;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -14,9 +14,11 @@ import java.util.SplittableRandom;
 /** Held-out loss, perplexity and exact-match accuracy. */
 public final class Evaluator {
     private final LlamaModel model;
+    private final Tokenizer tok;
 
-    public Evaluator(LlamaModel model) {
+    public Evaluator(LlamaModel model, Tokenizer tok) {
         this.model = model;
+        this.tok = tok;
     }
 
     public record Result(double loss, double perplexity, double accuracy, int examples) {}
@@ -35,25 +37,31 @@ public final class Evaluator {
         return new Result(loss, Math.exp(loss), accuracy, ex.size());
     }
 
+    /** The prompt as the model sees it: after BOS, where the tokenizer has one. */
+    public static int[] withBos(Tokenizer tok, int[] prompt) {
+        if (tok.bos() < 0) return prompt.clone();
+        int[] p = new int[prompt.length + 1];
+        p[0] = tok.bos();
+        System.arraycopy(prompt, 0, p, 1, prompt.length);
+        return p;
+    }
+
     /** Share of examples whose greedy completion is exactly the response followed by EOS. */
     public double exactMatch(List<Example> examples, int batchSize) {
-        Generator gen = new Generator(model);
+        Generator gen = new Generator(model, tok);
         int correct = 0;
         for (int i = 0; i < examples.size(); i += batchSize) {
             List<Example> chunk = examples.subList(i, Math.min(examples.size(), i + batchSize));
             List<int[]> prompts = new ArrayList<>();
             int maxNew = 0;
             for (Example e : chunk) {
-                int[] p = new int[e.prompt().length + 1];
-                p[0] = ByteTokenizer.BOS;
-                System.arraycopy(e.prompt(), 0, p, 1, e.prompt().length);
-                prompts.add(p);
+                prompts.add(withBos(tok, e.prompt()));
                 maxNew = Math.max(maxNew, e.response().length + 1);
             }
             List<int[]> outs = gen.complete(prompts, maxNew, Sampler.greedy(), new SplittableRandom(0));
             for (int j = 0; j < chunk.size(); j++) {
                 int[] want = Arrays.copyOf(chunk.get(j).response(), chunk.get(j).response().length + 1);
-                want[want.length - 1] = ByteTokenizer.EOS;
+                want[want.length - 1] = tok.eos();
                 int[] got = outs.get(j);
                 if (Arrays.equals(want, Arrays.copyOf(got, Math.min(got.length, want.length)))) correct++;
             }

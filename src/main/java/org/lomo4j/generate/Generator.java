@@ -1,7 +1,7 @@
 package org.lomo4j.generate;
 
-import org.lomo4j.data.ByteTokenizer;
 import org.lomo4j.model.LlamaModel;
+import org.lomo4j.tokenizer.Tokenizer;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -15,9 +15,11 @@ import java.util.SplittableRandom;
  */
 public final class Generator {
     private final LlamaModel model;
+    private final Tokenizer tok;
 
-    public Generator(LlamaModel model) {
+    public Generator(LlamaModel model, Tokenizer tok) {
         this.model = model;
+        this.tok = tok;
     }
 
     /** Completes each prompt (which should start with BOS) with up to {@code maxNew} tokens, stopping at EOS. */
@@ -41,14 +43,14 @@ public final class Generator {
             for (int i = 0; i < b; i++) if (!done[i]) t = Math.max(t, len[i]);
             if (t == 0) break;
             int[] tokens = new int[b * t];
-            Arrays.fill(tokens, ByteTokenizer.PAD);
+            Arrays.fill(tokens, tok.pad());
             for (int i = 0; i < b; i++) System.arraycopy(rows[i], 0, tokens, i * t, Math.min(len[i], t));
             float[] logits = model.logits(tokens, b, t);
             for (int i = 0; i < b; i++) {
                 if (done[i]) continue;
                 int next = sampler.pick(logits, (i * t + len[i] - 1) * vocab, vocab, rng);
                 rows[i][len[i]++] = next;
-                if (next == ByteTokenizer.EOS || len[i] == rows[i].length) done[i] = true;
+                if (next == tok.eos() || len[i] == rows[i].length) done[i] = true;
             }
         }
         List<int[]> out = new ArrayList<>(b);

@@ -6,7 +6,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.file.Path;
 
-/** A Hugging Face {@code tokenizer.json}: text to ids and back. */
+/** Text to token ids and back, with the special ids training and generation need. */
 public interface Tokenizer {
 
     int[] encode(String text);
@@ -19,6 +19,21 @@ public interface Tokenizer {
 
     int vocabSize();
 
+    /** Beginning-of-sequence id, put before every prompt; -1 for models without one. */
+    default int bos() {
+        return -1;
+    }
+
+    /** End-of-sequence id: the target after every response, and where generation stops; -1 if unknown. */
+    default int eos() {
+        return -1;
+    }
+
+    /** Filler after EOS in a packed batch; never a target, never attended to by real positions. */
+    default int pad() {
+        return Math.max(eos(), 0);
+    }
+
     /**
      * Byte-level BPE (GPT-2, Llama 3, Qwen) or SentencePiece-style BPE with byte fallback (Llama 2,
      * TinyLlama), chosen by the file's {@code model.byte_fallback}.
@@ -27,6 +42,41 @@ public interface Tokenizer {
         JsonNode root = readJson(file);
         return root.path("model").path("byte_fallback").asBoolean(false)
                 ? SentencePieceBpe.fromJson(root, file) : ByteLevelBpe.fromJson(root, file);
+    }
+
+    /** Files of a Hugging Face model directory that belong to its tokenizer; checkpoints carry them along. */
+    java.util.List<String> FILES = java.util.List.of("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+            "generation_config.json");
+
+    /**
+     * The tokenizer of a Hugging Face model directory ({@code tokenizer.json}), with BOS and EOS from
+     * {@code config.json}'s {@code bos_token_id} / {@code eos_token_id}, else {@code tokenizer_config.json}'s
+     * {@code bos_token} / {@code eos_token}. A model needs an EOS; a missing BOS means none.
+     */
+    static Tokenizer forModelDirectory(Path dir) {
+        Path file = dir.resolve("tokenizer.json");
+        Tokenizer tok = load(file);
+        JsonNode config = java.nio.file.Files.isRegularFile(dir.resolve("config.json")) ? readJson(dir.resolve("config.json")) : null;
+        JsonNode tokConfig = java.nio.file.Files.isRegularFile(dir.resolve("tokenizer_config.json"))
+                ? readJson(dir.resolve("tokenizer_config.json")) : null;
+        int bos = special(tok, config, "bos_token_id", tokConfig, "bos_token");
+        int eos = special(tok, config, "eos_token_id", tokConfig, "eos_token");
+        if (eos < 0) {
+            throw new IllegalArgumentException(dir + ": no end-of-sequence token: set 'eos_token_id' in config.json or 'eos_token' in tokenizer_config.json");
+        }
+        if (bos >= tok.vocabSize() || eos >= tok.vocabSize()) {
+            throw new IllegalArgumentException(dir + ": bos/eos ids " + bos + "/" + eos + " lie outside the tokenizer's " + tok.vocabSize() + " ids");
+        }
+        return new WithSpecials(tok, bos, eos);
+    }
+
+    private static int special(Tokenizer tok, JsonNode config, String idField, JsonNode tokConfig, String tokenField) {
+        JsonNode id = config == null ? null : config.get(idField);
+        if (id != null && id.isArray() && !id.isEmpty()) id = id.get(0);  // Llama 3 lists several EOS ids
+        if (id != null && id.isInt()) return id.asInt();
+        JsonNode t = tokConfig == null ? null : tokConfig.get(tokenField);
+        if (t != null && t.isObject()) t = t.get("content");
+        return t != null && t.isTextual() ? tok.id(t.asText()) : -1;
     }
 
     static JsonNode readJson(Path file) {

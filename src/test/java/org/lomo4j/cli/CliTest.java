@@ -106,6 +106,42 @@ class CliTest {
         assertTrue(stdout().contains("exact-match accuracy"), stdout());
     }
 
+    /** A Hugging Face-style model directory: config.json with bos/eos ids, weights, and a Llama-2-style tokenizer.json. */
+    @Test
+    void hfDirectoryTrainsWithItsOwnTokenizerAndCheckpointsCarryIt(@TempDir Path dir) throws IOException {
+        Path hf = dir.resolve("hf-model");
+        Files.createDirectories(hf);
+        Path tokenizer = Path.of("src/test/resources/tokenizers/sentencepiece-bpe.json");
+        int vocab = org.lomo4j.tokenizer.Tokenizer.load(tokenizer).vocabSize();
+        Files.copy(tokenizer, hf.resolve("tokenizer.json"));
+        Files.writeString(hf.resolve("config.json"), """
+                {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 32, "intermediate_size": 64,
+                 "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": %d,
+                 "max_position_embeddings": 64, "bos_token_id": 1, "eos_token_id": 2, "tie_word_embeddings": false}
+                """.formatted(vocab));
+        // Weights in HF's layout and names, as lomo4j writes them.
+        assertEquals(0, run("train", "--model", hf.resolve("config.json").toString(), "--steps", "1", "--batch", "2",
+                "--seq", "32", "--no-eval", "--out", dir.resolve("init").toString()), stderr());
+        Files.copy(dir.resolve("init/step-000001/model.safetensors"), hf.resolve("model.safetensors"));
+
+        Path runDir = dir.resolve("run");
+        assertEquals(0, run("train", "--model", hf.toString(), "--data", "synthetic:reverse", "--steps", "3", "--batch", "4",
+                "--seq", "32", "--out", runDir.toString(), "--no-eval"), stderr());
+        assertTrue(Files.isRegularFile(runDir.resolve("step-000003/tokenizer.json")), "the checkpoint carries its tokenizer");
+        assertArrayEquals(Files.readAllBytes(tokenizer), Files.readAllBytes(runDir.resolve("step-000003/tokenizer.json")));
+
+        assertEquals(0, run("generate", "--model", runDir.toString(), "--prompt", "abc>", "--max-tokens", "4"), stderr());
+        assertTrue(stdout().startsWith("abc>"), stdout());
+
+        // A tokenizer with more ids than the model has embedding rows cannot work.
+        Files.writeString(hf.resolve("config.json"), Files.readString(hf.resolve("config.json"))
+                .replace("\"vocab_size\": " + vocab, "\"vocab_size\": 300"));
+        Files.delete(hf.resolve("model.safetensors"));
+        assertEquals(2, run("train", "--model", hf.resolve("config.json").toString(), "--steps", "1", "--no-eval",
+                "--out", dir.resolve("x").toString()));
+        assertTrue(stderr().contains("vocab_size 300 is smaller than the tokenizer's " + vocab), stderr());
+    }
+
     @Test
     void badInputIsOneLineNamingTheCulprit(@TempDir Path dir) throws IOException {
         assertEquals(2, run("train", "--model", dir.resolve("nope.json").toString()));

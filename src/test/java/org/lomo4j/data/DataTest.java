@@ -3,6 +3,7 @@ package org.lomo4j.data;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.lomo4j.model.Batch;
+import org.lomo4j.tokenizer.Tokenizer;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -34,7 +35,7 @@ class DataTest {
     @Test
     void packMasksThePromptAndPredictsResponseAndEos() {
         Example ex = new Example(tok.encode("12+3="), tok.encode("15"));
-        Batch b = Batches.pack(List.of(ex), 10);
+        Batch b = Batches.pack(List.of(ex), 10, tok);
         int B = ByteTokenizer.BOS, E = ByteTokenizer.EOS, P = ByteTokenizer.PAD;
         assertArrayEquals(new int[] {B, '1', '2', '+', '3', '=', '1', '5', E, P}, b.tokens());
         // Position 5 reads '=' and predicts '1'; 6 predicts '5'; 7 predicts EOS; everything else is masked.
@@ -42,9 +43,38 @@ class DataTest {
     }
 
     @Test
+    void packWithoutBosStartsWithThePrompt() {
+        Tokenizer noBos = new Tokenizer() {
+            public int[] encode(String text) {
+                return tok.encode(text);
+            }
+
+            public String decode(int[] ids, boolean skipSpecial) {
+                return tok.decode(ids, skipSpecial);
+            }
+
+            public int id(String token) {
+                return -1;
+            }
+
+            public int vocabSize() {
+                return 258;
+            }
+
+            @Override
+            public int eos() {
+                return 257;
+            }
+        };
+        Batch b = Batches.pack(List.of(new Example(tok.encode("ab>"), tok.encode("ba"))), 6, noBos);
+        assertArrayEquals(new int[] {'a', 'b', '>', 'b', 'a', 257}, b.tokens());
+        assertArrayEquals(new int[] {-1, -1, 'b', 'a', 257, -1}, b.targets());
+    }
+
+    @Test
     void packRejectsExamplesLongerThanTheSequence() {
         Example ex = new Example(tok.encode("abcdef>"), tok.encode("fedcba"));
-        var e = assertThrows(IllegalArgumentException.class, () -> Batches.pack(List.of(ex), 8));
+        var e = assertThrows(IllegalArgumentException.class, () -> Batches.pack(List.of(ex), 8, tok));
         assertTrue(e.getMessage().contains("--seq 8"), e.getMessage());
     }
 
