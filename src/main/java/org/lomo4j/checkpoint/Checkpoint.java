@@ -109,7 +109,9 @@ public final class Checkpoint {
         for (Tensor t : layout.tensors()) st.read(t.name(), t.shape(), params, t.offset());
         for (String name : st.entries().keySet()) {
             boolean tiedHead = layout.tied() && name.equals("lm_head.weight");
-            if (layout.get(name) == null && !tiedHead) {
+            // Older HF checkpoints saved RoPE's inverse frequencies as buffers; lomo4j computes its own.
+            boolean ropeBuffer = name.endsWith(".rotary_emb.inv_freq");
+            if (layout.get(name) == null && !tiedHead && !ropeBuffer) {
                 throw new CheckpointException(weightsFile + ": unexpected tensor '" + name + "' for a LLaMA model of this config");
             }
         }

@@ -50,19 +50,21 @@ public interface Tokenizer {
 
     /**
      * The tokenizer of a Hugging Face model directory ({@code tokenizer.json}), with BOS and EOS from
-     * {@code config.json}'s {@code bos_token_id} / {@code eos_token_id}, else {@code tokenizer_config.json}'s
-     * {@code bos_token} / {@code eos_token}. A model needs an EOS; a missing BOS means none.
+     * {@code config.json}'s {@code bos_token_id} / {@code eos_token_id}, else {@code generation_config.json}'s,
+     * else {@code tokenizer_config.json}'s {@code bos_token} / {@code eos_token}. A model needs an EOS; a
+     * missing BOS means none.
      */
     static Tokenizer forModelDirectory(Path dir) {
         Path file = dir.resolve("tokenizer.json");
         Tokenizer tok = load(file);
-        JsonNode config = java.nio.file.Files.isRegularFile(dir.resolve("config.json")) ? readJson(dir.resolve("config.json")) : null;
-        JsonNode tokConfig = java.nio.file.Files.isRegularFile(dir.resolve("tokenizer_config.json"))
-                ? readJson(dir.resolve("tokenizer_config.json")) : null;
-        int bos = special(tok, config, "bos_token_id", tokConfig, "bos_token");
-        int eos = special(tok, config, "eos_token_id", tokConfig, "eos_token");
+        JsonNode config = optionalJson(dir.resolve("config.json"));
+        JsonNode generation = optionalJson(dir.resolve("generation_config.json"));
+        JsonNode tokConfig = optionalJson(dir.resolve("tokenizer_config.json"));
+        int bos = special(tok, "bos_token_id", "bos_token", config, generation, tokConfig);
+        int eos = special(tok, "eos_token_id", "eos_token", config, generation, tokConfig);
         if (eos < 0) {
-            throw new IllegalArgumentException(dir + ": no end-of-sequence token: set 'eos_token_id' in config.json or 'eos_token' in tokenizer_config.json");
+            throw new IllegalArgumentException(dir + ": no end-of-sequence token: set 'eos_token_id' in config.json or"
+                    + " generation_config.json, or 'eos_token' in tokenizer_config.json");
         }
         if (bos >= tok.vocabSize() || eos >= tok.vocabSize()) {
             throw new IllegalArgumentException(dir + ": bos/eos ids " + bos + "/" + eos + " lie outside the tokenizer's " + tok.vocabSize() + " ids");
@@ -70,10 +72,17 @@ public interface Tokenizer {
         return new WithSpecials(tok, bos, eos);
     }
 
-    private static int special(Tokenizer tok, JsonNode config, String idField, JsonNode tokConfig, String tokenField) {
-        JsonNode id = config == null ? null : config.get(idField);
-        if (id != null && id.isArray() && !id.isEmpty()) id = id.get(0);  // Llama 3 lists several EOS ids
-        if (id != null && id.isInt()) return id.asInt();
+    private static JsonNode optionalJson(Path file) {
+        return java.nio.file.Files.isRegularFile(file) ? readJson(file) : null;
+    }
+
+    private static int special(Tokenizer tok, String idField, String tokenField, JsonNode config, JsonNode generation,
+                               JsonNode tokConfig) {
+        for (JsonNode source : new JsonNode[] {config, generation}) {
+            JsonNode id = source == null ? null : source.get(idField);
+            if (id != null && id.isArray() && !id.isEmpty()) id = id.get(0);  // Llama 3 lists several EOS ids
+            if (id != null && id.isInt()) return id.asInt();
+        }
         JsonNode t = tokConfig == null ? null : tokConfig.get(tokenField);
         if (t != null && t.isObject()) t = t.get("content");
         return t != null && t.isTextual() ? tok.id(t.asText()) : -1;

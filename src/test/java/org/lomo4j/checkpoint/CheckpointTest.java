@@ -154,6 +154,15 @@ class CheckpointTest {
                     .getMessage();
             assertTrue(msg.contains("model.layers.0.mlp.gate_proj.weight") && msg.contains("has shape [24, 16], the config needs [32, 16]"), msg);
 
+            // Extra tensors are an error, except old HF checkpoints' RoPE buffers, which are skipped.
+            cfg.put("intermediate_size", 24);
+            Files.writeString(ckpt.resolve("config.json"), cfg.toString());
+            Safetensors.write(ckpt.resolve("model.safetensors"), withExtra(m, "model.layers.0.self_attn.rotary_emb.inv_freq"), Map.of());
+            assertArrayEquals(m.params(), Checkpoint.loadModel(ckpt, 0, par, new MemoryLedger()).params());
+            Safetensors.write(ckpt.resolve("model.safetensors"), withExtra(m, "model.layers.0.mlp.bias"), Map.of());
+            msg = assertThrows(CheckpointException.class, () -> Checkpoint.loadModel(ckpt, 0, par, new MemoryLedger())).getMessage();
+            assertTrue(msg.contains("unexpected tensor 'model.layers.0.mlp.bias'"), msg);
+
             Files.delete(ckpt.resolve("model.safetensors"));
             msg = assertThrows(CheckpointException.class, () -> Checkpoint.loadModel(ckpt, 0, par, new MemoryLedger())).getMessage();
             assertEquals(ckpt + ": no model.safetensors", msg);
@@ -239,6 +248,14 @@ class CheckpointTest {
             String msg = assertThrows(CheckpointException.class, () -> Checkpoint.loadOptimizerState(ckpt, opt)).getMessage();
             assertTrue(msg.contains("no optimizer.safetensors"), msg);
         }
+    }
+
+    /** The model's tensors plus one more, named {@code extra}. */
+    private static Map<String, Safetensors.Slice> withExtra(LlamaModel m, String extra) {
+        Map<String, Safetensors.Slice> t = new LinkedHashMap<>();
+        for (var tensor : m.layout().tensors()) t.put(tensor.name(), new Safetensors.Slice(m.params(), tensor.offset(), tensor.shape()));
+        t.put(extra, new Safetensors.Slice(new float[4], 0, new int[] {4}));
+        return t;
     }
 
     private static OptimizerConfig lomo(int steps) {

@@ -75,6 +75,27 @@ class TokenizerTest {
     }
 
     @Test
+    void modelDirectoryFindsBosAndEosWhereHuggingFacePutsThem(@TempDir Path dir) throws IOException {
+        Files.copy(DIR.resolve("sentencepiece-bpe.json"), dir.resolve("tokenizer.json"));
+        var e = assertThrows(IllegalArgumentException.class, () -> Tokenizer.forModelDirectory(dir));
+        assertTrue(e.getMessage().contains("no end-of-sequence token"), e.getMessage());
+
+        Files.writeString(dir.resolve("tokenizer_config.json"), "{\"bos_token\": \"<s>\", \"eos_token\": {\"content\": \"</s>\"}}");
+        Tokenizer t = Tokenizer.forModelDirectory(dir);
+        assertEquals(1, t.bos());
+        assertEquals(2, t.eos());
+
+        Files.writeString(dir.resolve("generation_config.json"), "{\"eos_token_id\": [0, 2]}");
+        assertEquals(0, Tokenizer.forModelDirectory(dir).eos(), "generation_config.json before tokenizer_config.json");
+
+        Files.writeString(dir.resolve("config.json"), "{\"bos_token_id\": 2, \"eos_token_id\": 1}");
+        t = Tokenizer.forModelDirectory(dir);
+        assertEquals(2, t.bos());
+        assertEquals(1, t.eos(), "config.json first");
+        assertArrayEquals(Tokenizer.load(DIR.resolve("sentencepiece-bpe.json")).encode("hello"), t.encode("hello"));
+    }
+
+    @Test
     void unsupportedFilesNameTheField(@TempDir Path dir) throws IOException {
         ObjectMapper json = new ObjectMapper();
         ObjectNode root = (ObjectNode) json.readTree(DIR.resolve("byte-level-bpe.json").toFile());
