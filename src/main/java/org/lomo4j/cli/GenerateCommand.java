@@ -1,6 +1,5 @@
 package org.lomo4j.cli;
 
-import org.lomo4j.generate.Evaluator;
 import org.lomo4j.generate.Generator;
 import org.lomo4j.generate.Sampler;
 import org.lomo4j.memory.MemoryLedger;
@@ -40,7 +39,7 @@ final class GenerateCommand implements Callable<Integer> {
             LlamaModel model = modelOptions.load(par, new MemoryLedger());
             Tokenizer tok = modelOptions.tokenizer();
             ModelOptions.checkVocab(model, tok);
-            int[] ids = Evaluator.withBos(tok, tok.encode(prompt));
+            int[] ids = tok.withBos(tok.encode(prompt));
             int[] completion = new Generator(model, tok).complete(List.of(ids), maxTokens, sampler,
                     new SplittableRandom(modelOptions.seed)).get(0);
             System.out.println(prompt + tok.decode(completion, true));

@@ -37,15 +37,6 @@ public final class Evaluator {
         return new Result(loss, Math.exp(loss), accuracy, ex.size());
     }
 
-    /** The prompt as the model sees it: after BOS, where the tokenizer has one. */
-    public static int[] withBos(Tokenizer tok, int[] prompt) {
-        if (tok.bos() < 0) return prompt.clone();
-        int[] p = new int[prompt.length + 1];
-        p[0] = tok.bos();
-        System.arraycopy(prompt, 0, p, 1, prompt.length);
-        return p;
-    }
-
     /** Share of examples whose greedy completion is exactly the response followed by EOS. */
     public double exactMatch(List<Example> examples, int batchSize) {
         Generator gen = new Generator(model, tok);
@@ -55,7 +46,7 @@ public final class Evaluator {
             List<int[]> prompts = new ArrayList<>();
             int maxNew = 0;
             for (Example e : chunk) {
-                prompts.add(withBos(tok, e.prompt()));
+                prompts.add(tok.withBos(e.prompt()));
                 maxNew = Math.max(maxNew, e.response().length + 1);
             }
             List<int[]> outs = gen.complete(prompts, maxNew, Sampler.greedy(), new SplittableRandom(0));

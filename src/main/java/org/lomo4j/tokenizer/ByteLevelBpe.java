@@ -25,21 +25,20 @@ import java.util.regex.Pattern;
  * {@code Split} (a regex) followed by {@code ByteLevel} without regex. Normalizers and byte fallback
  * (SentencePiece-style vocabularies) are rejected with the field named.
  */
-public final class ByteLevelBpe implements Tokenizer {
+public final class ByteLevelBpe extends BpeTokenizer {
     /** GPT-2's pre-tokenizer regex, which HF's ByteLevel uses when {@code use_regex} is true. */
     static final String GPT2_PATTERN = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 
     private static final char[] BYTE_TO_CHAR = byteToChar();
     private static final Map<Character, Integer> CHAR_TO_BYTE = charToByte();
 
-    private final BpeModel bpe;
     private final boolean ignoreMerges;
     private final Pattern split;          // null: each segment is one word
     private final boolean addPrefixSpace;
     private final Map<String, int[]> cache = new ConcurrentHashMap<>();
 
-    private ByteLevelBpe(BpeModel bpe, boolean ignoreMerges, Pattern split, boolean addPrefixSpace) {
-        this.bpe = bpe;
+    private ByteLevelBpe(JsonNode root, Path file, boolean ignoreMerges, Pattern split, boolean addPrefixSpace) {
+        super(root, file);
         this.ignoreMerges = ignoreMerges;
         this.split = split;
         this.addPrefixSpace = addPrefixSpace;
@@ -59,7 +58,6 @@ public final class ByteLevelBpe implements Tokenizer {
             throw new IllegalArgumentException(file + ": field 'normalizer' (" + root.get("normalizer").path("type").asText()
                     + ") is not supported for byte-level BPE");
         }
-        BpeModel bpe = new BpeModel(root, file);
         JsonNode pre = root.path("pre_tokenizer");
         Pattern split;
         boolean prefix;
@@ -83,7 +81,7 @@ public final class ByteLevelBpe implements Tokenizer {
             default -> throw new IllegalArgumentException(file + ": field 'pre_tokenizer' of type " + pre.path("type")
                     + " is not supported (ByteLevel, or Sequence of Split and ByteLevel)");
         }
-        return new ByteLevelBpe(bpe, model.path("ignore_merges").asBoolean(false), split, prefix);
+        return new ByteLevelBpe(root, file, model.path("ignore_merges").asBoolean(false), split, prefix);
     }
 
     /** HF's regexes use Unicode classes: \s must match Unicode whitespace (no-break space, ideographic space) too. */
@@ -92,23 +90,7 @@ public final class ByteLevelBpe implements Tokenizer {
     }
 
     @Override
-    public int vocabSize() {
-        return bpe.tokens.length;
-    }
-
-    @Override
-    public int id(String token) {
-        return bpe.id(token);
-    }
-
-    @Override
-    public int[] encode(String text) {
-        List<Integer> ids = new ArrayList<>();
-        bpe.splitAdded(text, ids, segment -> encodeSegment(segment, ids));
-        return ids.stream().mapToInt(Integer::intValue).toArray();
-    }
-
-    private void encodeSegment(String text, List<Integer> ids) {
+    void encodeSegment(String text, List<Integer> ids) {
         if (addPrefixSpace && !text.startsWith(" ")) text = " " + text;
         if (split == null) {
             encodeWord(text, ids);
@@ -133,35 +115,27 @@ public final class ByteLevelBpe implements Tokenizer {
         StringBuilder mapped = new StringBuilder(utf8.length);
         for (byte b : utf8) mapped.append(BYTE_TO_CHAR[b & 0xFF]);
         String whole = mapped.toString();
-        if (ignoreMerges && bpe.vocab.containsKey(whole)) return new int[] {bpe.vocab.get(whole)};
+        if (ignoreMerges && vocab.containsKey(whole)) return new int[] {vocab.get(whole)};
         List<String> symbols = new ArrayList<>(whole.length());
         for (int i = 0; i < whole.length(); i++) symbols.add(String.valueOf(whole.charAt(i)));
-        List<String> merged = bpe.merge(symbols);
+        List<String> merged = merge(symbols);
         int[] out = new int[merged.size()];
         for (int i = 0; i < out.length; i++) {
-            Integer id = bpe.vocab.get(merged.get(i));
+            Integer id = vocab.get(merged.get(i));
             if (id == null) throw new IllegalStateException("byte-level BPE: symbol '" + merged.get(i) + "' is not in the vocabulary");
             out[i] = id;
         }
         return out;
     }
 
+    /** Each character of a token stands for one byte. */
     @Override
-    public String decode(int[] ids, boolean skipSpecial) {
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        for (int id : ids) {
-            String tok = bpe.token(id);
-            if (bpe.isAdded(id)) {
-                if (!skipSpecial) bytes.writeBytes(tok.getBytes(StandardCharsets.UTF_8));
-                continue;
-            }
-            for (int i = 0; i < tok.length(); i++) {
-                Integer b = CHAR_TO_BYTE.get(tok.charAt(i));
-                if (b == null) throw new IllegalStateException("byte-level BPE: token '" + tok + "' has a character outside the byte map");
-                bytes.write(b);
-            }
+    void appendBytes(String tok, ByteArrayOutputStream out) {
+        for (int i = 0; i < tok.length(); i++) {
+            Integer b = CHAR_TO_BYTE.get(tok.charAt(i));
+            if (b == null) throw new IllegalStateException("byte-level BPE: token '" + tok + "' has a character outside the byte map");
+            out.write(b);
         }
-        return bytes.toString(StandardCharsets.UTF_8);
     }
 
     /** GPT-2's table: printable bytes stand for themselves, the rest shift to 256 and up. */

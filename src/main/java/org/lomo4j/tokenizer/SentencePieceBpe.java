@@ -18,20 +18,19 @@ import java.util.List;
  * <p>Added tokens are split off first; the normalizer then runs on each piece between them, as Hugging
  * Face does, so {@code "a</s>b"} encodes as ▁a, &lt;/s&gt;, ▁b.
  */
-public final class SentencePieceBpe implements Tokenizer {
+public final class SentencePieceBpe extends BpeTokenizer {
     private static final String SPACE = "▁";
 
-    private final BpeModel bpe;
     private final String prepend;
     private final int unk;
     private final int[] byteIds = new int[256];  // <0xNN> → id
 
-    private SentencePieceBpe(BpeModel bpe, String prepend, int unk, Path file) {
-        this.bpe = bpe;
+    private SentencePieceBpe(JsonNode root, Path file, String prepend, String unkToken) {
+        super(root, file);
         this.prepend = prepend;
-        this.unk = unk;
+        this.unk = id(unkToken);
         for (int b = 0; b < 256; b++) {
-            byteIds[b] = bpe.id(String.format("<0x%02X>", b));
+            byteIds[b] = id(String.format("<0x%02X>", b));
             if (byteIds[b] < 0) throw new IllegalArgumentException(file + ": field 'model.vocab' lacks the byte token " + String.format("<0x%02X>", b));
         }
     }
@@ -41,7 +40,6 @@ public final class SentencePieceBpe implements Tokenizer {
     }
 
     static SentencePieceBpe fromJson(JsonNode root, Path file) {
-        BpeModel bpe = new BpeModel(root, file);
         if (root.hasNonNull("pre_tokenizer")) {
             throw new IllegalArgumentException(file + ": field 'pre_tokenizer' (" + root.get("pre_tokenizer").path("type").asText()
                     + ") is not supported for SentencePiece-style BPE (the Prepend + Replace normalizer form is)");
@@ -57,40 +55,26 @@ public final class SentencePieceBpe implements Tokenizer {
             throw new IllegalArgumentException(file + ": field 'normalizer' must be Sequence [Prepend, Replace(\" \" → \"▁\")] as in Llama 2");
         }
         String unkToken = root.path("model").path("unk_token").asText("<unk>");
-        return new SentencePieceBpe(bpe, first.path("prepend").asText(), bpe.id(unkToken), file);
+        return new SentencePieceBpe(root, file, first.path("prepend").asText(), unkToken);
     }
 
+    /** Normalizes the segment (prepend, spaces → "▁"), then byte fallback and merges. */
     @Override
-    public int vocabSize() {
-        return bpe.tokens.length;
-    }
-
-    @Override
-    public int id(String token) {
-        return bpe.id(token);
-    }
-
-    @Override
-    public int[] encode(String text) {
-        List<Integer> ids = new ArrayList<>();
-        bpe.splitAdded(text, ids, segment -> encodeSegment(prepend + segment.replace(" ", SPACE), ids));
-        return ids.stream().mapToInt(Integer::intValue).toArray();
-    }
-
-    private void encodeSegment(String normalized, List<Integer> ids) {
+    void encodeSegment(String segment, List<Integer> ids) {
+        String normalized = prepend + segment.replace(" ", SPACE);
         // Characters the vocabulary lacks become byte tokens before merging; merges never span them.
         List<String> symbols = new ArrayList<>();
         normalized.codePoints().forEach(cp -> {
             String ch = Character.toString(cp);
-            if (bpe.vocab.containsKey(ch)) {
+            if (vocab.containsKey(ch)) {
                 symbols.add(ch);
             } else {
-                for (byte b : ch.getBytes(StandardCharsets.UTF_8)) symbols.add(bpe.token(byteIds[b & 0xFF]));
+                for (byte b : ch.getBytes(StandardCharsets.UTF_8)) symbols.add(token(byteIds[b & 0xFF]));
             }
         });
         boolean lastUnk = false;
-        for (String s : bpe.merge(symbols)) {
-            Integer id = bpe.vocab.get(s);
+        for (String s : merge(symbols)) {
+            Integer id = vocab.get(s);
             if (id == null) {
                 if (!lastUnk && unk >= 0) ids.add(unk);  // fuse_unk: a run of unknowns is one <unk>
                 lastUnk = true;
@@ -101,20 +85,17 @@ public final class SentencePieceBpe implements Tokenizer {
         }
     }
 
+    /** A {@code <0xNN>} token is its byte; any other is its text with "▁" as a space. */
     @Override
-    public String decode(int[] ids, boolean skipSpecial) {
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        for (int id : ids) {
-            String tok = bpe.token(id);
-            if (bpe.isAdded(id)) {
-                if (!skipSpecial) bytes.writeBytes(tok.getBytes(StandardCharsets.UTF_8));
-                continue;
-            }
-            int b = byteOf(tok);
-            if (b >= 0) bytes.write(b);
-            else bytes.writeBytes(tok.replace(SPACE, " ").getBytes(StandardCharsets.UTF_8));
-        }
-        String text = bytes.toString(StandardCharsets.UTF_8);
+    void appendBytes(String tok, ByteArrayOutputStream out) {
+        int b = byteOf(tok);
+        if (b >= 0) out.write(b);
+        else out.writeBytes(tok.replace(SPACE, " ").getBytes(StandardCharsets.UTF_8));
+    }
+
+    /** Llama 2's decoder strips the one space the normalizer prepended. */
+    @Override
+    String finishDecoding(String text) {
         return text.startsWith(" ") ? text.substring(1) : text;
     }
 

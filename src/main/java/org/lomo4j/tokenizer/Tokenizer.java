@@ -34,6 +34,15 @@ public interface Tokenizer {
         return Math.max(eos(), 0);
     }
 
+    /** A prompt as the model sees it: after BOS, where there is one. */
+    default int[] withBos(int[] prompt) {
+        if (bos() < 0) return prompt.clone();
+        int[] p = new int[prompt.length + 1];
+        p[0] = bos();
+        System.arraycopy(prompt, 0, p, 1, prompt.length);
+        return p;
+    }
+
     /**
      * Byte-level BPE (GPT-2, Llama 3, Qwen) or SentencePiece-style BPE with byte fallback (Llama 2,
      * TinyLlama), chosen by the file's {@code model.byte_fallback}.

@@ -2,25 +2,30 @@ package org.lomo4j.tokenizer;
 
 import com.fasterxml.jackson.databind.JsonNode;
 
+import java.io.ByteArrayOutputStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.function.Consumer;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
-/** What both BPE flavours share: the vocabulary, the merge ranks, and the added tokens split off first. */
-final class BpeModel {
+/**
+ * What both BPE flavours share: the vocabulary, the merge ranks, and the added tokens, which are split off
+ * before encoding and come out whole in decoding. A flavour says how it encodes the text between added
+ * tokens and how a vocabulary token turns back into bytes.
+ */
+abstract sealed class BpeTokenizer implements Tokenizer permits ByteLevelBpe, SentencePieceBpe {
     final Map<String, Integer> vocab = new HashMap<>();
     final String[] tokens;                                      // id → token string
     private final Map<String, Integer> mergeRank = new HashMap<>();  // "left right" → rank, lower merges first
     private final Map<String, Integer> added = new HashMap<>();      // added token content → id
     private final Pattern addedPattern;                              // the added tokens, longest first
 
-    BpeModel(JsonNode root, Path file) {
+    BpeTokenizer(JsonNode root, Path file) {
         JsonNode model = root.path("model");
         if (!"BPE".equals(model.path("type").asText())) {
             throw new IllegalArgumentException(file + ": field 'model.type' = " + model.path("type") + " is not supported (BPE)");
@@ -49,14 +54,27 @@ final class BpeModel {
         addedPattern = added.isEmpty() ? null : Pattern.compile(alt.toString());
     }
 
-    int id(String token) {
+    /** Encodes the text between two added tokens, appending to {@code ids}. */
+    abstract void encodeSegment(String segment, List<Integer> ids);
+
+    /** Appends the bytes a vocabulary (not added) token stands for. */
+    abstract void appendBytes(String token, ByteArrayOutputStream out);
+
+    /** The decoded text, after the flavour's last touch. */
+    String finishDecoding(String text) {
+        return text;
+    }
+
+    @Override
+    public int vocabSize() {
+        return tokens.length;
+    }
+
+    @Override
+    public int id(String token) {
         Integer id = added.get(token);
         if (id == null) id = vocab.get(token);
         return id == null ? -1 : id;
-    }
-
-    boolean isAdded(int id) {
-        return added.containsKey(tokens[id]);
     }
 
     String token(int id) {
@@ -64,18 +82,35 @@ final class BpeModel {
         return tokens[id];
     }
 
-    /** Splits {@code text} around added tokens: their ids go to {@code ids}, the text between to {@code segment}. */
-    void splitAdded(String text, List<Integer> ids, Consumer<String> segment) {
+    /** Added tokens are matched first, exactly; the text between them goes to the flavour. */
+    @Override
+    public int[] encode(String text) {
+        List<Integer> ids = new ArrayList<>();
         int from = 0;
         if (addedPattern != null) {
             Matcher m = addedPattern.matcher(text);
             while (m.find()) {
-                if (m.start() > from) segment.accept(text.substring(from, m.start()));
+                if (m.start() > from) encodeSegment(text.substring(from, m.start()), ids);
                 ids.add(added.get(m.group()));
                 from = m.end();
             }
         }
-        if (from < text.length()) segment.accept(text.substring(from));
+        if (from < text.length()) encodeSegment(text.substring(from), ids);
+        return ids.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    @Override
+    public String decode(int[] ids, boolean skipSpecial) {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        for (int id : ids) {
+            String tok = token(id);
+            if (added.containsKey(tok)) {
+                if (!skipSpecial) bytes.writeBytes(tok.getBytes(StandardCharsets.UTF_8));
+            } else {
+                appendBytes(tok, bytes);
+            }
+        }
+        return finishDecoding(bytes.toString(StandardCharsets.UTF_8));
     }
 
     /** Joins adjacent symbols, the listed pair of lowest rank first, until no listed merge applies. */
