@@ -6,12 +6,7 @@ import org.lomo4j.kernels.simd.MatmulVector;
 import org.lomo4j.model.GradientSink;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.Fork;
-import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Measurement;
-import org.openjdk.jmh.annotations.Param;
-import org.openjdk.jmh.annotations.Scope;
-import org.openjdk.jmh.annotations.Setup;
-import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
 
 import java.util.Arrays;
@@ -22,41 +17,22 @@ import java.util.Arrays;
  * gradient's. The plain kernel computes one row at a time.
  * Run: {@code java --add-modules jdk.incubator.vector -jar benchmarks.jar LomoWeightUpdate}
  */
-@State(Scope.Thread)
 @Warmup(iterations = 3, time = 1)
 @Measurement(iterations = 5, time = 1)
 @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector"})
 public class LomoWeightUpdate {
-    @Param({"512x512", "512x1408", "1408x512"})
-    public String shape;
-
-    @Param({"simd", "plain"})
-    public String kernel;
-
-    private MatmulShapes m;
-    private final float[] hp = new float[Update.SIZE];
-
-    @Setup(Level.Trial)
-    public void setup() {
-        m = new MatmulShapes(shape);
-        hp[Update.LR] = 1e-9f;  // tiny: the weights stay put over millions of invocations
-        hp[Update.GRAD_SCALE] = 1f;
-        hp[Update.CLIP_VALUE] = Float.POSITIVE_INFINITY;  // no clip-by-value
-    }
-
     @Benchmark
-    public float[] gradientAndUpdate() {
-        boolean simd = kernel.equals("simd");
+    public float[] gradientAndUpdate(MatmulShapes m) {
         int tile = GradientSink.TILE_ROWS;
         for (int o0 = 0; o0 < m.out; o0 += tile) {
             int rows = Math.min(tile, m.out - o0);
             Arrays.fill(m.scratch, 0, rows * m.in, 0f);
-            if (simd) {
+            if (m.simd()) {
                 MatmulVector.weightGradRows(m.scratch, 0, m.dy, m.x, MatmulShapes.TOKENS, m.in, m.out, o0, rows);
             } else {
                 for (int r = 0; r < rows; r++) Matmul.weightGradRow(m.scratch, r * m.in, m.dy, m.x, MatmulShapes.TOKENS, m.in, m.out, o0 + r);
             }
-            for (int r = 0; r < rows; r++) Update.sgdRow(m.w, (o0 + r) * m.in, m.scratch, r * m.in, m.in, hp);
+            for (int r = 0; r < rows; r++) Update.sgdRow(m.w, (o0 + r) * m.in, m.scratch, r * m.in, m.in, m.hp);
         }
         return m.w;
     }

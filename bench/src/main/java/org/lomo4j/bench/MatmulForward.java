@@ -4,39 +4,20 @@ import org.lomo4j.kernels.Matmul;
 import org.lomo4j.kernels.simd.MatmulVector;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.Fork;
-import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Measurement;
-import org.openjdk.jmh.annotations.Param;
-import org.openjdk.jmh.annotations.Scope;
-import org.openjdk.jmh.annotations.Setup;
-import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * y = x · Wᵀ over a whole batch on one core; score = matmuls per second (× {@link MatmulShapes#flops} = FLOP/s).
  * Run: {@code java --add-modules jdk.incubator.vector -jar benchmarks.jar MatmulForward}
  */
-@State(Scope.Thread)
 @Warmup(iterations = 3, time = 1)
 @Measurement(iterations = 5, time = 1)
 @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector"})
 public class MatmulForward {
-    @Param({"512x512", "512x1408", "1408x512"})
-    public String shape;
-
-    @Param({"simd", "plain"})
-    public String kernel;
-
-    private MatmulShapes m;
-
-    @Setup(Level.Trial)
-    public void setup() {
-        m = new MatmulShapes(shape);
-    }
-
     @Benchmark
-    public float[] forward() {
-        if (kernel.equals("simd")) {
+    public float[] forward(MatmulShapes m) {
+        if (m.simd()) {
             MatmulVector.forwardRows(m.y, m.x, m.w, 0, m.in, m.out, 0, MatmulShapes.TOKENS);
         } else {
             for (int n = 0; n < MatmulShapes.TOKENS; n++) Matmul.forwardRow(m.y, m.x, m.w, 0, m.in, m.out, n);

@@ -1,20 +1,43 @@
 package org.lomo4j.bench;
 
+import org.lomo4j.kernels.Update;
+import org.lomo4j.model.GradientSink;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+
 import java.util.SplittableRandom;
 
 /**
- * Shared state of the matmul benchmarks: bench-24m's shapes (C = 512, F = 1408) at N = 512 tokens
- * (batch 8 × 64), x (N, IN), W (OUT, IN), y and dy (N, OUT).
+ * The state every matmul benchmark takes: bench-24m's shapes (C = 512, F = 1408) at N = 512 tokens
+ * (batch 8 × 64), x (N, IN), W (OUT, IN), y and dy (N, OUT), and which kernel runs.
  */
-final class MatmulShapes {
+@State(Scope.Thread)
+public class MatmulShapes {
     static final int TOKENS = 512;
 
-    final int in;
-    final int out;
-    final float[] x, w, y, dy, dx, scratch;
+    /** "IN x OUT": 512x1408 for gate/up, 1408x512 for down. */
+    @Param({"512x512", "512x1408", "1408x512"})
+    public String shape;
 
-    /** {@code shape} is "IN x OUT", e.g. "512x1408" for gate/up, "1408x512" for down. */
-    MatmulShapes(String shape) {
+    /** The Vector API kernel or the plain one. */
+    @Param({"simd", "plain"})
+    public String kernel;
+
+    int in;
+    int out;
+    float[] x, w, y, dy, dx, scratch;
+    /** LOMO's hyper-parameters: a tiny lr, so the weights stay put over millions of invocations; no clipping. */
+    final float[] hp = new float[Update.SIZE];
+
+    boolean simd() {
+        return kernel.equals("simd");
+    }
+
+    @Setup(Level.Trial)
+    public void setup() {
         String[] p = shape.split("x");
         in = Integer.parseInt(p[0]);
         out = Integer.parseInt(p[1]);
@@ -24,7 +47,10 @@ final class MatmulShapes {
         dy = random(rng, TOKENS * out);
         y = new float[TOKENS * out];
         dx = new float[TOKENS * in];
-        scratch = new float[org.lomo4j.model.GradientSink.TILE_ROWS * in];
+        scratch = new float[GradientSink.TILE_ROWS * in];
+        hp[Update.LR] = 1e-9f;
+        hp[Update.GRAD_SCALE] = 1f;
+        hp[Update.CLIP_VALUE] = Float.POSITIVE_INFINITY;
     }
 
     /** Multiply-adds of one matmul over the batch, × 2 for FLOP. */
