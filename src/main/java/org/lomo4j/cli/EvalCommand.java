@@ -22,14 +22,12 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--data", description = "As for train. Default: the data a checkpoint was trained on, else synthetic:reverse")
     String data;
 
-    @Option(names = "--batch", defaultValue = "32", description = "Default: ${DEFAULT-VALUE}")
-    int batch;
-
-    @Option(names = "--seq", defaultValue = "16", description = "Default: ${DEFAULT-VALUE}")
-    int seq;
+    @Mixin
+    BatchOptions batchOptions;
 
     @Override
     public Integer call() {
+        batchOptions.validate();
         try (Parallel par = modelOptions.parallel()) {
             LlamaModel model = modelOptions.load(par, new MemoryLedger());
             if (data == null) {
@@ -40,7 +38,7 @@ final class EvalCommand implements Callable<Integer> {
             ModelOptions.checkVocab(model, tok);
             DataSource source = DataSource.open(data, tok, false);
             System.out.println(source.describe());
-            System.out.println(TrainCommand.describe(new Evaluator(model, tok).evaluate(source, batch, seq)));
+            System.out.println(TrainCommand.describe(new Evaluator(model, tok).evaluate(source, batchOptions.batch, batchOptions.seq)));
         }
         return 0;
     }

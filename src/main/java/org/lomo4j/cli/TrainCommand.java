@@ -68,11 +68,8 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--epochs", description = "Passes over a file's training data, instead of --steps")
     Double epochs;
 
-    @Option(names = "--batch", defaultValue = "32", description = "Sequences per batch. Default: ${DEFAULT-VALUE}")
-    int batch;
-
-    @Option(names = "--seq", defaultValue = "16", description = "Tokens per sequence. Default: ${DEFAULT-VALUE}")
-    int seq;
+    @Mixin
+    BatchOptions batchOptions;
 
     @Option(names = "--out", defaultValue = "runs/last", description = "Output directory. Default: ${DEFAULT-VALUE}")
     Path out;
@@ -99,8 +96,7 @@ final class TrainCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintStream log = System.out;
-        if (batch < 1) throw new IllegalArgumentException("--batch must be at least 1, got " + batch);
-        if (seq < 2) throw new IllegalArgumentException("--seq must be at least 2, got " + seq);
+        batchOptions.validate();
         try (Parallel par = modelOptions.parallel()) {
             MemoryLedger ledger = new MemoryLedger();
             if (resume != null) modelOptions.model = resume;  // the checkpoint's own tokenizer, too
@@ -139,7 +135,7 @@ final class TrainCommand implements Callable<Integer> {
                 LrSchedule lrs = new LrSchedule(kind, lr, warm, kind == LrSchedule.Kind.CONSTANT ? 0 : total);
                 OptimizerConfig oc = OptimizerConfig.of(OptimizerConfig.Kind.parse(optimizer), lrs)
                         .withWeightDecay(weightDecay).withClipNorm(clipNorm).withClipValue(clipValue);
-                recipe = new TrainState(0, modelOptions.seed, data, batch, seq, oc);
+                recipe = new TrainState(0, modelOptions.seed, data, batchOptions.batch, batchOptions.seq, oc);
                 steps = total;
             }
             ModelOptions.checkVocab(model, tok);
@@ -237,7 +233,7 @@ final class TrainCommand implements Callable<Integer> {
             if (!(source instanceof JsonlSource j)) {
                 throw new IllegalArgumentException("--epochs needs a .jsonl file of examples; use --steps for " + data);
             }
-            return (int) Math.max(1, Math.ceil(epochs * j.size() / batch));
+            return (int) Math.max(1, Math.ceil(epochs * j.size() / batchOptions.batch));
         }
         int s = steps == null ? 600 : steps;
         if (s < 1) throw new IllegalArgumentException("--steps must be at least 1, got " + s);
