@@ -17,6 +17,11 @@ public interface GradientSink {
      */
     int TILE_ROWS = 8;
 
+    /** How many tiles cover {@code weight}'s rows; the last may be partial. */
+    static int tiles(Tensor weight) {
+        return (weight.rows() + TILE_ROWS - 1) / TILE_ROWS;
+    }
+
     /**
      * Accumulates ({@code +=}) rows [row0, row0 + rows) of a weight's gradient into {@code g}, row r at
      * {@code gOff + (r − row0) · cols}.

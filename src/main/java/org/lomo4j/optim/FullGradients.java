@@ -33,7 +33,7 @@ public final class FullGradients implements GradientSink {
     @Override
     public void accept(Tensor t, RowGradient gradient, boolean lastUse) {
         int rows = t.rows();
-        par.forEach((rows + TILE_ROWS - 1) / TILE_ROWS, (lo, hi, w) -> {
+        par.forEach(GradientSink.tiles(t), (lo, hi, w) -> {
             for (int tile = lo; tile < hi; tile++) {
                 int row0 = tile * TILE_ROWS;
                 gradient.accumulate(grads, t.offset() + row0 * t.cols(), row0, Math.min(TILE_ROWS, rows - row0));

@@ -60,7 +60,7 @@ final class LomoPass implements GradientSink {
                 java.util.Arrays.fill(pending, 0, t.size(), 0f);
                 pendingTensor = t;
             }
-            par.forEach(tiles(t), (lo, hi, w) -> {
+            par.forEach(GradientSink.tiles(t), (lo, hi, w) -> {
                 for (int tile = lo; tile < hi; tile++) {
                     int row0 = tile * TILE_ROWS;
                     gradient.accumulate(pending, row0 * cols, row0, Math.min(TILE_ROWS, t.rows() - row0));
@@ -72,7 +72,7 @@ final class LomoPass implements GradientSink {
             });
             pendingTensor = null;
         } else {
-            par.forEach(tiles(t), (lo, hi, w) -> {
+            par.forEach(GradientSink.tiles(t), (lo, hi, w) -> {
                 int slot = w * tileLength;
                 for (int tile = lo; tile < hi; tile++) {
                     int row0 = tile * TILE_ROWS;
@@ -86,10 +86,6 @@ final class LomoPass implements GradientSink {
         if (mode == Mode.NORM) {
             for (int row = 0; row < t.rows(); row++) sumSquares += rowSquares[row];
         }
-    }
-
-    private static int tiles(Tensor t) {
-        return (t.rows() + TILE_ROWS - 1) / TILE_ROWS;
     }
 
     private void consume(Tensor t, int row, float[] g, int gOff) {
