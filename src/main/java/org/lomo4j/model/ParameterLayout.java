@@ -103,11 +103,6 @@ public final class ParameterLayout {
         return byName.values().stream().mapToInt(Tensor::rows).max().orElse(0);
     }
 
-    /** The largest tensor, in floats. */
-    public int maxTensorSize() {
-        return byName.values().stream().mapToInt(Tensor::size).max().orElse(0);
-    }
-
     private final class Allocator {
         long next;
 
