@@ -18,6 +18,21 @@ public final class TinyModels {
         return new LlamaConfig(8, 12, 2, 2, 1, 11, 16, 1e-5f, 10000.0, tied);
     }
 
+    /** The same shape as Qwen2: biases on the q, k and v projections. */
+    public static LlamaConfig qwen2Config(boolean tied) {
+        return new LlamaConfig(8, 12, 2, 2, 1, 11, 16, 1e-5f, 10000.0, tied, true);
+    }
+
+    /** By name, for parameterized tests: "untied", "tied" or "qwen2" (biased q/k/v, tied). */
+    public static LlamaConfig named(String name) {
+        return switch (name) {
+            case "untied" -> config(false);
+            case "tied" -> config(true);
+            case "qwen2" -> qwen2Config(true);
+            default -> throw new IllegalArgumentException(name);
+        };
+    }
+
     /** A model with weights large enough that every path carries a gradient well above float noise. */
     public static LlamaModel model(LlamaConfig cfg, long seed, Parallel par, MemoryLedger ledger) {
         LlamaModel m = LlamaModel.initialize(cfg, seed, par, ledger);

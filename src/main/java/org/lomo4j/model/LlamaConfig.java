@@ -24,7 +24,8 @@ public record LlamaConfig(
         int maxPositionEmbeddings, // maximum T
         float rmsNormEps,
         double ropeTheta,
-        boolean tieWordEmbeddings) {
+        boolean tieWordEmbeddings,
+        boolean qkvBias) {          // Qwen2: the q, k and v projections carry biases
 
     /** Fields lomo4j reads. */
     private static final Set<String> USED = Set.of("hidden_size", "intermediate_size", "num_hidden_layers",
@@ -44,6 +45,19 @@ public record LlamaConfig(
     public LlamaConfig {
         validate("config", hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads, numKeyValueHeads,
                 vocabSize, maxPositionEmbeddings, rmsNormEps, ropeTheta);
+    }
+
+    /** A LLaMA config (no projection biases). */
+    public LlamaConfig(int hiddenSize, int intermediateSize, int numHiddenLayers, int numAttentionHeads,
+                       int numKeyValueHeads, int vocabSize, int maxPositionEmbeddings, float rmsNormEps,
+                       double ropeTheta, boolean tieWordEmbeddings) {
+        this(hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads, numKeyValueHeads, vocabSize,
+                maxPositionEmbeddings, rmsNormEps, ropeTheta, tieWordEmbeddings, false);
+    }
+
+    /** HF's name for the architecture: Qwen2 is LLaMA with q/k/v biases. */
+    public String modelType() {
+        return qkvBias ? "qwen2" : "llama";
     }
 
     public int headDim() {
@@ -91,9 +105,9 @@ public record LlamaConfig(
             throw new ConfigException(source + ": field 'use_sliding_window' = true is not supported");
         }
         String type = json.path("model_type").asText("llama");
-        if (!type.equals("llama") && !type.equals("mistral")) {
+        if (!type.equals("llama") && !type.equals("mistral") && !type.equals("qwen2")) {
             throw new ConfigException(source + ": field 'model_type' = '" + type
-                    + "' is not supported (llama; qwen2 needs q/k/v biases, not yet implemented)");
+                    + "' is not supported (llama, mistral or qwen2)");
         }
         try {
             return new LlamaConfig(hidden,
@@ -105,7 +119,8 @@ public record LlamaConfig(
                     f.positiveInt("max_position_embeddings", 2048),
                     (float) f.positiveDouble("rms_norm_eps", 1e-6),
                     f.positiveDouble("rope_theta", 10000.0),
-                    f.bool("tie_word_embeddings", false));
+                    f.bool("tie_word_embeddings", false),
+                    type.equals("qwen2"));
         } catch (ConfigException e) {
             throw new ConfigException(source + ": " + e.getMessage().replaceFirst("^config: ", ""));
         }
@@ -131,11 +146,11 @@ public record LlamaConfig(
         if (!ok) throw new ConfigException(source + ": field '" + field + "' " + what);
     }
 
-    /** The config as HF writes it (LlamaForCausalLM), for checkpoints. */
+    /** The config as HF writes it (LlamaForCausalLM or Qwen2ForCausalLM), for checkpoints. */
     public ObjectNode toJson() {
         ObjectNode o = new ObjectMapper().createObjectNode();
-        o.putArray("architectures").add("LlamaForCausalLM");
-        o.put("model_type", "llama");
+        o.putArray("architectures").add(qkvBias ? "Qwen2ForCausalLM" : "LlamaForCausalLM");
+        o.put("model_type", modelType());
         o.put("hidden_size", hiddenSize);
         o.put("intermediate_size", intermediateSize);
         o.put("num_hidden_layers", numHiddenLayers);

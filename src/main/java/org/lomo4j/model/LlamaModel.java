@@ -1,6 +1,7 @@
 package org.lomo4j.model;
 
 import org.lomo4j.kernels.Attention;
+import org.lomo4j.kernels.Bias;
 import org.lomo4j.kernels.CrossEntropy;
 import org.lomo4j.kernels.Embedding;
 import org.lomo4j.kernels.Matmul;
@@ -58,14 +59,14 @@ public final class LlamaModel {
         Rope.tables(ropeCos, ropeSin, cfg.maxPositionEmbeddings(), cfg.headDim(), cfg.ropeTheta());
     }
 
-    /** A model with fresh weights: N(0, 0.02) matrices (HF's initializer_range) and unit norm weights. */
+    /** A model with fresh weights: N(0, 0.02) matrices (HF's initializer_range), unit norm weights, zero biases. */
     public static LlamaModel initialize(LlamaConfig cfg, long seed, Parallel par, MemoryLedger ledger) {
         ParameterLayout layout = new ParameterLayout(cfg);
         float[] params = ledger.floats(Category.PARAMETERS, layout.totalSize());
         SplittableRandom rng = new SplittableRandom(seed);
         for (Tensor t : layout.tensors()) {
             for (int i = t.offset(); i < t.offset() + t.size(); i++) {
-                params[i] = t.vector() ? 1f : (float) (0.02 * rng.nextGaussian());
+                params[i] = t.bias() ? 0f : t.vector() ? 1f : (float) (0.02 * rng.nextGaussian());
             }
         }
         return new LlamaModel(cfg, params, par, ledger);
@@ -174,9 +175,9 @@ public final class LlamaModel {
         int t = seqLen;
 
         rmsnorm(a.ln1, a.rstd1, x, w.inputNorm(), n);
-        matmul(a.q, a.ln1, w.wq(), n);
-        matmul(a.k, a.ln1, w.wk(), n);
-        matmul(a.v, a.ln1, w.wv(), n);
+        matmul(a.q, a.ln1, w.wq(), w.bq(), n);
+        matmul(a.k, a.ln1, w.wk(), w.bk(), n);
+        matmul(a.v, a.ln1, w.wv(), w.bv(), n);
         par.forEach(n * nh, (lo, hi, wk) -> {
             for (int i = lo; i < hi; i++) Rope.forwardItem(a.q, ropeCos, ropeSin, t, nh, hd, i);
         });
@@ -290,8 +291,11 @@ public final class LlamaModel {
         });
         zero(acts.dln, (long) n * c);
         matmulBackward(sink, acts.dln, acts.dq, a.ln1, w.wq(), n, true);
+        biasBackward(sink, acts.dq, w.bq(), n);
         matmulBackward(sink, acts.dln, acts.dk, a.ln1, w.wk(), n, true);
+        biasBackward(sink, acts.dk, w.bk(), n);
         matmulBackward(sink, acts.dln, acts.dv, a.ln1, w.wv(), n, true);
+        biasBackward(sink, acts.dv, w.bv(), n);
         rmsnormBackward(sink, dres, acts.dln, x, a.rstd1, w.inputNorm(), n);
     }
 
@@ -306,6 +310,23 @@ public final class LlamaModel {
         par.forEach(n, (lo, hi, wk) -> {
             for (int i = lo; i < hi; i++) Matmul.forwardRow(y, x, params, w.offset(), in, out, i);
         });
+    }
+
+    /** y = x · Wᵀ + b, for a projection whose bias may be absent (null). */
+    private void matmul(float[] y, float[] x, Tensor w, Tensor b, int n) {
+        matmul(y, x, w, n);
+        if (b == null) return;
+        int out = b.cols();
+        par.forEach(n, (lo, hi, wk) -> {
+            for (int i = lo; i < hi; i++) Bias.forwardRow(y, params, b.offset(), out, i);
+        });
+    }
+
+    /** A bias's gradient is dy summed over tokens; its input gradient is dy itself, already flowing on. */
+    private void biasBackward(GradientSink sink, float[] dy, Tensor b, int n) {
+        if (b == null) return;
+        int out = b.cols();
+        sink.accept(b, (g, gOff, row0, rows) -> Bias.weightGrad(g, gOff, dy, n, out), true);  // one row
     }
 
     /** dx += dy · W with W's current values, then W's gradient {@code dyᵀ · x} goes to the sink. */

@@ -9,7 +9,7 @@ import java.util.Map;
 /**
  * Where every weight lives in the flat parameter array, named as in Hugging Face LLaMA checkpoints.
  * Tensors are laid out in forward order: embedding, then each block, then the final norm and head.
- * With tied embeddings, the head is the embedding tensor itself.
+ * With tied embeddings, the head is the embedding tensor itself. Qwen2 adds a bias after each of q, k and v.
  */
 public final class ParameterLayout {
 
@@ -17,8 +17,11 @@ public final class ParameterLayout {
     public record Block(
             Tensor inputNorm,     // (C)
             Tensor wq,            // (NH·HD, C)
+            Tensor bq,            // (NH·HD), or null without q/k/v biases
             Tensor wk,            // (NKV·HD, C)
+            Tensor bk,            // (NKV·HD), or null
             Tensor wv,            // (NKV·HD, C)
+            Tensor bv,            // (NKV·HD), or null
             Tensor wo,            // (C, NH·HD)
             Tensor postAttnNorm,  // (C)
             Tensor wGate,         // (F, C)
@@ -46,8 +49,11 @@ public final class ParameterLayout {
             bs.add(new Block(
                     a.vector(p + "input_layernorm.weight", c),
                     a.matrix(p + "self_attn.q_proj.weight", qDim, c),
+                    cfg.qkvBias() ? a.vector(p + "self_attn.q_proj.bias", qDim) : null,
                     a.matrix(p + "self_attn.k_proj.weight", kvDim, c),
+                    cfg.qkvBias() ? a.vector(p + "self_attn.k_proj.bias", kvDim) : null,
                     a.matrix(p + "self_attn.v_proj.weight", kvDim, c),
+                    cfg.qkvBias() ? a.vector(p + "self_attn.v_proj.bias", kvDim) : null,
                     a.matrix(p + "self_attn.o_proj.weight", c, qDim),
                     a.vector(p + "post_attention_layernorm.weight", c),
                     a.matrix(p + "mlp.gate_proj.weight", f, c),

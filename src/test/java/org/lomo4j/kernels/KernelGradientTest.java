@@ -31,6 +31,21 @@ class KernelGradientTest {
     }
 
     @Test
+    void bias() {
+        int n = 3, out = 5, bOff = 2;
+        float[] b = random(rng, bOff + out, 1), r = random(rng, n * out, 1), x = random(rng, n * out, 1);
+        float[] y = new float[n * out];
+        java.util.function.DoubleSupplier f = () -> {
+            System.arraycopy(x, 0, y, 0, y.length);
+            Bias.forward(y, b, bOff, n, out);
+            return weightedSum(y, r);
+        };
+        float[] db = new float[1 + out];
+        Bias.weightGrad(db, 1, r, n, out);
+        assertClose("bias db", numeric(b, bOff, out, H, f), db, 1, TOL);
+    }
+
+    @Test
     void rmsnorm() {
         int n = 3, c = 6;
         float[] x = random(rng, n * c, 2), w = random(rng, c, 1.5f), r = random(rng, n * c, 1);

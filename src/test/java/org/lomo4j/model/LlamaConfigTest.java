@@ -106,12 +106,34 @@ class LlamaConfigTest {
         assertTrue(error(j).contains("'hidden_act'"), error(j));
 
         j = tiny();
-        j.put("model_type", "qwen2");
+        j.put("model_type", "gemma");
         assertTrue(error(j).contains("'model_type'"), error(j));
+
+        j = tiny();
+        j.put("attention_bias", true);
+        assertTrue(error(j).contains("'attention_bias'"), error(j));
 
         j = tiny();
         j.putObject("rope_scaling").put("type", "linear");
         assertTrue(error(j).contains("'rope_scaling'"), error(j));
+    }
+
+    @Test
+    void realQwen2ConfigLoadsWithQkvBiases() throws Exception {
+        Path file = Path.of(getClass().getResource("/configs/qwen2.5-0.5b.json").toURI());
+        LlamaConfig c = LlamaConfig.load(file);
+        assertTrue(c.qkvBias());
+        assertEquals(64, c.headDim());
+        assertEquals(1e6, c.ropeTheta());
+        ParameterLayout layout = new ParameterLayout(c);
+        assertEquals(128, layout.get("model.layers.23.self_attn.k_proj.bias").cols());
+        assertTrue(layout.tied());
+        // Qwen2.5-0.5B has 494,032,768 parameters.
+        assertEquals(494_032_768L, layout.totalSize());
+        // Saved back as Qwen2, so transformers builds the biased attention.
+        ObjectNode saved = c.toJson();
+        assertEquals("qwen2", saved.get("model_type").asText());
+        assertEquals(c, LlamaConfig.fromJson(saved, "saved"));
     }
 
     @Test

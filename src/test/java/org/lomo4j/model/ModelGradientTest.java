@@ -18,10 +18,10 @@ class ModelGradientTest {
         PAR.close();
     }
 
-    @ParameterizedTest(name = "tied embeddings = {0}")
-    @ValueSource(booleans = {false, true})
-    void everyParameterGradientMatchesFiniteDifferences(boolean tied) {
-        LlamaConfig cfg = TinyModels.config(tied);
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"untied", "tied", "qwen2"})
+    void everyParameterGradientMatchesFiniteDifferences(String name) {
+        LlamaConfig cfg = TinyModels.named(name);
         MemoryLedger ledger = new MemoryLedger();
         LlamaModel model = TinyModels.model(cfg, 3, PAR, ledger);
         Batch batch = TinyModels.batch(cfg, 2, 5, 4);
