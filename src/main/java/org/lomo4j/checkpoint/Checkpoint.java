@@ -23,7 +23,8 @@ import java.util.stream.Stream;
  * A checkpoint directory, loadable by Hugging Face transformers as a model:
  * <pre>
  *   config.json              the model config, HF field names
- *   model.safetensors        the weights, HF LLaMA tensor names, F32
+ *   model.safetensors        the weights, HF LLaMA tensor names, F32 unless asked otherwise; above the
+ *                            shard limit, model-0000N-of-0000M.safetensors + model.safetensors.index.json
  *   trainer.json             step, seed, data, batch, seq and the optimizer recipe (to resume)
  *   optimizer.safetensors    optimizer buffers, when the optimizer has any (AdamW's moments)
  * </pre>
@@ -32,22 +33,22 @@ import java.util.stream.Stream;
  */
 public final class Checkpoint {
     public static final String CONFIG = "config.json";
-    public static final String WEIGHTS = "model.safetensors";
     public static final String TRAINER = "trainer.json";
     public static final String OPTIMIZER = "optimizer.safetensors";
 
     private Checkpoint() {}
 
     public static void save(Path dir, LlamaModel model, Optimizer optimizer, TrainState state) throws IOException {
-        save(dir, model, optimizer, state, Map.of(), Map.of());
+        save(dir, model, optimizer, state, Map.of(), Map.of(), ModelWeights.Format.DEFAULT);
     }
 
     /**
      * Also writes {@code companions} (a tokenizer's files: name → content), and {@code configIds} (such as
      * {@code bos_token_id}, {@code eos_token_id}) into config.json, before the directory is swapped into place.
+     * The weights take {@code format}'s dtype and shard limit; the optimizer's state is always F32.
      */
     public static void save(Path dir, LlamaModel model, Optimizer optimizer, TrainState state, Map<String, byte[]> companions,
-                            Map<String, Integer> configIds) throws IOException {
+                            Map<String, Integer> configIds, ModelWeights.Format format) throws IOException {
         Path tmp = dir.resolveSibling(dir.getFileName() + ".tmp");
         deleteRecursively(tmp);
         Files.createDirectories(tmp);
@@ -57,12 +58,13 @@ public final class Checkpoint {
         ObjectMapper json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
         var config = model.config().toJson();
         configIds.forEach(config::put);
+        config.put("torch_dtype", format.dtype().torchName);
         AtomicFiles.writeString(tmp.resolve(CONFIG), json.writeValueAsString(config));
         Map<String, Safetensors.Slice> weights = new LinkedHashMap<>();
         for (Tensor t : model.layout().tensors()) {
             weights.put(t.name(), new Safetensors.Slice(model.params(), t.offset(), t.shape()));
         }
-        Safetensors.write(tmp.resolve(WEIGHTS), weights, Map.of("format", "pt"));
+        ModelWeights.write(tmp, weights, format);
         Map<String, float[]> optState = optimizer.state();
         if (!optState.isEmpty()) {
             Map<String, Safetensors.Slice> slices = new LinkedHashMap<>();
@@ -96,25 +98,19 @@ public final class Checkpoint {
         Path configFile = path.resolve(CONFIG);
         if (!Files.isRegularFile(configFile)) throw new CheckpointException(path + ": no " + CONFIG);
         LlamaConfig cfg = LlamaConfig.load(configFile);
-        Path weightsFile = path.resolve(WEIGHTS);
-        if (!Files.isRegularFile(weightsFile)) {
-            if (Files.exists(path.resolve("model.safetensors.index.json"))) {
-                throw new CheckpointException(path + ": sharded checkpoints (model.safetensors.index.json) are not supported yet");
-            }
-            throw new CheckpointException(path + ": no " + WEIGHTS);
-        }
+        ModelWeights weights = ModelWeights.open(path);
         ParameterLayout layout = new ParameterLayout(cfg);
-        float[] params = ledger.floats(Category.PARAMETERS, layout.totalSize());
-        Safetensors st = Safetensors.open(weightsFile);
-        for (Tensor t : layout.tensors()) st.read(t.name(), t.shape(), params, t.offset());
-        for (String name : st.entries().keySet()) {
+        for (String name : weights.names()) {
             boolean tiedHead = layout.tied() && name.equals("lm_head.weight");
             // Older HF checkpoints saved RoPE's inverse frequencies as buffers; lomo4j computes its own.
             boolean ropeBuffer = name.endsWith(".rotary_emb.inv_freq");
             if (layout.get(name) == null && !tiedHead && !ropeBuffer) {
-                throw new CheckpointException(weightsFile + ": unexpected tensor '" + name + "' for a LLaMA model of this config");
+                throw new CheckpointException(weights.file(name) + ": unexpected tensor '" + name + "' for a "
+                        + cfg.modelType() + " model of this config");
             }
         }
+        float[] params = ledger.floats(Category.PARAMETERS, layout.totalSize());
+        for (Tensor t : layout.tensors()) weights.read(t.name(), t.shape(), params, t.offset());
         return new LlamaModel(cfg, params, par, ledger);
     }
 

@@ -9,7 +9,6 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -23,13 +22,34 @@ import java.util.Map;
 
 /**
  * The safetensors format: an 8-byte little-endian header length, a JSON header mapping each tensor name
- * to {dtype, shape, data_offsets}, then the raw little-endian data. Reading maps the file rather than
- * copying it, and validates every header entry before any data is touched.
+ * to {dtype, shape, data_offsets}, then the raw little-endian data. Reading maps each tensor's bytes
+ * rather than copying the file (so files past 2 GiB work), and validates every header entry before any
+ * data is touched.
  */
 public final class Safetensors {
 
+    /** The element types lomo4j reads and writes; 16-bit ones are widened to fp32 on load. */
+    public enum Dtype {
+        F32(4, "float32"), F16(2, "float16"), BF16(2, "bfloat16");
+
+        public final int width;
+        /** The name HF's config.json gives it ({@code torch_dtype}). */
+        public final String torchName;
+
+        Dtype(int width, String torchName) {
+            this.width = width;
+            this.torchName = torchName;
+        }
+
+        /** The dtype named {@code name} as safetensors spells it, or null. */
+        public static Dtype named(String name) {
+            for (Dtype d : values()) if (d.name().equals(name)) return d;
+            return null;
+        }
+    }
+
     /** A header entry: where a tensor's bytes are, relative to the start of the data section. */
-    public record Entry(String name, String dtype, long[] shape, long begin, long end) {
+    public record Entry(String name, Dtype dtype, long[] shape, long begin, long end) {
         public long numel() {
             long n = 1;
             for (long d : shape) n *= d;
@@ -49,13 +69,17 @@ public final class Safetensors {
     private final Path path;
     private final Map<String, Entry> entries;
     private final Map<String, String> metadata;
-    private final MappedByteBuffer data;
+    private final long dataStart;
 
-    private Safetensors(Path path, Map<String, Entry> entries, Map<String, String> metadata, MappedByteBuffer data) {
+    private Safetensors(Path path, Map<String, Entry> entries, Map<String, String> metadata, long dataStart) {
         this.path = path;
         this.entries = entries;
         this.metadata = metadata;
-        this.data = data;
+        this.dataStart = dataStart;
+    }
+
+    public Path path() {
+        return path;
     }
 
     public Map<String, Entry> entries() {
@@ -81,9 +105,7 @@ public final class Safetensors {
             long dataStart = 8 + headerLen;
             Map<String, String> meta = new LinkedHashMap<>();
             Map<String, Entry> entries = parseHeader(path, new String(header.array(), StandardCharsets.UTF_8), size - dataStart, meta);
-            MappedByteBuffer mapped = ch.map(FileChannel.MapMode.READ_ONLY, dataStart, size - dataStart);
-            mapped.order(ByteOrder.LITTLE_ENDIAN);
-            return new Safetensors(path, entries, meta, mapped);
+            return new Safetensors(path, entries, meta, dataStart);
         } catch (IOException e) {
             throw new CheckpointException(path + ": cannot read: " + e.getMessage());
         }
@@ -107,9 +129,10 @@ public final class Safetensors {
                 continue;
             }
             String where = path + ": tensor '" + name + "'";
-            String dtype = n.path("dtype").asText("");
-            int width = dtypeSize(dtype);
-            if (width == 0) throw new CheckpointException(where + ": unsupported dtype '" + dtype + "' (F32, F16, BF16)");
+            String dtypeName = n.path("dtype").asText("");
+            Dtype dtype = Dtype.named(dtypeName);
+            if (dtype == null) throw new CheckpointException(where + ": unsupported dtype '" + dtypeName + "' (F32, F16, BF16)");
+            int width = dtype.width;
             JsonNode shapeNode = n.path("shape");
             JsonNode offs = n.path("data_offsets");
             if (!shapeNode.isArray() || !offs.isArray() || offs.size() != 2) {
@@ -135,14 +158,6 @@ public final class Safetensors {
         return entries;
     }
 
-    private static int dtypeSize(String dtype) {
-        return switch (dtype) {
-            case "F32" -> 4;
-            case "F16", "BF16" -> 2;
-            default -> 0;
-        };
-    }
-
     /** Converts tensor {@code name} to fp32 into {@code dst[off ..]}, after checking its shape. */
     public void read(String name, int[] expectedShape, float[] dst, int off) {
         Entry e = entries.get(name);
@@ -152,24 +167,47 @@ public final class Safetensors {
             throw new CheckpointException(path + ": tensor '" + name + "' has shape " + Arrays.toString(e.shape())
                     + ", the config needs " + Arrays.toString(expectedShape));
         }
-        int n = (int) e.numel();
-        int base = (int) e.begin();
-        switch (e.dtype()) {
-            case "F32" -> {
-                for (int i = 0; i < n; i++) dst[off + i] = data.getFloat(base + 4 * i);
-            }
-            case "F16" -> {
-                for (int i = 0; i < n; i++) dst[off + i] = Float.float16ToFloat(data.getShort(base + 2 * i));
-            }
-            case "BF16" -> {
-                for (int i = 0; i < n; i++) dst[off + i] = Float.intBitsToFloat((data.getShort(base + 2 * i) & 0xFFFF) << 16);
-            }
-            default -> throw new IllegalStateException(e.dtype());
+        long bytes = e.end() - e.begin();
+        if (bytes > Integer.MAX_VALUE) {
+            throw new CheckpointException(path + ": tensor '" + name + "' is " + bytes + " bytes, more than one mapping holds");
         }
+        int n = (int) e.numel();
+        ByteBuffer data;
+        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
+            data = ch.map(FileChannel.MapMode.READ_ONLY, dataStart + e.begin(), bytes).order(ByteOrder.LITTLE_ENDIAN);
+        } catch (IOException ex) {
+            throw new CheckpointException(path + ": cannot read tensor '" + name + "': " + ex.getMessage());
+        }
+        switch (e.dtype()) {
+            case F32 -> data.asFloatBuffer().get(dst, off, n);
+            case F16 -> {
+                for (int i = 0; i < n; i++) dst[off + i] = Float.float16ToFloat(data.getShort(2 * i));
+            }
+            case BF16 -> {
+                for (int i = 0; i < n; i++) dst[off + i] = Float.intBitsToFloat((data.getShort(2 * i) & 0xFFFF) << 16);
+            }
+        }
+    }
+
+    /** fp32 → bf16, rounding to nearest even as torch does; NaN stays a (quiet) NaN. */
+    static short toBfloat16(float v) {
+        int bits = Float.floatToRawIntBits(v);
+        if (Float.isNaN(v)) return (short) ((bits >>> 16) | 0x40);
+        return (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16);
     }
 
     /** Writes F32 tensors in the given order (to a temporary file, then renamed over {@code path}). */
     public static void write(Path path, Map<String, Slice> tensors, Map<String, String> metadata) throws IOException {
+        write(path, tensors, metadata, Dtype.F32);
+    }
+
+    /** The bytes {@code slice} takes as {@code dtype}. */
+    public static long bytes(Slice slice, Dtype dtype) {
+        return (long) dtype.width * slice.length();
+    }
+
+    /** Writes the tensors in the given order as {@code dtype} (to a temporary file, then renamed over {@code path}). */
+    public static void write(Path path, Map<String, Slice> tensors, Map<String, String> metadata, Dtype dtype) throws IOException {
         ObjectMapper json = new ObjectMapper();
         ObjectNode header = json.createObjectNode();
         if (!metadata.isEmpty()) {
@@ -179,10 +217,10 @@ public final class Safetensors {
         long offset = 0;
         for (Map.Entry<String, Slice> t : tensors.entrySet()) {
             ObjectNode e = header.putObject(t.getKey());
-            e.put("dtype", "F32");
+            e.put("dtype", dtype.name());
             ArrayNode shape = e.putArray("shape");
             for (int d : t.getValue().shape()) shape.add(d);
-            long bytes = 4L * t.getValue().length();
+            long bytes = bytes(t.getValue(), dtype);
             e.putArray("data_offsets").add(offset).add(offset + bytes);
             offset += bytes;
         }
@@ -198,7 +236,12 @@ public final class Safetensors {
             for (Slice s : tensors.values()) {
                 for (int i = 0; i < s.length(); i++) {
                     if (!buf.hasRemaining()) flush(buf, out);
-                    buf.putFloat(s.data()[s.offset() + i]);
+                    float v = s.data()[s.offset() + i];
+                    switch (dtype) {
+                        case F32 -> buf.putFloat(v);
+                        case F16 -> buf.putShort(Float.floatToFloat16(v));
+                        case BF16 -> buf.putShort(toBfloat16(v));
+                    }
                 }
             }
             flush(buf, out);

@@ -1,6 +1,8 @@
 package org.lomo4j.cli;
 
 import org.lomo4j.checkpoint.Checkpoint;
+import org.lomo4j.checkpoint.ModelWeights;
+import org.lomo4j.checkpoint.Safetensors;
 import org.lomo4j.checkpoint.TrainState;
 import org.lomo4j.data.DataSource;
 import org.lomo4j.data.JsonlSource;
@@ -84,12 +86,21 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--checkpoint-every", defaultValue = "0", description = "Also save every N steps (0: only at the end). Default: ${DEFAULT-VALUE}")
     int checkpointEvery;
 
+    @Option(names = "--save-dtype", defaultValue = "f32",
+            description = "Checkpoint weights as f32, f16 or bf16 (f32 keeps --resume exact). Default: ${DEFAULT-VALUE}")
+    String saveDtype;
+
+    @Option(names = "--max-shard-size", defaultValue = "5GB",
+            description = "Split checkpoint weights into HF shards above this size (e.g. 500MB, 2GB, 4GiB). Default: ${DEFAULT-VALUE}")
+    String maxShardSize;
+
     @Option(names = "--skip-bad-lines", description = "Skip (and count) malformed JSONL lines instead of failing")
     boolean skipBadLines;
 
     @Option(names = "--no-eval", description = "Skip the evaluation before and after training")
     boolean noEval;
 
+    private ModelWeights.Format saveFormat;
     private java.util.Map<String, byte[]> tokenizerFiles = java.util.Map.of();
     private java.util.Map<String, Integer> specialIds = java.util.Map.of();
 
@@ -97,6 +108,7 @@ final class TrainCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintStream log = System.out;
         batchOptions.validate();
+        saveFormat = new ModelWeights.Format(parseDtype(saveDtype), parseSize(maxShardSize));
         try (Parallel par = modelOptions.parallel()) {
             MemoryLedger ledger = new MemoryLedger();
             if (resume != null) modelOptions.model = resume;  // the checkpoint's own tokenizer, too
@@ -218,9 +230,35 @@ final class TrainCommand implements Callable<Integer> {
 
     private Path save(LlamaModel model, Optimizer opt, TrainState recipe) throws java.io.IOException {
         Path dir = out.resolve(String.format(Locale.ROOT, "step-%06d", opt.stepCount()));
-        Checkpoint.save(dir, model, opt, withStep(recipe, opt.stepCount()), tokenizerFiles, specialIds);
+        Checkpoint.save(dir, model, opt, withStep(recipe, opt.stepCount()), tokenizerFiles, specialIds, saveFormat);
         Checkpoint.prune(out, 2);
         return dir;
+    }
+
+    static Safetensors.Dtype parseDtype(String s) {
+        Safetensors.Dtype d = Safetensors.Dtype.named(s.toUpperCase(Locale.ROOT));
+        if (d == null) throw new IllegalArgumentException("--save-dtype must be f32, f16 or bf16, got '" + s + "'");
+        return d;
+    }
+
+    /** A size as HF writes it: decimal KB/MB/GB, or binary KiB/MiB/GiB, or plain bytes. */
+    static long parseSize(String s) {
+        var m = java.util.regex.Pattern.compile("(?i)\\s*(\\d+(?:\\.\\d+)?)\\s*(|b|kb|mb|gb|kib|mib|gib)\\s*").matcher(s);
+        if (!m.matches()) {
+            throw new IllegalArgumentException("--max-shard-size must be a size such as 500MB, 2GB or 4GiB, got '" + s + "'");
+        }
+        double unit = switch (m.group(2).toLowerCase(Locale.ROOT)) {
+            case "kb" -> 1e3;
+            case "mb" -> 1e6;
+            case "gb" -> 1e9;
+            case "kib" -> 1024.0;
+            case "mib" -> 1024.0 * 1024;
+            case "gib" -> 1024.0 * 1024 * 1024;
+            default -> 1;
+        };
+        long bytes = (long) (Double.parseDouble(m.group(1)) * unit);
+        if (bytes < 1) throw new IllegalArgumentException("--max-shard-size must be positive, got '" + s + "'");
+        return bytes;
     }
 
     private static TrainState withStep(TrainState s, int step) {

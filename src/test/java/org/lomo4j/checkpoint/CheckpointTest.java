@@ -1,5 +1,6 @@
 package org.lomo4j.checkpoint;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.junit.jupiter.api.Test;
@@ -165,8 +166,112 @@ class CheckpointTest {
 
             Files.delete(ckpt.resolve("model.safetensors"));
             msg = assertThrows(CheckpointException.class, () -> Checkpoint.loadModel(ckpt, 0, par, new MemoryLedger())).getMessage();
-            assertEquals(ckpt + ": no model.safetensors", msg);
+            assertEquals(ckpt + ": no model.safetensors or model.safetensors.index.json", msg);
         }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Safetensors.Dtype.class)
+    void shardedSaveWritesHfIndexAndLoadsBack(Safetensors.Dtype dtype, @TempDir Path dir) throws IOException {
+        try (Parallel par = new Parallel(1)) {
+            LlamaModel m = LlamaModel.initialize(CFG, 5, par, new MemoryLedger());
+            Path ckpt = dir.resolve("ckpt");
+            long limit = (long) dtype.width * m.params().length / 3;  // three or four shards
+            Checkpoint.save(ckpt, m, Optimizer.create(m, lomo(10)), state(0, lomo(10)), Map.of(), Map.of(),
+                    new ModelWeights.Format(dtype, limit));
+
+            JsonNode index = new ObjectMapper().readTree(ckpt.resolve("model.safetensors.index.json").toFile());
+            assertFalse(Files.exists(ckpt.resolve("model.safetensors")));
+            assertEquals((long) dtype.width * m.params().length, index.path("metadata").path("total_size").asLong());
+            java.util.Set<String> shardFiles = new java.util.TreeSet<>();
+            index.get("weight_map").forEach(f -> shardFiles.add(f.asText()));
+            int n = shardFiles.size();
+            assertTrue(n >= 3, "shards: " + shardFiles);
+            for (int i = 1; i <= n; i++) {
+                Path shard = ckpt.resolve(String.format("model-%05d-of-%05d.safetensors", i, n));
+                assertTrue(Files.size(shard) <= limit + 4096 || Safetensors.open(shard).entries().size() == 1, shard + " over the limit");
+            }
+            assertEquals(m.layout().tensors().size(), index.get("weight_map").size());
+            assertEquals(dtype.torchName, new ObjectMapper().readTree(ckpt.resolve("config.json").toFile()).get("torch_dtype").asText());
+
+            float[] back = Checkpoint.loadModel(ckpt, 0, par, new MemoryLedger()).params();
+            for (int i = 0; i < back.length; i++) {
+                float want = switch (dtype) {
+                    case F32 -> m.params()[i];
+                    case F16 -> Float.float16ToFloat(Float.floatToFloat16(m.params()[i]));
+                    case BF16 -> Float.intBitsToFloat(Safetensors.toBfloat16(m.params()[i]) << 16);
+                };
+                assertEquals(want, back[i], 0f, "param " + i);
+            }
+        }
+    }
+
+    @Test
+    void bfloat16RoundsToNearestEven() {
+        assertEquals((short) 0x3F80, Safetensors.toBfloat16(1f));
+        assertEquals((short) 0x3F80, Safetensors.toBfloat16(Float.intBitsToFloat(0x3F808000)));  // halfway: to even
+        assertEquals((short) 0x3F82, Safetensors.toBfloat16(Float.intBitsToFloat(0x3F818000)));  // halfway: to even (up)
+        assertEquals((short) 0x3F81, Safetensors.toBfloat16(Float.intBitsToFloat(0x3F808001)));  // past halfway: up
+        assertEquals((short) 0xBF80, Safetensors.toBfloat16(-1f));
+        assertTrue(Float.isNaN(Float.intBitsToFloat(Safetensors.toBfloat16(Float.NaN) << 16)));
+        assertEquals(Float.POSITIVE_INFINITY, Float.intBitsToFloat(Safetensors.toBfloat16(Float.MAX_VALUE) << 16));
+    }
+
+    @Test
+    void brokenShardedCheckpointsFailNamingTheFile(@TempDir Path dir) throws IOException {
+        try (Parallel par = new Parallel(1)) {
+            LlamaModel m = LlamaModel.initialize(CFG, 5, par, new MemoryLedger());
+            Path ckpt = dir.resolve("ckpt");
+            Checkpoint.save(ckpt, m, Optimizer.create(m, lomo(10)), state(0, lomo(10)), Map.of(), Map.of(),
+                    new ModelWeights.Format(Safetensors.Dtype.F32, 4L * m.params().length / 2));
+            Path index = ckpt.resolve("model.safetensors.index.json");
+            String good = Files.readString(index);
+
+            Path lastShard = ckpt.resolve("model-00003-of-00003.safetensors");
+            byte[] shard = Files.readAllBytes(lastShard);
+            Files.delete(lastShard);
+            String msg = assertThrows(CheckpointException.class, () -> Checkpoint.loadModel(ckpt, 0, par, new MemoryLedger())).getMessage();
+            assertTrue(msg.startsWith(index + ": missing shard 'model-00003-of-00003.safetensors'"), msg);
+            Files.write(lastShard, shard);
+
+            Files.writeString(index, good.replace("\"model-00003-of-00003", "\"model-00001-of-00003"));
+            msg = assertThrows(CheckpointException.class, () -> Checkpoint.loadModel(ckpt, 0, par, new MemoryLedger())).getMessage();
+            assertTrue(msg.contains("model-00001-of-00003.safetensors: no tensor '") && msg.contains("which model.safetensors.index.json places there"), msg);
+
+            Files.writeString(index, good.replace("\"model.norm.weight\"", "\"model.norm.weight.gone\""));
+            msg = assertThrows(CheckpointException.class, () -> Checkpoint.loadModel(ckpt, 0, par, new MemoryLedger())).getMessage();
+            assertTrue(msg.contains("no tensor 'model.norm.weight.gone'"), msg);
+
+            Files.writeString(index, "{\"metadata\": {}}");
+            msg = assertThrows(CheckpointException.class, () -> Checkpoint.loadModel(ckpt, 0, par, new MemoryLedger())).getMessage();
+            assertTrue(msg.startsWith(index + ": needs a non-empty object 'weight_map'"), msg);
+
+            Files.writeString(index, "{\"weight_map\": {\"model.norm.weight\": \"../elsewhere.safetensors\"}}");
+            msg = assertThrows(CheckpointException.class, () -> Checkpoint.loadModel(ckpt, 0, par, new MemoryLedger())).getMessage();
+            assertTrue(msg.contains("must be a file name in the directory"), msg);
+
+            Files.writeString(index, good.substring(0, good.length() / 2));
+            msg = assertThrows(CheckpointException.class, () -> Checkpoint.loadModel(ckpt, 0, par, new MemoryLedger())).getMessage();
+            assertTrue(msg.startsWith(index + ": not readable as JSON"), msg);
+        }
+    }
+
+    /** Tensors are mapped one by one, so data past the 2 GiB a single mapping holds is read correctly. */
+    @Test
+    void tensorsBeyondTwoGibibytesAreRead(@TempDir Path dir) throws IOException {
+        long at = 3_000_000_000L;
+        byte[] h = ("{\"far\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[" + at + "," + (at + 8) + "]}}")
+                .getBytes(StandardCharsets.UTF_8);
+        Path f = dir.resolve("big.safetensors");
+        try (var file = new java.io.RandomAccessFile(f.toFile(), "rw")) {  // sparse: no 3 GB on disk
+            file.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(h.length).array());
+            file.write(h);
+            file.seek(8 + h.length + at);
+            file.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putFloat(1.25f).putFloat(-7f).array());
+        }
+        float[] out = new float[2];
+        Safetensors.open(f).read("far", new int[] {2}, out, 0);
+        assertArrayEquals(new float[] {1.25f, -7f}, out);
     }
 
     @Test

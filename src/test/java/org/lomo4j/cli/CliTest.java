@@ -142,6 +142,58 @@ class CliTest {
         assertTrue(stderr().contains("vocab_size 300 is smaller than the tokenizer's " + vocab), stderr());
     }
 
+    /**
+     * HF → lomo4j → HF: a Qwen2-shaped directory (q/k/v biases) whose weights are BF16 shards with an index, as
+     * transformers saves large models, fine-tuned a few LOMO steps and written back sharded in BF16.
+     */
+    @Test
+    void shardedBf16Qwen2DirectoryRoundTrips(@TempDir Path dir) throws IOException {
+        Path hf = dir.resolve("qwen2-tiny");
+        Files.createDirectories(hf);
+        Files.writeString(hf.resolve("config.json"), """
+                {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_size": 32, "intermediate_size": 64,
+                 "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 259,
+                 "max_position_embeddings": 64, "rope_theta": 1000000.0, "tie_word_embeddings": true,
+                 "use_sliding_window": false, "sliding_window": 64, "max_window_layers": 2, "torch_dtype": "bfloat16"}
+                """);
+        Files.writeString(hf.resolve("generation_config.json"), "{\"bos_token_id\": 256, \"eos_token_id\": 257}");
+        assertEquals(0, run("train", "--model", hf.resolve("config.json").toString(), "--steps", "1", "--batch", "2",
+                "--seq", "16", "--no-eval", "--save-dtype", "bf16", "--max-shard-size", "40KB",
+                "--out", dir.resolve("init").toString()), stderr());
+        Path init = dir.resolve("init/step-000001");
+        try (var files = Files.list(init)) {
+            for (Path f : files.filter(f -> f.getFileName().toString().startsWith("model")).toList()) {
+                Files.copy(f, hf.resolve(f.getFileName()));
+            }
+        }
+        assertTrue(Files.isRegularFile(hf.resolve("model.safetensors.index.json")));
+
+        Path runDir = dir.resolve("run");
+        assertEquals(0, run("train", "--model", hf.toString(), "--steps", "3", "--batch", "4", "--seq", "16", "--no-eval",
+                "--save-dtype", "bf16", "--max-shard-size", "40KB", "--out", runDir.toString()), stderr());
+        Path out = runDir.resolve("step-000003");
+        JsonNode config = new ObjectMapper().readTree(out.resolve("config.json").toFile());
+        assertEquals("qwen2", config.get("model_type").asText());
+        assertEquals("Qwen2ForCausalLM", config.at("/architectures/0").asText());
+        assertEquals("bfloat16", config.get("torch_dtype").asText());
+        JsonNode index = new ObjectMapper().readTree(out.resolve("model.safetensors.index.json").toFile());
+        String biasShard = index.at("/weight_map/model.layers.1.self_attn.v_proj.bias").asText();
+        assertTrue(biasShard.matches("model-0000\\d-of-0000\\d\\.safetensors"), index.toPrettyString());
+        var bias = org.lomo4j.checkpoint.Safetensors.open(out.resolve(biasShard)).entries().get("model.layers.1.self_attn.v_proj.bias");
+        assertEquals(org.lomo4j.checkpoint.Safetensors.Dtype.BF16, bias.dtype());
+        assertTrue(Files.isRegularFile(out.resolve("generation_config.json")), "generation_config.json is carried along");
+
+        // The fine-tuned weights moved, and the written directory is itself a loadable model.
+        assertEquals(0, run("eval", "--model", out.toString(), "--data", "synthetic:reverse", "--batch", "8", "--seq", "16"), stderr());
+        assertTrue(stdout().contains("eval loss"), stdout());
+        try (var par = new org.lomo4j.parallel.Parallel(1)) {
+            float[] before = org.lomo4j.checkpoint.Checkpoint.loadModel(hf, 0, par, new org.lomo4j.memory.MemoryLedger()).params();
+            float[] after = org.lomo4j.checkpoint.Checkpoint.loadModel(out, 0, par, new org.lomo4j.memory.MemoryLedger()).params();
+            assertEquals(before.length, after.length);
+            assertTrue(!java.util.Arrays.equals(before, after), "three LOMO steps changed the weights");
+        }
+    }
+
     @Test
     void badInputIsOneLineNamingTheCulprit(@TempDir Path dir) throws IOException {
         assertEquals(2, run("train", "--model", dir.resolve("nope.json").toString()));
@@ -159,6 +211,11 @@ class CliTest {
         Files.writeString(data, "{\"prompt\": \"a\"}\n");
         assertEquals(2, run("train", "--model", smallModel(dir).toString(), "--data", data.toString()));
         assertTrue(stderr().contains(data + ":1: missing string field 'response'"), stderr());
+
+        assertEquals(2, run("train", "--model", smallModel(dir).toString(), "--save-dtype", "fp8"));
+        assertEquals("error: --save-dtype must be f32, f16 or bf16, got 'fp8'", stderr().strip());
+        assertEquals(2, run("train", "--model", smallModel(dir).toString(), "--max-shard-size", "5XB"));
+        assertTrue(stderr().startsWith("error: --max-shard-size must be a size such as 500MB"), stderr());
 
         // Unknown flags are picocli's usage errors.
         assertEquals(2, run("train", "--stepz", "3"));
