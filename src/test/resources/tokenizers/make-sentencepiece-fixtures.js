@@ -2,10 +2,14 @@
 // Replace(" ", "▁"), no pre-tokenizer, BPE with byte fallback to <0xNN> tokens) with Hugging Face's own
 // `tokenizers` library. Run from this directory:
 //   npm install tokenizers@0.23.2 && node make-sentencepiece-fixtures.js
-// Writes sentencepiece-bpe.json (a tokenizer.json) and sentencepiece-bpe.cases.json (text -> ids).
+// Writes sentencepiece-bpe.json (a tokenizer.json) and sentencepiece-bpe.cases.json (text -> ids), and the
+// same vocabulary in the newer (transformers legacy=false) layout: no normalizer, a Metaspace pre-tokenizer
+// that prepends "▁" only at the start of the input, as sentencepiece-metaspace.json (+ .cases.json).
 const fs = require('fs');
 const t = require('tokenizers');
 
+const llamaDecoder = () =>
+  t.sequenceDecoder([t.replaceDecoder('▁', ' '), t.byteFallbackDecoder(), t.fuseDecoder(), t.stripDecoder(' ', 1, 0)]);
 const normalizer = () => t.sequenceNormalizer([t.prependNormalizer('▁'), t.replace(' ', '▁')]);
 
 // 1. Learn merges on the corpus, as SentencePiece would: whole normalized lines, no pre-tokenizer.
@@ -25,7 +29,7 @@ const merges = m.merges.map(p => (Array.isArray(p) ? p : p.split(' ')));
 
 const tok = new t.Tokenizer(t.BPE.init(vocab, merges, { byteFallback: true, unkToken: '<unk>', fuseUnk: true }));
 tok.setNormalizer(normalizer());
-tok.setDecoder(t.sequenceDecoder([t.replaceDecoder('▁', ' '), t.byteFallbackDecoder(), t.fuseDecoder(), t.stripDecoder(' ', 1, 0)]));
+tok.setDecoder(llamaDecoder());
 tok.addSpecialTokens(['<unk>', '<s>', '</s>']);
 tok.save('sentencepiece-bpe.json', true);
 
@@ -36,13 +40,32 @@ const cases = [
   'emoji 🙂🚀 and 👩‍💻', 'unseen ǅ ꙮ ∰', '<s>hello</s>', 'a</s>b<s>', 'code: for (int i = 0; i < n; i++)', 'x', '  ',
   'mixed123abc456', 'price:\u00a0100\u00a0EUR',
 ];
-const out = [];
-(async () => {
+
+// 4. The Metaspace layout of the same model (Mistral's tokenizer.json: Llama's decoder is kept).
+const meta = new t.Tokenizer(t.BPE.init(vocab, merges, { byteFallback: true, unkToken: '<unk>', fuseUnk: true }));
+meta.setPreTokenizer(t.metaspacePreTokenizer('▁', 'first', false));
+meta.setDecoder(llamaDecoder());
+meta.addSpecialTokens(['<unk>', '<s>', '</s>']);
+meta.save('sentencepiece-metaspace.json', true);
+// With split = true (words cut before each "▁"): only the cases are kept; the test flips the flag in the file.
+const metaSplit = new t.Tokenizer(t.BPE.init(vocab, merges, { byteFallback: true, unkToken: '<unk>', fuseUnk: true }));
+metaSplit.setPreTokenizer(t.metaspacePreTokenizer('▁', 'first', true));
+metaSplit.setDecoder(llamaDecoder());
+metaSplit.addSpecialTokens(['<unk>', '<s>', '</s>']);
+
+async function record(tk, file) {
+  const out = [];
   for (const text of cases) {
-    const enc = await tok.encode(text);
+    const enc = await tk.encode(text);
     const ids = enc.getIds();
-    out.push({ text, ids, tokens: enc.getTokens(), decoded: await tok.decode(ids, true) });
+    out.push({ text, ids, tokens: enc.getTokens(), decoded: await tk.decode(ids, true) });
   }
-  fs.writeFileSync('sentencepiece-bpe.cases.json', JSON.stringify({ library: 'tokenizers (npm) 0.23.2', cases: out }, null, 1));
-  console.log(`vocab ${Object.keys(vocab).length}, merges ${merges.length}, ${out.length} cases`);
+  fs.writeFileSync(file, JSON.stringify({ library: 'tokenizers (npm) 0.23.2', cases: out }, null, 1));
+  return out.length;
+}
+(async () => {
+  const n = await record(tok, 'sentencepiece-bpe.cases.json');
+  await record(meta, 'sentencepiece-metaspace.cases.json');
+  await record(metaSplit, 'sentencepiece-metaspace-split.cases.json');
+  console.log(`vocab ${Object.keys(vocab).length}, merges ${merges.length}, ${n} cases in each layout`);
 })();

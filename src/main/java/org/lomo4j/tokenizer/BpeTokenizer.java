@@ -54,8 +54,11 @@ abstract sealed class BpeTokenizer implements Tokenizer permits ByteLevelBpe, Se
         addedPattern = added.isEmpty() ? null : Pattern.compile(alt.toString());
     }
 
-    /** Encodes the text between two added tokens, appending to {@code ids}. */
-    abstract void encodeSegment(String segment, List<Integer> ids);
+    /**
+     * Encodes the text between two added tokens, appending to {@code ids}; {@code atStart} says the segment
+     * begins the input (some pre-tokenizers treat that one differently).
+     */
+    abstract void encodeSegment(String segment, boolean atStart, List<Integer> ids);
 
     /** Appends the bytes a vocabulary (not added) token stands for. */
     abstract void appendBytes(String token, ByteArrayOutputStream out);
@@ -90,12 +93,12 @@ abstract sealed class BpeTokenizer implements Tokenizer permits ByteLevelBpe, Se
         if (addedPattern != null) {
             Matcher m = addedPattern.matcher(text);
             while (m.find()) {
-                if (m.start() > from) encodeSegment(text.substring(from, m.start()), ids);
+                if (m.start() > from) encodeSegment(text.substring(from, m.start()), from == 0, ids);
                 ids.add(added.get(m.group()));
                 from = m.end();
             }
         }
-        if (from < text.length()) encodeSegment(text.substring(from), ids);
+        if (from < text.length()) encodeSegment(text.substring(from), from == 0, ids);
         return ids.stream().mapToInt(Integer::intValue).toArray();
     }
 

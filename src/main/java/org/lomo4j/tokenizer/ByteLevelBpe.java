@@ -35,6 +35,8 @@ public final class ByteLevelBpe extends BpeTokenizer {
     private final boolean ignoreMerges;
     private final Pattern split;          // null: each segment is one word
     private final boolean addPrefixSpace;
+    /** Words whose ids are remembered; like HF's BPE cache, it stops taking new words once full. */
+    private static final int CACHE_WORDS = 10_000;
     private final Map<String, int[]> cache = new ConcurrentHashMap<>();
 
     private ByteLevelBpe(JsonNode root, Path file, boolean ignoreMerges, Pattern split, boolean addPrefixSpace) {
@@ -90,7 +92,7 @@ public final class ByteLevelBpe extends BpeTokenizer {
     }
 
     @Override
-    void encodeSegment(String text, List<Integer> ids) {
+    void encodeSegment(String text, boolean atStart, List<Integer> ids) {
         if (addPrefixSpace && !text.startsWith(" ")) text = " " + text;
         if (split == null) {
             encodeWord(text, ids);
@@ -107,7 +109,12 @@ public final class ByteLevelBpe extends BpeTokenizer {
     }
 
     private void encodeWord(String word, List<Integer> ids) {
-        for (int id : cache.computeIfAbsent(word, this::encodeUncached)) ids.add(id);
+        int[] wordIds = cache.get(word);
+        if (wordIds == null) {
+            wordIds = encodeUncached(word);
+            if (cache.size() < CACHE_WORDS) cache.put(word, wordIds);
+        }
+        for (int id : wordIds) ids.add(id);
     }
 
     private int[] encodeUncached(String word) {

@@ -5,6 +5,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -35,12 +37,25 @@ class TokenizerTest {
         }
     }
 
-    @Test
-    void sentencePieceMatchesHuggingFaceIdsAndDecoding() throws IOException {
-        Tokenizer tok = Tokenizer.load(DIR.resolve("sentencepiece-bpe.json"));
+    /**
+     * Three layouts of one SentencePiece model: Llama 2's normalizer; Mistral's Metaspace pre-tokenizer ("▁"
+     * prepended at the input's start only); and Metaspace with split, whose tokenizer.json differs only in
+     * that flag, so the test flips it rather than keeping a third copy of the vocabulary.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"sentencepiece-bpe", "sentencepiece-metaspace", "sentencepiece-metaspace-split"})
+    void sentencePieceMatchesHuggingFaceIdsAndDecoding(String fixture, @TempDir Path dir) throws IOException {
+        Path file = DIR.resolve(fixture + ".json");
+        if (fixture.endsWith("-split")) {
+            ObjectNode root = (ObjectNode) new ObjectMapper().readTree(DIR.resolve("sentencepiece-metaspace.json").toFile());
+            ((ObjectNode) root.get("pre_tokenizer")).put("split", true);
+            file = dir.resolve("tokenizer.json");
+            new ObjectMapper().writeValue(file.toFile(), root);
+        }
+        Tokenizer tok = Tokenizer.load(file);
         assertTrue(tok instanceof SentencePieceBpe);
         boolean sawByteFallback = false;
-        for (JsonNode c : cases("sentencepiece-bpe.cases.json")) {
+        for (JsonNode c : cases(fixture + ".cases.json")) {
             String text = c.path("text").asText();
             int[] got = tok.encode(text);
             assertArrayEquals(ids(c), got, "ids of " + new ObjectMapper().writeValueAsString(text));
