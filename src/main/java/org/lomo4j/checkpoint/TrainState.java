@@ -1,5 +1,6 @@
 package org.lomo4j.checkpoint;
 
+import org.lomo4j.data.PromptTemplate;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -7,7 +8,16 @@ import org.lomo4j.optim.LrSchedule;
 import org.lomo4j.optim.OptimizerConfig;
 
 /** What a checkpoint needs beyond the weights to resume bit-exactly: the position and the whole recipe. */
-public record TrainState(int step, long seed, String data, int batchSize, int seqLen, OptimizerConfig optimizer) {
+public record TrainState(int step, long seed, String data, int batchSize, int seqLen, OptimizerConfig optimizer,
+                         PromptTemplate template) {
+
+    public TrainState(int step, long seed, String data, int batchSize, int seqLen, OptimizerConfig optimizer) {
+        this(step, seed, data, batchSize, seqLen, optimizer, PromptTemplate.NONE);
+    }
+
+    public TrainState withStep(int newStep) {
+        return new TrainState(newStep, seed, data, batchSize, seqLen, optimizer, template);
+    }
 
     public ObjectNode toJson() {
         ObjectMapper m = new ObjectMapper();
@@ -17,6 +27,7 @@ public record TrainState(int step, long seed, String data, int batchSize, int se
         o.put("data", data);
         o.put("batch", batchSize);
         o.put("seq", seqLen);
+        o.put("template", template.id());
         ObjectNode opt = o.putObject("optimizer");
         opt.put("kind", optimizer.kind().id());
         opt.put("schedule", optimizer.schedule().kind().name().toLowerCase(java.util.Locale.ROOT));
@@ -43,7 +54,8 @@ public record TrainState(int step, long seed, String data, int batchSize, int se
                     require(opt, "clip_value", source).asDouble(), require(opt, "beta1", source).asDouble(),
                     require(opt, "beta2", source).asDouble(), require(opt, "eps", source).asDouble());
             return new TrainState(require(o, "step", source).asInt(), require(o, "seed", source).asLong(),
-                    require(o, "data", source).asText(), require(o, "batch", source).asInt(), require(o, "seq", source).asInt(), oc);
+                    require(o, "data", source).asText(), require(o, "batch", source).asInt(), require(o, "seq", source).asInt(), oc,
+                    PromptTemplate.parse(o.path("template").asText("none")));  // absent before templates existed
         } catch (CheckpointException e) {
             throw e;
         } catch (IllegalArgumentException e) {

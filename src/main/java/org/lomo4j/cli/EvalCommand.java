@@ -1,6 +1,6 @@
 package org.lomo4j.cli;
 
-import org.lomo4j.checkpoint.Checkpoint;
+import org.lomo4j.checkpoint.TrainState;
 import org.lomo4j.data.DataSource;
 import org.lomo4j.generate.Evaluator;
 import org.lomo4j.memory.MemoryLedger;
@@ -22,6 +22,9 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--data", description = "As for train. Default: the data a checkpoint was trained on, else synthetic:reverse")
     String data;
 
+    @Option(names = "--template", description = "As for train. Default: the checkpoint's, else none")
+    String template;
+
     @Mixin
     BatchOptions batchOptions;
 
@@ -31,12 +34,12 @@ final class EvalCommand implements Callable<Integer> {
         try (Parallel par = modelOptions.parallel()) {
             LlamaModel model = modelOptions.load(par, new MemoryLedger());
             if (data == null) {
-                data = Checkpoint.isCheckpoint(Checkpoint.newest(modelOptions.model))
-                        ? Checkpoint.loadTrainState(modelOptions.model).data() : "synthetic:reverse";
+                TrainState st = modelOptions.trainState();
+                data = st != null ? st.data() : "synthetic:reverse";
             }
             Tokenizer tok = modelOptions.tokenizer();
             ModelOptions.checkVocab(model, tok);
-            DataSource source = DataSource.open(data, tok, false);
+            DataSource source = DataSource.open(data, tok, modelOptions.template(template), false);
             System.out.println(source.describe());
             System.out.println(TrainCommand.describe(new Evaluator(model, tok).evaluate(source, batchOptions.batch, batchOptions.seq)));
         }

@@ -22,6 +22,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--prompt", required = true, description = "Text to continue, e.g. \"37+85=\"")
     String prompt;
 
+    @Option(names = "--template", description = "Wrap the prompt: none, chatml, llama2 or alpaca. Default: the checkpoint's, else none")
+    String template;
+
     @Option(names = "--max-tokens", defaultValue = "32", description = "Default: ${DEFAULT-VALUE}")
     int maxTokens;
 
@@ -39,7 +42,7 @@ final class GenerateCommand implements Callable<Integer> {
             LlamaModel model = modelOptions.load(par, new MemoryLedger());
             Tokenizer tok = modelOptions.tokenizer();
             ModelOptions.checkVocab(model, tok);
-            int[] ids = tok.withBos(tok.encode(prompt));
+            int[] ids = tok.withBos(tok.encode(modelOptions.template(template).apply(prompt)));
             int[] completion = new Generator(model, tok).complete(List.of(ids), maxTokens, sampler,
                     new SplittableRandom(modelOptions.seed)).get(0);
             System.out.println(prompt + tok.decode(completion, true));

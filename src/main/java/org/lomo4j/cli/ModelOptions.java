@@ -1,6 +1,8 @@
 package org.lomo4j.cli;
 
 import org.lomo4j.checkpoint.Checkpoint;
+import org.lomo4j.checkpoint.TrainState;
+import org.lomo4j.data.PromptTemplate;
 import org.lomo4j.data.ByteTokenizer;
 import org.lomo4j.memory.MemoryLedger;
 import org.lomo4j.model.LlamaModel;
@@ -65,6 +67,18 @@ final class ModelOptions {
             }
         }
         return files;
+    }
+
+    /** The checkpoint's training recipe, or null for a config file or a directory not written by train. */
+    TrainState trainState() {
+        return Checkpoint.isCheckpoint(Checkpoint.newest(model)) ? Checkpoint.loadTrainState(model) : null;
+    }
+
+    /** {@code --template} as given, else the one the checkpoint was trained with, else none. */
+    PromptTemplate template(String flag) {
+        if (flag != null) return PromptTemplate.parse(flag);
+        TrainState st = trainState();
+        return st == null ? PromptTemplate.NONE : st.template();
     }
 
     /** The model must have an embedding row for every id the tokenizer can produce. */

@@ -6,6 +6,7 @@ import org.lomo4j.checkpoint.Safetensors;
 import org.lomo4j.checkpoint.TrainState;
 import org.lomo4j.data.DataSource;
 import org.lomo4j.data.JsonlSource;
+import org.lomo4j.data.PromptTemplate;
 import org.lomo4j.generate.Evaluator;
 import org.lomo4j.kernels.simd.Simd;
 import org.lomo4j.memory.MemoryLedger;
@@ -70,6 +71,10 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--epochs", description = "Passes over a file's training data, instead of --steps")
     Double epochs;
 
+    @Option(names = "--template", defaultValue = "none",
+            description = "Wrap JSONL prompts: none, chatml, llama2 or alpaca (built-in formats; tokenizer_config.json's chat_template is not read). Default: ${DEFAULT-VALUE}")
+    String template;
+
     @Mixin
     BatchOptions batchOptions;
 
@@ -126,7 +131,7 @@ final class TrainCommand implements Callable<Integer> {
             if (resume != null) {
                 recipe = Checkpoint.loadTrainState(resume);
                 model = Checkpoint.loadModel(resume, recipe.seed(), par, ledger);
-                source = DataSource.open(recipe.data(), tok, skipBadLines);
+                source = DataSource.open(recipe.data(), tok, recipe.template(), skipBadLines);
                 LrSchedule lrs = recipe.optimizer().schedule();
                 if (steps == null) steps = lrs.totalSteps();
                 if (lrs.kind() != LrSchedule.Kind.CONSTANT && steps > lrs.totalSteps()) {
@@ -136,7 +141,8 @@ final class TrainCommand implements Callable<Integer> {
                 }
             } else {
                 model = modelOptions.load(par, ledger);
-                source = DataSource.open(data, tok, skipBadLines);
+                PromptTemplate wrap = PromptTemplate.parse(template);
+                source = DataSource.open(data, tok, wrap, skipBadLines);
                 int total = totalSteps(source);
                 LrSchedule.Kind kind = LrSchedule.Kind.parse(schedule);
                 int warm = warmup != null ? warmup : Math.min(20, total / 10);
@@ -147,7 +153,7 @@ final class TrainCommand implements Callable<Integer> {
                 LrSchedule lrs = new LrSchedule(kind, lr, warm, kind == LrSchedule.Kind.CONSTANT ? 0 : total);
                 OptimizerConfig oc = OptimizerConfig.of(OptimizerConfig.Kind.parse(optimizer), lrs)
                         .withWeightDecay(weightDecay).withClipNorm(clipNorm).withClipValue(clipValue);
-                recipe = new TrainState(0, modelOptions.seed, data, batchOptions.batch, batchOptions.seq, oc);
+                recipe = new TrainState(0, modelOptions.seed, data, batchOptions.batch, batchOptions.seq, oc, wrap);
                 steps = total;
             }
             ModelOptions.checkVocab(model, tok);
@@ -208,7 +214,7 @@ final class TrainCommand implements Callable<Integer> {
                 Evaluator.Result after = noEval || stop.get() ? null : evaluator.evaluate(source, b, t);
                 if (after != null) log.println("after    " + describe(after));
                 log.print(ledger.table(oc.kind().id()));
-                TrainState finalState = withStep(recipe, opt.stepCount());
+                TrainState finalState = recipe.withStep(opt.stepCount());
                 Path report = reportJson != null ? reportJson : out.resolve("report.json");
                 RunReport.writeJson(report, RunReport.json(model.config(), model.layout().totalSize(), finalState, par.threads(),
                         records, ledger, before, after));
@@ -230,7 +236,7 @@ final class TrainCommand implements Callable<Integer> {
 
     private Path save(LlamaModel model, Optimizer opt, TrainState recipe) throws java.io.IOException {
         Path dir = out.resolve(String.format(Locale.ROOT, "step-%06d", opt.stepCount()));
-        Checkpoint.save(dir, model, opt, withStep(recipe, opt.stepCount()), tokenizerFiles, specialIds, saveFormat);
+        Checkpoint.save(dir, model, opt, recipe.withStep(opt.stepCount()), tokenizerFiles, specialIds, saveFormat);
         Checkpoint.prune(out, 2);
         return dir;
     }
@@ -259,10 +265,6 @@ final class TrainCommand implements Callable<Integer> {
         long bytes = (long) (Double.parseDouble(m.group(1)) * unit);
         if (bytes < 1) throw new IllegalArgumentException("--max-shard-size must be positive, got '" + s + "'");
         return bytes;
-    }
-
-    private static TrainState withStep(TrainState s, int step) {
-        return new TrainState(step, s.seed(), s.data(), s.batchSize(), s.seqLen(), s.optimizer());
     }
 
     private int totalSteps(DataSource source) {

@@ -25,6 +25,11 @@ public interface DataSource {
 
     /** {@code synthetic:NAME}, a {@code .jsonl} file of prompt/response lines, or any other file as plain text. */
     static DataSource open(String spec, Tokenizer tok, boolean skipBadLines) {
+        return open(spec, tok, PromptTemplate.NONE, skipBadLines);
+    }
+
+    /** As {@link #open(String, Tokenizer, boolean)}, with JSONL prompts wrapped in {@code template}. */
+    static DataSource open(String spec, Tokenizer tok, PromptTemplate template, boolean skipBadLines) {
         if (spec.startsWith("synthetic:")) {
             return new SyntheticSource(SyntheticTask.parse(spec.substring("synthetic:".length())), tok);
         }
@@ -32,7 +37,7 @@ public interface DataSource {
         if (!Files.isRegularFile(path)) {
             throw new IllegalArgumentException("--data " + spec + ": no such file (or use synthetic:NAME)");
         }
-        return spec.endsWith(".jsonl") ? JsonlSource.read(path, tok, skipBadLines) : TextSource.read(path, tok);
+        return spec.endsWith(".jsonl") ? JsonlSource.read(path, tok, template, skipBadLines) : TextSource.read(path, tok);
     }
 
     /** A seed for (seed, step, stream) that decorrelates neighbouring steps. */

@@ -21,13 +21,15 @@ import java.util.SplittableRandom;
 public final class JsonlSource implements DataSource {
     private final Path path;
     private final Tokenizer tok;
+    private final PromptTemplate template;
     private final List<Example> train;
     private final List<Example> eval;
     private final int skipped;
 
-    private JsonlSource(Path path, Tokenizer tok, List<Example> all, int skipped) {
+    private JsonlSource(Path path, Tokenizer tok, PromptTemplate template, List<Example> all, int skipped) {
         this.path = path;
         this.tok = tok;
+        this.template = template;
         this.skipped = skipped;
         if (all.size() < 10) {
             this.train = all;
@@ -41,6 +43,11 @@ public final class JsonlSource implements DataSource {
 
     /** Reads every line; a malformed line fails with its file and line number unless {@code skipBadLines}. */
     public static JsonlSource read(Path path, Tokenizer tok, boolean skipBadLines) {
+        return read(path, tok, PromptTemplate.NONE, skipBadLines);
+    }
+
+    /** As {@link #read(Path, Tokenizer, boolean)}, each prompt wrapped in {@code template} before tokenizing. */
+    public static JsonlSource read(Path path, Tokenizer tok, PromptTemplate template, boolean skipBadLines) {
         ObjectMapper json = new ObjectMapper();
         List<Example> examples = new ArrayList<>();
         int skipped = 0;
@@ -56,7 +63,7 @@ public final class JsonlSource implements DataSource {
                     if (n == null || !n.isObject()) problem = "expected a JSON object";
                     else if (!n.path("prompt").isTextual()) problem = "missing string field 'prompt'";
                     else if (!n.path("response").isTextual()) problem = "missing string field 'response'";
-                    else examples.add(new Example(tok.encode(n.get("prompt").asText()), tok.encode(n.get("response").asText())));
+                    else examples.add(new Example(tok.encode(template.apply(n.get("prompt").asText())), tok.encode(n.get("response").asText())));
                 } catch (JsonProcessingException e) {
                     problem = "invalid JSON (" + e.getOriginalMessage() + ")";
                 }
@@ -72,7 +79,7 @@ public final class JsonlSource implements DataSource {
             throw new IllegalArgumentException(path + ": cannot read: " + e.getMessage(), e);
         }
         if (examples.isEmpty()) throw new IllegalArgumentException(path + ": no examples");
-        return new JsonlSource(path, tok, examples, skipped);
+        return new JsonlSource(path, tok, template, examples, skipped);
     }
 
     public int skippedLines() {
@@ -108,6 +115,7 @@ public final class JsonlSource implements DataSource {
     @Override
     public String describe() {
         return path + " (" + train.size() + " train / " + eval.size() + " eval examples"
+                + (template != PromptTemplate.NONE ? ", template " + template.id() : "")
                 + (skipped > 0 ? ", " + skipped + " bad lines skipped" : "") + ")";
     }
 }

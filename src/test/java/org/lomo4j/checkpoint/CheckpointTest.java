@@ -138,6 +138,15 @@ class CheckpointTest {
             assertEquals(CFG, back.config());
             assertArrayEquals(m.params(), back.params());
             assertEquals(state(0, lomo(10)), Checkpoint.loadTrainState(ckpt));
+
+            // The prompt template travels with the recipe; trainer.json files from before templates mean none.
+            TrainState chat = new TrainState(3, 3, "chat.jsonl", BATCH, SEQ, lomo(10), org.lomo4j.data.PromptTemplate.CHATML);
+            Checkpoint.save(ckpt, m, opt, chat);
+            assertEquals(chat, Checkpoint.loadTrainState(ckpt));
+            ObjectNode old = (ObjectNode) new ObjectMapper().readTree(ckpt.resolve("trainer.json").toFile());
+            old.remove("template");
+            Files.writeString(ckpt.resolve("trainer.json"), old.toString());
+            assertEquals(org.lomo4j.data.PromptTemplate.NONE, Checkpoint.loadTrainState(ckpt).template());
         }
     }
 

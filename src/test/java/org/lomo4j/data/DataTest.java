@@ -132,6 +132,39 @@ class DataTest {
         assertTrue(skipped.describe().contains("2 bad lines skipped"), skipped.describe());
     }
 
+    /** ChatML around the prompt, its markers as single ids of a tokenizer that has them; loss on the response only. */
+    @Test
+    void chatmlTemplateWrapsPromptsAndKeepsLossOnTheResponse(@TempDir Path dir) throws IOException {
+        var json = new com.fasterxml.jackson.databind.ObjectMapper();
+        var root = (com.fasterxml.jackson.databind.node.ObjectNode) json.readTree(Path.of("src/test/resources/tokenizers/byte-level-bpe.json").toFile());
+        int next = Tokenizer.load(Path.of("src/test/resources/tokenizers/byte-level-bpe.json")).vocabSize();
+        for (String special : new String[] {"<|im_start|>", "<|im_end|>"}) {
+            root.withArray("added_tokens").addObject().put("id", next++).put("content", special).put("special", true);
+        }
+        Path tokFile = dir.resolve("tokenizer.json");
+        json.writeValue(tokFile.toFile(), root);
+        Files.writeString(dir.resolve("tokenizer_config.json"), "{\"eos_token\": \"<|im_end|>\"}");  // as Qwen's chat models
+        Tokenizer chat = Tokenizer.forModelDirectory(dir);
+        Path f = dir.resolve("chat.jsonl");
+        Files.writeString(f, "{\"prompt\": \"2+2?\", \"response\": \"4\"}\n");
+
+        JsonlSource src = JsonlSource.read(f, chat, PromptTemplate.CHATML, false);
+        Example ex = src.evalExamples().get(0);
+        assertEquals("<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n", chat.decode(ex.prompt(), false));
+        assertEquals(chat.id("<|im_start|>"), ex.prompt()[0], "the marker is one id");
+        assertEquals("4", chat.decode(ex.response(), false));
+        assertTrue(src.describe().contains("template chatml"), src.describe());
+
+        Batch b = src.trainBatch(1, 0, 1, 32);
+        int counted = 0;
+        for (int target : b.targets()) if (target >= 0) counted++;
+        assertEquals(ex.response().length + 1, counted, "the response and EOS are the only targets");
+        assertEquals(chat.id("<|im_end|>"), b.tokens()[ex.prompt().length + ex.response().length], "EOS closes the turn");
+        assertEquals(PromptTemplate.ALPACA, PromptTemplate.parse("alpaca"));
+        assertEquals("--template must be none, chatml, llama2 or alpaca, got 'jinja'",
+                assertThrows(IllegalArgumentException.class, () -> PromptTemplate.parse("jinja")).getMessage());
+    }
+
     @Test
     void jsonlEmptyOrMissingFileIsAnError(@TempDir Path dir) throws IOException {
         Path f = dir.resolve("empty.jsonl");
