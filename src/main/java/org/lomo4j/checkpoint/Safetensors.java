@@ -190,7 +190,7 @@ public final class Safetensors {
     }
 
     /** fp32 → bf16, rounding to nearest even as torch does; NaN stays a (quiet) NaN. */
-    static short toBfloat16(float v) {
+    public static short toBfloat16(float v) {
         int bits = Float.floatToRawIntBits(v);
         if (Float.isNaN(v)) return (short) ((bits >>> 16) | 0x40);
         return (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16);

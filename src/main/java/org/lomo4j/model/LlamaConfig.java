@@ -30,7 +30,7 @@ public record LlamaConfig(
     /** Fields lomo4j reads. */
     private static final Set<String> USED = Set.of("hidden_size", "intermediate_size", "num_hidden_layers",
             "num_attention_heads", "num_key_value_heads", "vocab_size", "max_position_embeddings",
-            "rms_norm_eps", "rope_theta", "tie_word_embeddings");
+            "rms_norm_eps", "rope_theta", "rope_parameters", "tie_word_embeddings");
 
     /**
      * Fields of real HF LLaMA/Qwen2 configs that do not change the computation lomo4j does (token ids,
@@ -97,6 +97,20 @@ public record LlamaConfig(
         if (json.hasNonNull("rope_scaling")) {
             throw new ConfigException(source + ": field 'rope_scaling' is not supported yet (only plain RoPE)");
         }
+        // transformers 5 writes RoPE's settings as rope_parameters {rope_type, rope_theta} instead of rope_theta.
+        Fields rope = f;
+        if (json.hasNonNull("rope_parameters")) {
+            if (!json.get("rope_parameters").isObject()) {
+                throw new ConfigException(source + ": field 'rope_parameters' must be an object, got " + json.get("rope_parameters"));
+            }
+            ObjectNode params = (ObjectNode) json.get("rope_parameters");
+            String ropeType = params.path("rope_type").asText("default");
+            if (!ropeType.equals("default")) {
+                throw new ConfigException(source + ": field 'rope_parameters.rope_type' = '" + ropeType
+                        + "' is not supported yet (only default RoPE)");
+            }
+            rope = new Fields(params, source + ": rope_parameters");
+        }
         if (json.hasNonNull("head_dim") && heads > 0 && json.get("head_dim").asInt() * heads != hidden) {
             throw new ConfigException(source + ": field 'head_dim' must equal hidden_size / num_attention_heads ("
                     + hidden / heads + "), got " + json.get("head_dim"));
@@ -118,11 +132,13 @@ public record LlamaConfig(
                     f.positiveInt("vocab_size", null),
                     f.positiveInt("max_position_embeddings", 2048),
                     (float) f.positiveDouble("rms_norm_eps", 1e-6),
-                    f.positiveDouble("rope_theta", 10000.0),
+                    rope.positiveDouble("rope_theta", 10000.0),
                     f.bool("tie_word_embeddings", false),
                     type.equals("qwen2"));
         } catch (ConfigException e) {
-            throw new ConfigException(source + ": " + e.getMessage().replaceFirst("^config: ", ""));
+            // The record's own checks say "config: …"; name the file instead. Field errors name it already.
+            if (!e.getMessage().startsWith("config: ")) throw e;
+            throw new ConfigException(source + ": " + e.getMessage().substring("config: ".length()));
         }
     }
 

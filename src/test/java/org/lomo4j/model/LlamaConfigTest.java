@@ -69,7 +69,7 @@ class LlamaConfigTest {
     void missingFieldIsNamed() {
         ObjectNode j = tiny();
         j.remove("intermediate_size");
-        assertTrue(error(j).contains("'intermediate_size'"), error(j));
+        assertEquals("cfg.json: missing required field 'intermediate_size'", error(j));
     }
 
     @Test
@@ -134,6 +134,19 @@ class LlamaConfigTest {
         ObjectNode saved = c.toJson();
         assertEquals("qwen2", saved.get("model_type").asText());
         assertEquals(c, LlamaConfig.fromJson(saved, "saved"));
+    }
+
+    /** transformers 5 writes rope_parameters {rope_type, rope_theta} where 4.x wrote rope_theta. */
+    @Test
+    void transformers5RopeParametersAreRead() {
+        ObjectNode j = tiny();
+        j.remove("rope_theta");
+        j.putObject("rope_parameters").put("rope_type", "default").put("rope_theta", 500000.0);
+        assertEquals(500000.0, LlamaConfig.fromJson(j, "cfg.json").ropeTheta());
+        ((ObjectNode) j.get("rope_parameters")).put("rope_type", "llama3");
+        assertEquals("cfg.json: field 'rope_parameters.rope_type' = 'llama3' is not supported yet (only default RoPE)", error(j));
+        ((ObjectNode) j.get("rope_parameters")).put("rope_type", "default").put("rope_theta", -1);
+        assertEquals("cfg.json: rope_parameters: field 'rope_theta' must be a positive number, got -1", error(j));
     }
 
     @Test

@@ -1,0 +1,61 @@
+"""Golden files from Hugging Face transformers itself (llm.c's idea): tiny random LlamaForCausalLM and
+Qwen2ForCausalLM checkpoints, saved with save_pretrained, and for one fixed batch their logits, loss and
+every parameter's gradient, computed in float64 from the saved float32 weights.
+
+Run from this directory with torch and transformers installed (CPU is enough):
+    python make-hf-fixtures.py
+Writes <name>/ (config.json, generation_config.json, model.safetensors as transformers saves them) and
+<name>/golden.safetensors + <name>/golden.json (tokens, targets, loss) for name in llama, qwen2.
+"""
+import json
+import os
+
+import torch
+import transformers
+from safetensors.torch import save_file
+from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+SHAPE = dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+             num_key_value_heads=2, vocab_size=64, max_position_embeddings=64, rms_norm_eps=1e-5,
+             bos_token_id=1, eos_token_id=2)
+MODELS = {
+    "llama": (LlamaForCausalLM, LlamaConfig(**SHAPE, rope_theta=10000.0, tie_word_embeddings=False)),
+    "qwen2": (Qwen2ForCausalLM, Qwen2Config(**SHAPE, rope_theta=1000000.0, tie_word_embeddings=True)),
+}
+B, T = 2, 12
+
+
+def main():
+    for name, (cls, config) in MODELS.items():
+        torch.manual_seed(1234)
+        model = cls(config).float()
+        with torch.no_grad():
+            # HF's init leaves norms at 1 and biases at 0; random values make every path carry gradient.
+            for p in model.parameters():
+                p.copy_(torch.randn_like(p) * (0.3 if p.dim() == 1 else 0.2) + (1.0 if p.dim() == 1 and p.shape[0] == 32 else 0.0))
+        model.save_pretrained(name, safe_serialization=True)
+
+        g = torch.Generator().manual_seed(7)
+        tokens = torch.randint(0, config.vocab_size, (B, T), generator=g)
+        labels = torch.randint(0, config.vocab_size, (B, T), generator=g)
+        labels[0, 3] = -100  # an ignored position
+
+        oracle = cls.from_pretrained(name, dtype=torch.float64, attn_implementation="eager")
+        out = oracle(input_ids=tokens, labels=labels)
+        out.loss.backward()
+        # transformers shifts labels inside: position i is scored on labels[i + 1]; the last position on none.
+        targets = torch.cat([labels[:, 1:], torch.full((B, 1), -100)], dim=1)
+        golden = {"logits": out.logits.detach().float().contiguous()}
+        for pname, p in oracle.named_parameters():
+            golden["grad." + pname] = p.grad.float().contiguous()
+        save_file(golden, os.path.join(name, "golden.safetensors"))
+        with open(os.path.join(name, "golden.json"), "w") as f:
+            json.dump({"batch": B, "seq": T, "tokens": tokens.flatten().tolist(),
+                       "targets": [(-1 if t < 0 else t) for t in targets.flatten().tolist()],
+                       "loss": out.loss.item(), "torch": torch.__version__,
+                       "transformers": transformers.__version__}, f, indent=1)
+        print(f"{name}: {sum(p.numel() for p in model.parameters())} parameters, loss {out.loss.item():.6f}")
+
+
+if __name__ == "__main__":
+    main()
