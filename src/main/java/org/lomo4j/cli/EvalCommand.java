@@ -1,5 +1,6 @@
 package org.lomo4j.cli;
 
+import org.lomo4j.backend.Backend;
 import org.lomo4j.checkpoint.TrainState;
 import org.lomo4j.data.DataSource;
 import org.lomo4j.generate.Evaluator;
@@ -41,7 +42,10 @@ final class EvalCommand implements Callable<Integer> {
             ModelOptions.checkVocab(model, tok);
             DataSource source = DataSource.open(data, tok, modelOptions.template(template), false);
             System.out.println(source.describe());
-            System.out.println(TrainCommand.describe(new Evaluator(model, tok).evaluate(source, batchOptions.batch, batchOptions.seq)));
+            try (Backend.Forward device = modelOptions.forward(model, batchOptions.seq + 1)) {
+                Evaluator evaluator = new Evaluator(model, tok, device);
+                System.out.println(TrainCommand.describe(evaluator.evaluate(source, batchOptions.batch, batchOptions.seq)));
+            }
         }
         return 0;
     }

@@ -1,5 +1,6 @@
 package org.lomo4j.cli;
 
+import org.lomo4j.backend.Backend;
 import org.lomo4j.generate.Generator;
 import org.lomo4j.generate.Sampler;
 import org.lomo4j.memory.MemoryLedger;
@@ -43,8 +44,11 @@ final class GenerateCommand implements Callable<Integer> {
             Tokenizer tok = modelOptions.tokenizer();
             ModelOptions.checkVocab(model, tok);
             int[] ids = tok.withBos(tok.encode(modelOptions.template(template).apply(prompt)));
-            int[] completion = new Generator(model, tok).complete(List.of(ids), maxTokens, sampler,
-                    new SplittableRandom(modelOptions.seed)).get(0);
+            int[] completion;
+            try (Backend.Forward device = modelOptions.forward(model, ids.length + maxTokens)) {
+                completion = new Generator(model, tok, device).complete(List.of(ids), maxTokens, sampler,
+                        new SplittableRandom(modelOptions.seed)).get(0);
+            }
             System.out.println(prompt + tok.decode(completion, true));
         }
         return 0;

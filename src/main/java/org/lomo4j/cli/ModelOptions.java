@@ -1,6 +1,8 @@
 package org.lomo4j.cli;
 
+import org.lomo4j.backend.Backend;
 import org.lomo4j.checkpoint.Checkpoint;
+import org.lomo4j.kernels.simd.Simd;
 import org.lomo4j.checkpoint.TrainState;
 import org.lomo4j.data.PromptTemplate;
 import org.lomo4j.data.ByteTokenizer;
@@ -27,11 +29,42 @@ final class ModelOptions {
     @Option(names = "--threads", description = "Worker threads (default: all cores)")
     Integer threads;
 
+    @Option(names = "--backend", defaultValue = "jvm",
+            description = "jvm (all cores, Vector API) or tornado (TornadoVM devices; run under the 'tornado' launcher). Default: ${DEFAULT-VALUE}")
+    String backend;
+
+    @Option(names = "--device", defaultValue = "0", description = "--backend tornado: the device, as 'tornado --devices' numbers them. Default: ${DEFAULT-VALUE}")
+    int device;
+
     @Option(names = "--seed", defaultValue = "1234", description = "Seed for weights, data order and sampling. Default: ${DEFAULT-VALUE}")
     long seed;
 
     Parallel parallel() {
         return threads == null ? Parallel.allCores() : new Parallel(threads);
+    }
+
+    /** The device backend asked for, or null for the JVM's own. */
+    Backend deviceBackend() {
+        if (backend.equals("jvm")) return null;
+        return Backend.named(backend);
+    }
+
+    /** What runs the kernels, for the log's {@code kernels} line. */
+    String describeKernels(Backend device) {
+        if (device == null) return "JVM backend, " + Simd.describe();
+        java.util.List<String> devices = device.devices();
+        if (this.device < 0 || this.device >= devices.size()) {
+            throw new IllegalArgumentException("--device " + this.device + ": " + devices.size() + " device(s): " + devices);
+        }
+        return device.name() + " backend, device " + this.device + " of " + devices.size() + ": " + devices.get(this.device);
+    }
+
+    /** A device forward for sequences up to {@code maxSeq} tokens under {@code --backend tornado}, or null on the JVM. */
+    Backend.Forward forward(LlamaModel model, int maxSeq) {
+        Backend b = deviceBackend();
+        if (b == null) return null;
+        System.out.println("kernels  " + describeKernels(b));
+        return b.forward(model, device, Math.min(maxSeq, model.config().maxPositionEmbeddings()));
     }
 
     LlamaModel load(Parallel par, MemoryLedger ledger) {

@@ -1,5 +1,6 @@
 package org.lomo4j.cli;
 
+import org.lomo4j.backend.Backend;
 import org.lomo4j.checkpoint.Checkpoint;
 import org.lomo4j.checkpoint.ModelWeights;
 import org.lomo4j.checkpoint.Safetensors;
@@ -8,7 +9,6 @@ import org.lomo4j.data.DataSource;
 import org.lomo4j.data.JsonlSource;
 import org.lomo4j.data.PromptTemplate;
 import org.lomo4j.generate.Evaluator;
-import org.lomo4j.kernels.simd.Simd;
 import org.lomo4j.memory.MemoryLedger;
 import org.lomo4j.model.LlamaModel;
 import org.lomo4j.optim.LrSchedule;
@@ -157,20 +157,27 @@ final class TrainCommand implements Callable<Integer> {
                 steps = total;
             }
             ModelOptions.checkVocab(model, tok);
-            Optimizer opt = Optimizer.create(model, recipe.optimizer());
+            int b = recipe.batchSize(), t = recipe.seqLen();
+            Backend device = modelOptions.deviceBackend();
+            String kernels = modelOptions.describeKernels(device);
+            Optimizer opt;
+            if (device == null) {
+                opt = Optimizer.create(model, recipe.optimizer());
+                model.reserve(b, t);
+            } else {
+                opt = device.lomo(model, recipe.optimizer(), modelOptions.device, b, t);
+            }
             if (resume != null) {
                 opt.setStepCount(recipe.step());
                 Checkpoint.loadOptimizerState(resume, opt);
             }
-            int b = recipe.batchSize(), t = recipe.seqLen();
-            model.reserve(b, t);
 
             log.printf(Locale.ROOT, "model    %s: %,d parameters (hidden %d, %d layers, %d/%d heads, vocab %d%s)%n",
                     resume != null ? resume : modelOptions.model, model.layout().totalSize(), model.config().hiddenSize(),
                     model.config().numHiddenLayers(), model.config().numAttentionHeads(), model.config().numKeyValueHeads(),
                     model.config().vocabSize(), model.layout().tied() ? ", tied embeddings" : "");
             log.printf(Locale.ROOT, "data     %s%n", source.describe());
-            log.printf(Locale.ROOT, "kernels  JVM backend, %s%n", Simd.describe());
+            log.printf(Locale.ROOT, "kernels  %s%n", kernels);
             OptimizerConfig oc = recipe.optimizer();
             log.printf(Locale.ROOT, "train    %s, lr %.3g %s (warmup %d), weight decay %.3g, clip-norm %s, clip-value %s, "
                             + "batch %d x %d tokens, steps %d..%d, %d threads%n",
@@ -210,7 +217,7 @@ final class TrainCommand implements Callable<Integer> {
                     progress.interrupted();
                     log.printf("interrupted at step %d%n", opt.stepCount());
                 }
-                Path ckpt = save(model, opt, recipe);
+                Path ckpt = save(model, opt, recipe);  // brings a device's weights back to the model first
                 Evaluator.Result after = noEval || stop.get() ? null : evaluator.evaluate(source, b, t);
                 if (after != null) log.println("after    " + describe(after));
                 log.print(ledger.table(oc.kind().id()));
@@ -223,6 +230,7 @@ final class TrainCommand implements Callable<Integer> {
                 log.printf("wrote    %s, %s (metrics.csv, loss.svg, memory.svg)%n", ckpt, report);
                 if (stop.get()) log.printf("resume with: train --resume %s%n", ckpt);
             } finally {
+                opt.close();
                 saved.countDown();
                 try {
                     Runtime.getRuntime().removeShutdownHook(hook);
@@ -235,6 +243,7 @@ final class TrainCommand implements Callable<Integer> {
     }
 
     private Path save(LlamaModel model, Optimizer opt, TrainState recipe) throws java.io.IOException {
+        opt.syncToHost();
         Path dir = out.resolve(String.format(Locale.ROOT, "step-%06d", opt.stepCount()));
         Checkpoint.save(dir, model, opt, recipe.withStep(opt.stepCount()), tokenizerFiles, specialIds, saveFormat);
         Checkpoint.prune(out, 2);

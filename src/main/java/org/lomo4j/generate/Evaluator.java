@@ -2,6 +2,8 @@ package org.lomo4j.generate;
 
 import org.lomo4j.data.DataSource;
 import org.lomo4j.data.Example;
+import org.lomo4j.backend.Backend;
+import org.lomo4j.kernels.CrossEntropy;
 import org.lomo4j.model.Batch;
 import org.lomo4j.model.LlamaModel;
 import org.lomo4j.tokenizer.Tokenizer;
@@ -15,10 +17,17 @@ import java.util.SplittableRandom;
 public final class Evaluator {
     private final LlamaModel model;
     private final Tokenizer tok;
+    private final Backend.Forward device;  // null: the model's own forward on the JVM
 
     public Evaluator(LlamaModel model, Tokenizer tok) {
+        this(model, tok, null);
+    }
+
+    /** Evaluation whose forward passes run on {@code device} (a backend's), or on the JVM when null. */
+    public Evaluator(LlamaModel model, Tokenizer tok, Backend.Forward device) {
         this.model = model;
         this.tok = tok;
+        this.device = device;
     }
 
     public record Result(double loss, double perplexity, double accuracy, int examples) {}
@@ -28,7 +37,7 @@ public final class Evaluator {
         long counted = 0;
         for (Batch b : data.evalBatches(batchSize, seqLen)) {
             int n = b.countedTargets();
-            lossSum += (double) model.forward(b) * n;
+            lossSum += (double) loss(b) * n;
             counted += n;
         }
         double loss = counted == 0 ? Double.NaN : lossSum / counted;
@@ -37,9 +46,24 @@ public final class Evaluator {
         return new Result(loss, Math.exp(loss), accuracy, ex.size());
     }
 
+    /** The batch's mean loss; a device returns logits, and the cross-entropy kernel finishes on the host. */
+    private float loss(Batch b) {
+        if (device == null) return model.forward(b);
+        int vocab = model.config().vocabSize();
+        float[] probs = device.logits(b.tokens(), b.batchSize(), b.seqLen());
+        float[] losses = new float[b.size()];
+        double sum = 0;
+        for (int i = 0; i < b.size(); i++) {
+            CrossEntropy.forwardRow(losses, probs, b.targets(), vocab, i);
+            sum += losses[i];
+        }
+        int counted = b.countedTargets();
+        return counted == 0 ? 0f : (float) (sum / counted);
+    }
+
     /** Share of examples whose greedy completion is exactly the response followed by EOS. */
     public double exactMatch(List<Example> examples, int batchSize) {
-        Generator gen = new Generator(model, tok);
+        Generator gen = new Generator(model, tok, device);
         int correct = 0;
         for (int i = 0; i < examples.size(); i += batchSize) {
             List<Example> chunk = examples.subList(i, Math.min(examples.size(), i + batchSize));

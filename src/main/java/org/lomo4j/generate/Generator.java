@@ -1,5 +1,6 @@
 package org.lomo4j.generate;
 
+import org.lomo4j.backend.Backend;
 import org.lomo4j.model.LlamaModel;
 import org.lomo4j.tokenizer.Tokenizer;
 
@@ -16,10 +17,17 @@ import java.util.SplittableRandom;
 public final class Generator {
     private final LlamaModel model;
     private final Tokenizer tok;
+    private final Backend.Forward device;  // null: the model's own forward on the JVM
 
     public Generator(LlamaModel model, Tokenizer tok) {
+        this(model, tok, null);
+    }
+
+    /** Generation whose forward passes run on {@code device} (a backend's), or on the JVM when null. */
+    public Generator(LlamaModel model, Tokenizer tok, Backend.Forward device) {
         this.model = model;
         this.tok = tok;
+        this.device = device;
     }
 
     /** Completes each prompt (which should start with BOS) with up to {@code maxNew} tokens, stopping at EOS. */
@@ -37,7 +45,7 @@ public final class Generator {
             if (len[i] == 0 || len[i] > maxLen) throw new IllegalArgumentException("prompt of " + len[i] + " tokens");
             longest = Math.max(longest, rows[i].length);
         }
-        model.reserve(b, longest);
+        if (device == null) model.reserve(b, longest);
         for (int step = 0; step < maxNew; step++) {
             int t = 0;
             for (int i = 0; i < b; i++) if (!done[i]) t = Math.max(t, len[i]);
@@ -45,7 +53,7 @@ public final class Generator {
             int[] tokens = new int[b * t];
             Arrays.fill(tokens, tok.pad());
             for (int i = 0; i < b; i++) System.arraycopy(rows[i], 0, tokens, i * t, Math.min(len[i], t));
-            float[] logits = model.logits(tokens, b, t);
+            float[] logits = device == null ? model.logits(tokens, b, t) : device.logits(tokens, b, t);
             for (int i = 0; i < b; i++) {
                 if (done[i]) continue;
                 int next = sampler.pick(logits, (i * t + len[i] - 1) * vocab, vocab, rng);

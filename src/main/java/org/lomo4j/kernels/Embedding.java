@@ -19,14 +19,18 @@ public final class Embedding {
      * token v. Scanning the tokens per row keeps rows independent, so they run in parallel without races.
      */
     public static void weightGradRow(float[] g, int gOff, float[] dout, int[] tokens, int nTokens, int c, int v) {
-        for (int n = 0; n < nTokens; n++) {
-            if (tokens[n] == v) {
-                int src = n * c;
-                for (int i = 0; i < c; i++) {
-                    g[gOff + i] += dout[src + i];
-                }
-            }
+        for (int i = 0; i < c; i++) {
+            g[gOff + i] += weightGradElement(dout, tokens, nTokens, c, v, i);
         }
+    }
+
+    /** Element (v, i) of the table's gradient: {@code Σ_{n: tokens[n] = v} dout[n, i]}, one GPU thread's share. */
+    public static float weightGradElement(float[] dout, int[] tokens, int nTokens, int c, int v, int i) {
+        float s = 0f;
+        for (int n = 0; n < nTokens; n++) {
+            if (tokens[n] == v) s += dout[n * c + i];
+        }
+        return s;
     }
 
     public static void forward(float[] out, int[] tokens, float[] w, int wOff, int nTokens, int c) {

@@ -10,11 +10,14 @@ public final class Matmul {
 
     /** One row of y: {@code y[n, o] = Σ_i x[n, i] · W[o, i]}. */
     public static void forwardRow(float[] y, float[] x, float[] w, int wOff, int in, int out, int n) {
-        int xOff = n * in;
-        int yOff = n * out;
         for (int o = 0; o < out; o++) {
-            y[yOff + o] = dot(x, xOff, w, wOff + o * in, in);
+            forwardElement(y, x, w, wOff, in, out, n, o);
         }
+    }
+
+    /** One element, {@code y[n, o]}: what one GPU thread computes. */
+    public static void forwardElement(float[] y, float[] x, float[] w, int wOff, int in, int out, int n, int o) {
+        y[n * out + o] = dot(x, n * in, w, wOff + o * in, in);
     }
 
     /** One row of the input gradient: {@code dx[n, i] += Σ_o dy[n, o] · W[o, i]}. */
@@ -42,6 +45,18 @@ public final class Matmul {
                 g[gOff + i] += d * x[xOff + i];
             }
         }
+    }
+
+    /**
+     * Element (o, i) of the weight gradient, {@code Σ_n dy[n, o] · x[n, i]}: the same sum as
+     * {@link #weightGradRow}, for one element, as one GPU thread computes it before updating that weight.
+     */
+    public static float weightGradElement(float[] dy, float[] x, int nTokens, int in, int out, int o, int i) {
+        float s = 0f;
+        for (int n = 0; n < nTokens; n++) {
+            s += dy[n * out + o] * x[n * in + i];
+        }
+        return s;
     }
 
     /** Dot product with four partial sums, so the JIT can overlap the adds; TornadoVM compiles it as is. */

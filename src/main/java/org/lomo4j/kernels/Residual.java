@@ -11,6 +11,17 @@ public final class Residual {
         }
     }
 
+    /**
+     * The residual added in place, {@code out += x}: the model's two residuals accumulate into the stream.
+     * (TornadoVM cannot take one array as two arguments of a task, so {@code forwardRow(out, x, out)} would not do.)
+     */
+    public static void addRow(float[] out, float[] x, int c, int n) {
+        int off = n * c;
+        for (int i = 0; i < c; i++) {
+            out[off + i] += x[off + i];
+        }
+    }
+
     /** Both inputs receive the output gradient unchanged: {@code da += dout; db += dout}. */
     public static void backwardRow(float[] da, float[] db, float[] dout, int c, int n) {
         int off = n * c;

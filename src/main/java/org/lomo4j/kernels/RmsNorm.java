@@ -42,13 +42,18 @@ public final class RmsNorm {
 
     /** The weight gradient (the weight is a single row of C): {@code g[i] += Σ_n dy[n, i] · x[n, i] · rstd[n]}. */
     public static void weightGrad(float[] g, int gOff, float[] dy, float[] x, float[] rstd, int nTokens, int c) {
-        for (int n = 0; n < nTokens; n++) {
-            int off = n * c;
-            float r = rstd[n];
-            for (int i = 0; i < c; i++) {
-                g[gOff + i] += dy[off + i] * x[off + i] * r;
-            }
+        for (int i = 0; i < c; i++) {
+            g[gOff + i] += weightGradElement(dy, x, rstd, nTokens, c, i);
         }
+    }
+
+    /** Element i of the weight gradient, {@code Σ_n dy[n, i] · x[n, i] · rstd[n]}. */
+    public static float weightGradElement(float[] dy, float[] x, float[] rstd, int nTokens, int c, int i) {
+        float s = 0f;
+        for (int n = 0; n < nTokens; n++) {
+            s += dy[n * c + i] * x[n * c + i] * rstd[n];
+        }
+        return s;
     }
 
     public static void forward(float[] y, float[] rstd, float[] x, float[] w, int wOff, int nTokens, int c, float eps) {

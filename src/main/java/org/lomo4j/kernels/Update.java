@@ -31,14 +31,15 @@ public final class Update {
 
     /** SGD with weight decay added to the gradient: {@code w −= lr · (ĝ + wd · w)}. */
     public static void sgdRow(float[] w, int wOff, float[] g, int gOff, int len, float[] hp) {
-        float lr = hp[LR];
-        float wd = hp[WEIGHT_DECAY];
-        float clip = hp[CLIP_VALUE];
-        float scale = hp[GRAD_SCALE];
         for (int i = 0; i < len; i++) {
-            float gi = Math.max(-clip, Math.min(clip, g[gOff + i])) * scale;
-            w[wOff + i] -= lr * (gi + wd * w[wOff + i]);
+            sgdElement(w, wOff + i, g[gOff + i], hp);
         }
+    }
+
+    /** The SGD update of one weight {@code w[idx]} by its gradient {@code g}: LOMO's fused step on a device. */
+    public static void sgdElement(float[] w, int idx, float g, float[] hp) {
+        float gi = Math.max(-hp[CLIP_VALUE], Math.min(hp[CLIP_VALUE], g)) * hp[GRAD_SCALE];
+        w[idx] -= hp[LR] * (gi + hp[WEIGHT_DECAY] * w[idx]);
     }
 
     /**

@@ -189,7 +189,7 @@ public final class LlamaModel {
         });
         matmul(a.res1, a.att, w.wo(), n);
         par.forEach(n, (lo, hi, wk) -> {
-            for (int i = lo; i < hi; i++) Residual.forwardRow(a.res1, x, a.res1, c, i);
+            for (int i = lo; i < hi; i++) Residual.addRow(a.res1, x, c, i);
         });
         rmsnorm(a.ln2, a.rstd2, a.res1, w.postAttnNorm(), n);
         matmul(a.gate, a.ln2, w.wGate(), n);
@@ -200,7 +200,7 @@ public final class LlamaModel {
         });
         matmul(out, a.h, w.wDown(), n);
         par.forEach(n, (lo, hi, wk) -> {
-            for (int i = lo; i < hi; i++) Residual.forwardRow(out, a.res1, out, c, i);
+            for (int i = lo; i < hi; i++) Residual.addRow(out, a.res1, c, i);
         });
     }
 

@@ -4,8 +4,12 @@ import org.lomo4j.kernels.Update;
 import org.lomo4j.model.Batch;
 import org.lomo4j.model.LlamaModel;
 
-/** Trains a model one batch at a time. */
-public abstract sealed class Optimizer permits Lomo, FullGradientOptimizer {
+/**
+ * Trains a model one batch at a time. The JVM's optimizers are {@link Lomo}, {@code Sgd} and {@code AdamW};
+ * a {@link org.lomo4j.backend.Backend} may bring its own, which keeps the weights elsewhere (a device) and
+ * copies them back to the model's array on {@link #syncToHost}.
+ */
+public abstract class Optimizer implements AutoCloseable {
     protected final LlamaModel model;
     protected final OptimizerConfig config;
     /** Hyper-parameters as the update kernels read them (see {@link Update}). */
@@ -40,6 +44,15 @@ public abstract sealed class Optimizer permits Lomo, FullGradientOptimizer {
     /** Moves the schedule to {@code step}, when resuming. */
     public void setStepCount(int step) {
         this.step = step;
+    }
+
+    /** Makes the model's parameter array current; checkpoints and evaluation call it first. */
+    public void syncToHost() {
+    }
+
+    /** Releases what the optimizer holds outside the JVM heap (a device's buffers). */
+    @Override
+    public void close() {
     }
 
     /** Optimizer buffers to save with a checkpoint, by name (none for LOMO and SGD). */

@@ -28,6 +28,12 @@ class KernelGradientTest {
         Matmul.backward(dx, dw, 3, r, x, w, wOff, n, in, out);
         assertClose("matmul dx", numeric(x, H, f), dx, TOL);
         assertClose("matmul dW", numeric(w, wOff, out * in, H, f), dw, 3, TOL);
+        // The per-element form a device thread computes (TornadoVM's fused LOMO update) is the same gradient.
+        float[] dwElement = new float[out * in];
+        for (int o = 0; o < out; o++) {
+            for (int i = 0; i < in; i++) dwElement[o * in + i] = Matmul.weightGradElement(r, x, n, in, out, o, i);
+        }
+        assertClose("matmul dW by element", numeric(w, wOff, out * in, H, f), dwElement, TOL);
     }
 
     @Test

@@ -1,0 +1,56 @@
+package org.lomo4j.backend;
+
+import org.lomo4j.model.LlamaModel;
+import org.lomo4j.optim.Optimizer;
+import org.lomo4j.optim.OptimizerConfig;
+
+import java.util.List;
+import java.util.ServiceLoader;
+
+/**
+ * A place other than the JVM's own threads where the model's kernels run: TornadoVM's devices
+ * ({@code tornado-tasks/}). The core never imports such a backend; it finds one through
+ * {@link ServiceLoader}, so the default build and jar need none of it.
+ */
+public interface Backend {
+
+    /** The name {@code --backend} takes. */
+    String name();
+
+    /** The devices it can run on, one line each, indexed as {@code --device} counts. */
+    List<String> devices();
+
+    /**
+     * LOMO with the model's weights kept on {@code device}, for batches of {@code batchSize × seqLen};
+     * {@link Optimizer#syncToHost} brings the weights back.
+     */
+    Optimizer lomo(LlamaModel model, OptimizerConfig config, int device, int batchSize, int seqLen);
+
+    /** Forward to the logits on {@code device} for sequences of up to {@code maxSeq}, for evaluation and generation. */
+    Forward forward(LlamaModel model, int device, int maxSeq);
+
+    /** The model's forward pass to (N, V) logits, as {@link LlamaModel#logits} computes them on the JVM. */
+    @FunctionalInterface
+    interface Forward extends AutoCloseable {
+        float[] logits(int[] tokens, int batchSize, int seqLen);
+
+        @Override
+        default void close() {
+        }
+    }
+
+    /**
+     * The backend named {@code name}, found on the class or module path, or an error that says how to get it.
+     * {@code jvm} is not looked up: it is the core itself.
+     */
+    static Backend named(String name) {
+        for (Backend b : ServiceLoader.load(Backend.class)) {
+            if (b.name().equals(name)) return b;
+        }
+        if (name.equals("tornado")) {
+            throw new IllegalArgumentException("--backend tornado: TornadoVM is not available. Build with"
+                    + " 'mvn -Ptornado package' and run with TornadoVM's 'tornado' launcher (see README, TornadoVM backend)");
+        }
+        throw new IllegalArgumentException("--backend must be jvm or tornado, got '" + name + "'");
+    }
+}

@@ -1,0 +1,94 @@
+package org.lomo4j.tornado;
+
+import org.lomo4j.kernels.Update;
+import org.lomo4j.model.Batch;
+import org.lomo4j.model.LlamaModel;
+import org.lomo4j.optim.Optimizer;
+import org.lomo4j.optim.OptimizerConfig;
+import org.lomo4j.optim.StepResult;
+import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
+import uk.ac.manchester.tornado.api.TornadoExecutionResult;
+import uk.ac.manchester.tornado.api.common.TornadoDevice;
+
+
+/**
+ * LOMO on a TornadoVM device. The weights go to the device with the first step and stay there; each step runs
+ * the forward graphs, then the backward graphs from the top, where every weight's gradient element is computed
+ * and applied in one thread ({@link Tasks#matmulLomo}), after the layer's input gradient was computed from the
+ * old weights. With global-norm clipping the backward graphs run twice: a norm pass that only sums squares,
+ * then the updating pass, as {@code org.lomo4j.optim.Lomo} does on the JVM.
+ */
+final class TornadoLomo extends Optimizer {
+    private static final int FORWARD = 0, BACKWARD = 1;  // the plan's two graphs
+    private final DeviceBuffers d;
+    private final TornadoExecutionPlan plan;
+    private TornadoExecutionResult lastBackward;
+    private boolean deviceAhead;       // the device's weights are newer than the model's array
+
+    TornadoLomo(LlamaModel model, OptimizerConfig config, TornadoDevice device, int batch, int seq) {
+        super(model, config);
+        if (config.kind() != OptimizerConfig.Kind.LOMO) {
+            throw new IllegalArgumentException("--backend tornado runs LOMO only; --optimizer " + config.kind().id()
+                    + " needs a full gradient set, which this backend never builds");
+        }
+        d = new DeviceBuffers(model.config(), batch, seq, Graphs.squareRows(model.layout()), Update.SIZE);
+        Graphs g = new Graphs(model.config(), model.layout(), model.params(), d);
+        plan = new TornadoExecutionPlan(g.forward(true).snapshot(), g.backward().snapshot());
+        if (device != null) plan.withDevice(device);
+    }
+
+    @Override
+    public StepResult step(Batch batch) {
+        if (batch.batchSize() != d.batch || batch.seqLen() != d.seq) {
+            throw new IllegalArgumentException("the device graphs were built for batches of " + d.batch + " x " + d.seq
+                    + ", got " + batch.batchSize() + " x " + batch.seqLen());
+        }
+        System.arraycopy(batch.tokens(), 0, d.tokens, 0, d.n);
+        System.arraycopy(batch.targets(), 0, d.targets, 0, d.n);
+        plan.withGraph(FORWARD).execute();
+        double sum = 0;
+        for (float l : d.losses) sum += l;
+        int counted = batch.countedTargets();
+        float loss = counted == 0 ? 0f : (float) (sum / counted);
+        d.control[Tasks.LOSS_SCALE] = counted == 0 ? 0f : 1f / counted;
+
+        double norm = Double.NaN;
+        float scale = 1f;
+        if (config.clipNorm() > 0) {
+            d.control[Tasks.MODE] = Tasks.NORM_PASS;
+            backward();
+            lastBackward.transferToHost(d.squares);
+            double s = 0;
+            for (float r : d.squares) s += r;
+            norm = Math.sqrt(s);
+            scale = Update.clipScale(norm, config.clipNorm());
+        }
+        double lr = prepareHyperParameters(scale);
+        System.arraycopy(hp, 0, d.hp, 0, hp.length);
+        d.control[Tasks.MODE] = Tasks.UPDATE_PASS;
+        backward();
+        deviceAhead = true;
+        step++;
+        return new StepResult(loss, norm, lr);
+    }
+
+    private void backward() {
+        lastBackward = plan.withGraph(BACKWARD).execute();
+    }
+
+    /** Copies the device's weights into the model's array (for checkpoints and evaluation). */
+    @Override
+    public void syncToHost() {
+        if (deviceAhead) lastBackward.transferToHost(model.params());
+        deviceAhead = false;
+    }
+
+    @Override
+    public void close() {
+        try {
+            plan.close();
+        } catch (Exception e) {
+            throw new IllegalStateException("closing the TornadoVM execution plan: " + e.getMessage(), e);
+        }
+    }
+}

@@ -1,0 +1,131 @@
+package org.lomo4j.tornado;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.lomo4j.TinyModels;
+import org.lomo4j.backend.Backend;
+import org.lomo4j.data.ByteTokenizer;
+import org.lomo4j.data.SyntheticSource;
+import org.lomo4j.data.SyntheticTask;
+import org.lomo4j.memory.MemoryLedger;
+import org.lomo4j.model.Batch;
+import org.lomo4j.model.LlamaConfig;
+import org.lomo4j.model.LlamaModel;
+import org.lomo4j.optim.LrSchedule;
+import org.lomo4j.optim.Optimizer;
+import org.lomo4j.optim.OptimizerConfig;
+import org.lomo4j.optim.StepResult;
+import org.lomo4j.parallel.Parallel;
+import uk.ac.manchester.tornado.api.runtime.TornadoRuntimeProvider;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * The TornadoVM backend against the JVM backend: same weights, same batches. Runs only where TornadoVM's
+ * runtime is present (mvn -Ptornado test, with TORNADOVM_HOME); elsewhere each test reports itself skipped.
+ */
+class TornadoBackendTest {
+    private static final Parallel PAR = new Parallel(2);
+    private static final Backend TORNADO = new TornadoVmBackend();
+
+    @BeforeAll
+    static void requireTornadoVm() {
+        boolean present;
+        try {
+            TornadoRuntimeProvider.getTornadoRuntime();
+            present = true;
+        } catch (Throwable e) {
+            present = false;
+        }
+        assumeTrue(present, "TornadoVM is not present (run mvn -Ptornado test with TORNADOVM_HOME set): TornadoVM backend tests skipped");
+        System.out.println("TornadoVM devices: " + TORNADO.devices());
+    }
+
+    @AfterAll
+    static void close() {
+        PAR.close();
+    }
+
+    /** Forward on the device: the logits of every position agree with the JVM's within 1e-4 relative. */
+    @Test
+    void forwardLogitsMatchTheJvm() {
+        for (LlamaConfig cfg : new LlamaConfig[] {TinyModels.config(false), TinyModels.qwen2Config(true)}) {
+            LlamaModel model = TinyModels.model(cfg, 3, PAR, new MemoryLedger());
+            Batch batch = TinyModels.batch(cfg, 2, 6, 4);
+            float[] jvm = model.logits(batch.tokens(), 2, 6).clone();
+            try (Backend.Forward device = TORNADO.forward(model, 0, 8)) {
+                float[] dev = device.logits(batch.tokens(), 2, 6);
+                assertClose("logits (" + cfg.modelType() + ")", jvm, dev, 1e-4);
+            }
+        }
+    }
+
+    /**
+     * Three LOMO steps with global-norm clipping (norm pass, then the fused updating pass): every updated weight
+     * agrees with the JVM's LOMO within 1e-4 relative. The weights depend on every input gradient of the
+     * backward, so this checks those too; the norms must agree as well.
+     */
+    @Test
+    void lomoStepsUpdateTheSameWeights() {
+        for (LlamaConfig cfg : new LlamaConfig[] {TinyModels.config(false), TinyModels.qwen2Config(true)}) {
+            OptimizerConfig oc = OptimizerConfig.of(OptimizerConfig.Kind.LOMO, LrSchedule.constant(0.05)).withClipNorm(0.05)
+                    .withWeightDecay(0.01);
+            LlamaModel jvmModel = TinyModels.model(cfg, 11, PAR, new MemoryLedger());
+            LlamaModel devModel = TinyModels.model(cfg, 11, PAR, new MemoryLedger());
+            Optimizer jvm = Optimizer.create(jvmModel, oc);
+            try (Optimizer dev = TORNADO.lomo(devModel, oc, 0, 2, 6)) {
+                for (int step = 0; step < 3; step++) {
+                    Batch batch = TinyModels.batch(cfg, 2, 6, 100 + step);
+                    StepResult a = jvm.step(batch);
+                    StepResult b = dev.step(batch);
+                    assertEquals(a.loss(), b.loss(), 1e-4 * Math.abs(a.loss()), "loss at step " + step);
+                    assertEquals(a.gradNorm(), b.gradNorm(), 1e-4 * a.gradNorm(), "gradient norm at step " + step);
+                    assertTrue(a.gradNorm() > oc.clipNorm(), "the test must exercise clipping");
+                }
+                dev.syncToHost();
+            }
+            assertClose("weights after 3 steps (" + cfg.modelType() + ")", jvmModel.params(), devModel.params(), 1e-4);
+        }
+    }
+
+    /** The ~1M model, 20 LOMO steps on the reverse task: the same losses within 1e-3. */
+    @Test
+    void twentyStepsOfTheTinyModelGiveTheSameLosses() {
+        LlamaConfig cfg = LlamaConfig.load(java.nio.file.Path.of("models/tiny-1m/config.json"));
+        OptimizerConfig oc = OptimizerConfig.of(OptimizerConfig.Kind.LOMO, LrSchedule.constant(0.3)).withClipNorm(1.0);
+        SyntheticSource data = new SyntheticSource(SyntheticTask.REVERSE, new ByteTokenizer());
+        LlamaModel jvmModel = LlamaModel.initialize(cfg, 1234, PAR, new MemoryLedger());
+        LlamaModel devModel = LlamaModel.initialize(cfg, 1234, PAR, new MemoryLedger());
+        Optimizer jvm = Optimizer.create(jvmModel, oc);
+        try (Optimizer dev = TORNADO.lomo(devModel, oc, 0, 8, 16)) {
+            for (int step = 0; step < 20; step++) {
+                Batch batch = data.trainBatch(1234, step, 8, 16);
+                float a = jvm.step(batch).loss();
+                float b = dev.step(batch).loss();
+                System.out.printf("step %2d  loss jvm %.6f  tornado %.6f%n", step, a, b);
+                assertEquals(a, b, 1e-3 * Math.abs(a), "loss at step " + step);
+            }
+        }
+    }
+
+    /** Relative to each value, or to the array's mean magnitude for values near zero. */
+    private static void assertClose(String what, float[] want, float[] got, double rtol) {
+        assertEquals(want.length, got.length, what + ": length");
+        double mean = 0;
+        for (float w : want) mean += Math.abs(w) / want.length;
+        double worst = 0;
+        int at = -1;
+        for (int i = 0; i < want.length; i++) {
+            double err = Math.abs(want[i] - got[i]) / Math.max(mean, Math.abs(want[i]));
+            if (err > worst) {
+                worst = err;
+                at = i;
+            }
+        }
+        assertTrue(worst <= rtol, what + ": relative difference " + worst + " at " + at + " (" + want[Math.max(at, 0)] + " vs "
+                + got[Math.max(at, 0)] + ")");
+    }
+}
