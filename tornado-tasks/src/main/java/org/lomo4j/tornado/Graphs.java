@@ -9,29 +9,24 @@ import uk.ac.manchester.tornado.api.enums.DataTransferMode;
 
 import java.util.ArrayList;
 import java.util.IdentityHashMap;
-import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
 /**
- * Builds the task graphs of one model: {@code forward} (stages {@code embed_fwd}, {@code fwd_layer_i},
- * {@code head_fwd}) and, for training, {@code backward} (stages {@code head_bwd}, {@code bwd_layer_i} from the
- * top, {@code embed_bwd}); every task is named after its stage ({@code fwd_layer_3.q_proj}). The tasks are the
- * JVM backend's steps in the same order ({@code LlamaModel.blockForward} / {@code blockBackward}), so the two
- * can be read side by side.
- *
- * <p>Why two graphs and not one per stage: TornadoVM 5.2 hands device buffers only from the graph executed
- * just before ({@code TornadoTaskGraph.updatePersistedObjectState}), so with a graph per layer every graph
- * between a layer's forward and its backward would have to take that layer's activations as task arguments
- * just to pass them on. One graph per direction keeps every buffer on the device with no such relay.
+ * Builds the task graphs of one model, executed in this order: {@code embed_fwd}, {@code fwd_layer_i},
+ * {@code head_fwd}, and for training {@code head_bwd}, {@code bwd_layer_i} (from the top) and
+ * {@code embed_bwd}. Each graph's tasks are the JVM backend's steps in the same order
+ * ({@code LlamaModel.blockForward} / {@code blockBackward}), so the two can be read side by side.
  *
  * <p>Residency: an array is copied to the device once, by the first graph that uses it (the weights, the RoPE
- * tables, and zeroed activations), and from then on the next graph takes it from the device
- * ({@code consumeFromDevice}) and leaves it there ({@code persistOnDevice}). Only the per-step inputs travel
- * every execution (tokens and targets; the hyper-parameters and pass at the start of each backward), and only
- * the per-position losses come back. The weights and the norm pass's row sums come back only when asked for.
+ * tables, and zeroed activations), and stays there. TornadoVM 5.2 hands device buffers from one graph to the
+ * next only from the graph executed just before ({@code TornadoTaskGraph.updatePersistedObjectState}), so
+ * every graph takes all arrays already on the device from its predecessor ({@code consumeFromDevice}),
+ * including those it only carries on (a layer's activations, from its forward to its backward), and leaves
+ * them all there ({@code persistOnDevice}). Only the per-step inputs travel every execution (tokens and
+ * targets; the hyper-parameters and pass at the start of each backward), and only the per-position losses
+ * come back. The weights and the norm pass's row sums come back only when asked for.
  *
  * <p>Launch sizes are the {@code @Parallel} loops' bounds in {@link Tasks}, which this class passes: one thread
  * per output element for matmuls and LOMO updates, one per row, head or token elsewhere.
@@ -44,8 +39,10 @@ final class Graphs {
     private final Map<Tensor, Integer> squaresOffset = new IdentityHashMap<>();
     private final int squareRows;
 
-    // Residency bookkeeping: which graph last used each array, and which arrays cross every execution.
-    private final Map<Object, String> lastGraph = new IdentityHashMap<>();
+    // Residency bookkeeping: the arrays on the device so far, the graph built last, what crosses every execution.
+    private final Set<Object> onDevice = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
+    private final List<Object> onDeviceInOrder = new ArrayList<>();
+    private String previous;
     private final Set<Object> inputsEveryStep;
     private final Set<Object> outputsEveryStep;
 
@@ -71,22 +68,38 @@ final class Graphs {
         return rows;
     }
 
-    /** The forward graph: embedding, every block, then the head with ({@code loss}) or without the loss. */
-    TaskGraph forward(boolean loss) {
-        Graph g = new Graph("forward");
-        embedForward(g.stage("embed_fwd"));
-        for (int l = 0; l < cfg.numHiddenLayers(); l++) blockForward(g.stage("fwd_layer_" + l), l);
-        headForward(g.stage("head_fwd"), loss);
-        return g.close();
+    /** The forward graphs: embedding, every block, then the head with ({@code loss}) or without the loss. */
+    List<TaskGraph> forward(boolean loss) {
+        List<TaskGraph> graphs = new ArrayList<>();
+        Graph g = new Graph("embed_fwd");
+        embedForward(g);
+        graphs.add(g.close());
+        for (int l = 0; l < cfg.numHiddenLayers(); l++) {
+            g = new Graph("fwd_layer_" + l);
+            blockForward(g, l);
+            graphs.add(g.close());
+        }
+        g = new Graph("head_fwd");
+        headForward(g, loss);
+        graphs.add(g.close());
+        return graphs;
     }
 
-    /** The backward graph: head, blocks from the top, embedding; a norm pass or an updating pass, as control says. */
-    TaskGraph backward() {
-        Graph g = new Graph("backward");
-        headBackward(g.stage("head_bwd"));
-        for (int l = cfg.numHiddenLayers() - 1; l >= 0; l--) blockBackward(g.stage("bwd_layer_" + l), l);
-        embedBackward(g.stage("embed_bwd"));
-        return g.close();
+    /** The backward graphs: head, blocks from the top, embedding; a norm pass or an updating pass, as control says. */
+    List<TaskGraph> backward() {
+        List<TaskGraph> graphs = new ArrayList<>();
+        Graph g = new Graph("head_bwd");
+        headBackward(g);
+        graphs.add(g.close());
+        for (int l = cfg.numHiddenLayers() - 1; l >= 0; l--) {
+            g = new Graph("bwd_layer_" + l);
+            blockBackward(g, l);
+            graphs.add(g.close());
+        }
+        g = new Graph("embed_bwd");
+        embedBackward(g);
+        graphs.add(g.close());
+        return graphs;
     }
 
     // ---- forward ----
@@ -234,16 +247,9 @@ final class Graphs {
         private final Set<Object> used = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
         private final List<Object> usedInOrder = new ArrayList<>();
         private final Set<Object> extraOutputs = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
-        private String stage = "";
 
         Graph(String name) {
             this.name = name;
-        }
-
-        /** Names the following tasks {@code stage.task}. */
-        Graph stage(String stage) {
-            this.stage = stage + ".";
-            return this;
         }
 
         private void use(Object... args) {
@@ -258,100 +264,84 @@ final class Graphs {
 
         <A, B> void task(String id, TornadoFunctions.Task2<A, B> k, A a, B b) {
             use(a, b);
-            String taskName = stage + id;
-            tasks.add(tg -> tg.task(taskName, k, a, b));
+            tasks.add(tg -> tg.task(id, k, a, b));
         }
 
         <A, B, C, D> void task(String id, TornadoFunctions.Task4<A, B, C, D> k, A a, B b, C c, D dd) {
             use(a, b, c, dd);
-            String taskName = stage + id;
-            tasks.add(tg -> tg.task(taskName, k, a, b, c, dd));
+            tasks.add(tg -> tg.task(id, k, a, b, c, dd));
         }
 
         <A, B, C, D, E> void task(String id, TornadoFunctions.Task5<A, B, C, D, E> k, A a, B b, C c, D dd, E e) {
             use(a, b, c, dd, e);
-            String taskName = stage + id;
-            tasks.add(tg -> tg.task(taskName, k, a, b, c, dd, e));
+            tasks.add(tg -> tg.task(id, k, a, b, c, dd, e));
         }
 
         <A, B, C, D, E, F> void task(String id, TornadoFunctions.Task6<A, B, C, D, E, F> k,
                                      A a, B b, C c, D dd, E e, F f) {
             use(a, b, c, dd, e, f);
-            String taskName = stage + id;
-            tasks.add(tg -> tg.task(taskName, k, a, b, c, dd, e, f));
+            tasks.add(tg -> tg.task(id, k, a, b, c, dd, e, f));
         }
 
         <A, B, C, D, E, F, G> void task(String id, TornadoFunctions.Task7<A, B, C, D, E, F, G> k,
                                         A a, B b, C c, D dd, E e, F f, G gg) {
             use(a, b, c, dd, e, f, gg);
-            String taskName = stage + id;
-            tasks.add(tg -> tg.task(taskName, k, a, b, c, dd, e, f, gg));
+            tasks.add(tg -> tg.task(id, k, a, b, c, dd, e, f, gg));
         }
 
         <A, B, C, D, E, F, G, H> void task(String id, TornadoFunctions.Task8<A, B, C, D, E, F, G, H> k,
                                            A a, B b, C c, D dd, E e, F f, G gg, H h) {
             use(a, b, c, dd, e, f, gg, h);
-            String taskName = stage + id;
-            tasks.add(tg -> tg.task(taskName, k, a, b, c, dd, e, f, gg, h));
+            tasks.add(tg -> tg.task(id, k, a, b, c, dd, e, f, gg, h));
         }
 
         <A, B, C, D, E, F, G, H, I> void task(String id, TornadoFunctions.Task9<A, B, C, D, E, F, G, H, I> k,
                                               A a, B b, C c, D dd, E e, F f, G gg, H h, I i) {
             use(a, b, c, dd, e, f, gg, h, i);
-            String taskName = stage + id;
-            tasks.add(tg -> tg.task(taskName, k, a, b, c, dd, e, f, gg, h, i));
+            tasks.add(tg -> tg.task(id, k, a, b, c, dd, e, f, gg, h, i));
         }
 
         <A, B, C, D, E, F, G, H, I, J> void task(String id,
                 TornadoFunctions.Task10<A, B, C, D, E, F, G, H, I, J> k,
                 A a, B b, C c, D dd, E e, F f, G gg, H h, I i, J j) {
             use(a, b, c, dd, e, f, gg, h, i, j);
-            String taskName = stage + id;
-            tasks.add(tg -> tg.task(taskName, k, a, b, c, dd, e, f, gg, h, i, j));
+            tasks.add(tg -> tg.task(id, k, a, b, c, dd, e, f, gg, h, i, j));
         }
 
         <A, B, C, D, E, F, G, H, I, J, K> void task(String id,
                 TornadoFunctions.Task11<A, B, C, D, E, F, G, H, I, J, K> k,
                 A a, B b, C c, D dd, E e, F f, G gg, H h, I i, J j, K kk) {
             use(a, b, c, dd, e, f, gg, h, i, j, kk);
-            String taskName = stage + id;
-            tasks.add(tg -> tg.task(taskName, k, a, b, c, dd, e, f, gg, h, i, j, kk));
+            tasks.add(tg -> tg.task(id, k, a, b, c, dd, e, f, gg, h, i, j, kk));
         }
 
         <A, B, C, D, E, F, G, H, I, J, K, L> void task(String id,
                 TornadoFunctions.Task12<A, B, C, D, E, F, G, H, I, J, K, L> k,
                 A a, B b, C c, D dd, E e, F f, G gg, H h, I i, J j, K kk, L ll) {
             use(a, b, c, dd, e, f, gg, h, i, j, kk, ll);
-            String taskName = stage + id;
-            tasks.add(tg -> tg.task(taskName, k, a, b, c, dd, e, f, gg, h, i, j, kk, ll));
+            tasks.add(tg -> tg.task(id, k, a, b, c, dd, e, f, gg, h, i, j, kk, ll));
         }
 
         /** Declares the transfers (see the class comment), then the tasks, then what stays or comes back. */
         TaskGraph close() {
             TaskGraph tg = new TaskGraph(name);
-            Map<String, List<Object>> consumed = new LinkedHashMap<>();
-            List<Object> firstTime = new ArrayList<>(), everyTime = new ArrayList<>();
-            for (Object o : usedInOrder) {
-                String from = lastGraph.get(o);
-                if (inputsEveryStep.contains(o) && from == null) everyTime.add(o);
-                else if (from == null) firstTime.add(o);
-                else consumed.computeIfAbsent(from, k -> new ArrayList<>()).add(o);
-            }
-            consumed.forEach((from, objects) -> tg.consumeFromDevice(from, objects.toArray()));
-            if (!firstTime.isEmpty()) tg.transferToDevice(DataTransferMode.FIRST_EXECUTION, firstTime.toArray());
-            if (!everyTime.isEmpty()) tg.transferToDevice(DataTransferMode.EVERY_EXECUTION, everyTime.toArray());
-            for (var t : tasks) t.accept(tg);
-            List<Object> persist = new ArrayList<>(), back = new ArrayList<>();
+            if (previous != null && !onDeviceInOrder.isEmpty()) tg.consumeFromDevice(previous, onDeviceInOrder.toArray());
+            List<Object> firstTime = new ArrayList<>(), everyTime = new ArrayList<>(), back = new ArrayList<>();
             for (Object o : usedInOrder) {
                 if (outputsEveryStep.contains(o) || extraOutputs.contains(o)) {
                     back.add(o);
-                } else {
-                    persist.add(o);
-                    lastGraph.put(o, name);
+                } else if (!onDevice.contains(o)) {
+                    (inputsEveryStep.contains(o) ? everyTime : firstTime).add(o);
+                    onDevice.add(o);
+                    onDeviceInOrder.add(o);
                 }
             }
+            if (!firstTime.isEmpty()) tg.transferToDevice(DataTransferMode.FIRST_EXECUTION, firstTime.toArray());
+            if (!everyTime.isEmpty()) tg.transferToDevice(DataTransferMode.EVERY_EXECUTION, everyTime.toArray());
+            for (var t : tasks) t.accept(tg);
             if (!back.isEmpty()) tg.transferToHost(DataTransferMode.EVERY_EXECUTION, back.toArray());
-            if (!persist.isEmpty()) tg.persistOnDevice(persist.toArray());
+            tg.persistOnDevice(onDeviceInOrder.toArray());
+            previous = name;
             return tg;
         }
     }

@@ -3,10 +3,13 @@ package org.lomo4j.tornado;
 import org.lomo4j.backend.Backend;
 import org.lomo4j.kernels.Update;
 import org.lomo4j.model.LlamaModel;
+import uk.ac.manchester.tornado.api.ImmutableTaskGraph;
+import uk.ac.manchester.tornado.api.TaskGraph;
 import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
 import uk.ac.manchester.tornado.api.common.TornadoDevice;
 
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -20,7 +23,7 @@ final class TornadoForward implements Backend.Forward {
     private final int seq;
     private final Map<Integer, Plan> plans = new HashMap<>();
 
-    private record Plan(DeviceBuffers buffers, TornadoExecutionPlan plan) {}
+    private record Plan(DeviceBuffers buffers, TornadoExecutionPlan plan, int graphs) {}
 
     TornadoForward(LlamaModel model, TornadoDevice device, int seq) {
         this.model = model;
@@ -35,7 +38,7 @@ final class TornadoForward implements Backend.Forward {
         DeviceBuffers d = p.buffers();
         java.util.Arrays.fill(d.tokens, 0);
         for (int b = 0; b < batchSize; b++) System.arraycopy(tokens, b * seqLen, d.tokens, b * seq, seqLen);
-        p.plan().execute();
+        for (int i = 0; i < p.graphs(); i++) p.plan().withGraph(i).execute();
         int vocab = model.config().vocabSize();
         float[] out = new float[batchSize * seqLen * vocab];
         for (int b = 0; b < batchSize; b++) System.arraycopy(d.logits, b * seq * vocab, out, b * seqLen * vocab, seqLen * vocab);
@@ -44,10 +47,10 @@ final class TornadoForward implements Backend.Forward {
 
     private Plan build(int batchSize) {
         DeviceBuffers d = new DeviceBuffers(model.config(), batchSize, seq, 1, Update.SIZE);
-        TornadoExecutionPlan plan = new TornadoExecutionPlan(new Graphs(model.config(), model.layout(), model.params(), d)
-                .forward(false).snapshot());
+        List<TaskGraph> graphs = new Graphs(model.config(), model.layout(), model.params(), d).forward(false);
+        TornadoExecutionPlan plan = new TornadoExecutionPlan(graphs.stream().map(TaskGraph::snapshot).toArray(ImmutableTaskGraph[]::new));
         if (device != null) plan.withDevice(device);
-        return new Plan(d, plan);
+        return new Plan(d, plan, graphs.size());
     }
 
     @Override

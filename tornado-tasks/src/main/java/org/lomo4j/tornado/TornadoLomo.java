@@ -6,9 +6,14 @@ import org.lomo4j.model.LlamaModel;
 import org.lomo4j.optim.Optimizer;
 import org.lomo4j.optim.OptimizerConfig;
 import org.lomo4j.optim.StepResult;
+import uk.ac.manchester.tornado.api.ImmutableTaskGraph;
+import uk.ac.manchester.tornado.api.TaskGraph;
 import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
 import uk.ac.manchester.tornado.api.TornadoExecutionResult;
 import uk.ac.manchester.tornado.api.common.TornadoDevice;
+
+import java.util.ArrayList;
+import java.util.List;
 
 
 /**
@@ -19,8 +24,9 @@ import uk.ac.manchester.tornado.api.common.TornadoDevice;
  * then the updating pass, as {@code org.lomo4j.optim.Lomo} does on the JVM.
  */
 final class TornadoLomo extends Optimizer {
-    private static final int FORWARD = 0, BACKWARD = 1;  // the plan's two graphs
     private final DeviceBuffers d;
+    private final int forwardGraphs;   // embed_fwd, fwd_layer_0 .., head_fwd
+    private final int graphs;          // then head_bwd, bwd_layer_L-1 .. 0, embed_bwd
     private final TornadoExecutionPlan plan;
     private TornadoExecutionResult lastBackward;
     private boolean deviceAhead;       // the device's weights are newer than the model's array
@@ -33,7 +39,11 @@ final class TornadoLomo extends Optimizer {
         }
         d = new DeviceBuffers(model.config(), batch, seq, Graphs.squareRows(model.layout()), Update.SIZE);
         Graphs g = new Graphs(model.config(), model.layout(), model.params(), d);
-        plan = new TornadoExecutionPlan(g.forward(true).snapshot(), g.backward().snapshot());
+        List<TaskGraph> all = new ArrayList<>(g.forward(true));
+        forwardGraphs = all.size();
+        all.addAll(g.backward());
+        graphs = all.size();
+        plan = new TornadoExecutionPlan(all.stream().map(TaskGraph::snapshot).toArray(ImmutableTaskGraph[]::new));
         if (device != null) plan.withDevice(device);
     }
 
@@ -45,7 +55,7 @@ final class TornadoLomo extends Optimizer {
         }
         System.arraycopy(batch.tokens(), 0, d.tokens, 0, d.n);
         System.arraycopy(batch.targets(), 0, d.targets, 0, d.n);
-        plan.withGraph(FORWARD).execute();
+        for (int i = 0; i < forwardGraphs; i++) plan.withGraph(i).execute();
         double sum = 0;
         for (float l : d.losses) sum += l;
         int counted = batch.countedTargets();
@@ -73,7 +83,7 @@ final class TornadoLomo extends Optimizer {
     }
 
     private void backward() {
-        lastBackward = plan.withGraph(BACKWARD).execute();
+        for (int i = forwardGraphs; i < graphs; i++) lastBackward = plan.withGraph(i).execute();
     }
 
     /** Copies the device's weights into the model's array (for checkpoints and evaluation). */
