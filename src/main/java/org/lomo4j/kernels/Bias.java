@@ -16,12 +16,15 @@ public final class Bias {
 
     /** The bias gradient (one row of OUT): {@code g[j] += Σ_n dy[n, j]}. The input gradient is dy itself. */
     public static void weightGrad(float[] g, int gOff, float[] dy, int nTokens, int out) {
-        for (int j = 0; j < out; j++) {
-            g[gOff + j] += weightGradElement(dy, nTokens, out, j);
+        for (int n = 0; n < nTokens; n++) {
+            int off = n * out;
+            for (int j = 0; j < out; j++) {
+                g[gOff + j] += dy[off + j];
+            }
         }
     }
 
-    /** Element j of the bias gradient, {@code Σ_n dy[n, j]}. */
+    /** Element j of the bias gradient, the same sum one GPU thread computes (the row form above suits a CPU's cache). */
     public static float weightGradElement(float[] dy, int nTokens, int out, int j) {
         float s = 0f;
         for (int n = 0; n < nTokens; n++) {

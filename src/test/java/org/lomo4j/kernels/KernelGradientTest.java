@@ -49,6 +49,9 @@ class KernelGradientTest {
         float[] db = new float[1 + out];
         Bias.weightGrad(db, 1, r, n, out);
         assertClose("bias db", numeric(b, bOff, out, H, f), db, 1, TOL);
+        float[] dbElement = new float[out];
+        for (int j = 0; j < out; j++) dbElement[j] = Bias.weightGradElement(r, n, out, j);
+        assertClose("bias db by element", numeric(b, bOff, out, H, f), dbElement, TOL);
     }
 
     @Test
@@ -65,6 +68,9 @@ class KernelGradientTest {
         RmsNorm.backward(dx, dw, 0, r, x, rstd, w, 0, n, c);
         assertClose("rmsnorm dx", numeric(x, H, f), dx, TOL);
         assertClose("rmsnorm dw", numeric(w, H, f), dw, TOL);
+        float[] dwElement = new float[c];
+        for (int i = 0; i < c; i++) dwElement[i] = RmsNorm.weightGradElement(r, x, rstd, n, c, i);
+        assertClose("rmsnorm dw by element", numeric(w, H, f), dwElement, TOL);
     }
 
     @Test
@@ -79,6 +85,11 @@ class KernelGradientTest {
         float[] dw = new float[vocab * c];
         Embedding.backward(dw, 0, r, tokens, n, c, vocab);
         assertClose("embedding dW", numeric(w, H, f), dw, TOL);
+        float[] dwElement = new float[vocab * c];
+        for (int v = 0; v < vocab; v++) {
+            for (int i = 0; i < c; i++) dwElement[v * c + i] = Embedding.weightGradElement(r, tokens, n, c, v, i);
+        }
+        assertClose("embedding dW by element", numeric(w, H, f), dwElement, TOL);
     }
 
     @Test

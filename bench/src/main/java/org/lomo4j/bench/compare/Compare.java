@@ -36,9 +36,11 @@ public final class Compare {
     }
 
     public static void main(String[] args) throws Exception {
-        Map<String, String> opt = new LinkedHashMap<>(Map.of("--model", "models/bench-24m/config.json", "--batch", "8",
-                "--seq", "128", "--steps", "12", "--threads", String.valueOf(Runtime.getRuntime().availableProcessors()),
-                "--seed", "1234", "--lr", "0.05", "--out", "bench/results"));
+        String[] defaults = {"--model", "models/bench-24m/config.json", "--batch", "8", "--seq", "128", "--steps", "12",
+                "--threads", String.valueOf(Runtime.getRuntime().availableProcessors()), "--seed", "1234", "--lr", "0.05",
+                "--adamw-lr", "0.001", "--out", "bench/results"};
+        Map<String, String> opt = new LinkedHashMap<>();
+        for (int i = 0; i < defaults.length; i += 2) opt.put(defaults[i], defaults[i + 1]);
         for (int i = 0; i + 1 < args.length; i += 2) {
             if (!opt.containsKey(args[i])) throw new IllegalArgumentException("unknown option " + args[i] + "; options: " + opt.keySet());
             opt.put(args[i], args[i + 1]);
@@ -52,9 +54,9 @@ public final class Compare {
         StringBuilder md = new StringBuilder();
         md.append(String.format(Locale.ROOT, "# lomo4j vs LibTorch%n%nModel %s: %,d parameters (hidden %d, %d layers, %d/%d heads, "
                         + "vocab %d); batch %d x %d tokens; %d steps (median of steps %d..%d); %d threads each; fp32; "
-                        + "synthetic:reverse batches; lr %s constant, no clipping.%n%n", model, params, cfg.hiddenSize(),
+                        + "synthetic:reverse batches; lr %s constant (AdamW %s), no clipping.%n%n", model, params, cfg.hiddenSize(),
                 cfg.numHiddenLayers(), cfg.numAttentionHeads(), cfg.numKeyValueHeads(), cfg.vocabSize(), batch, seq, steps,
-                warmup, steps - 1, threads, opt.get("--lr")));
+                warmup, steps - 1, threads, opt.get("--lr"), opt.get("--adamw-lr")));
 
         System.out.println("oracle check: one step, lomo4j LOMO (fp32) vs LibTorch SGD (fp64) ...");
         OracleCheck.Result oracle = OracleCheck.run(cfg, Math.min(batch, 4), Math.min(seq, 64), 7, 0.1, threads);
@@ -116,7 +118,8 @@ public final class Compare {
         // what a side needs rather than how far the default collector lets the heap grow.
         List<String> cmd = new ArrayList<>(List.of(java, "--add-modules", "jdk.incubator.vector", "-Xms16m", "-XX:+UseSerialGC", "-cp",
                 System.getProperty("java.class.path"), Side.class.getName(), side, optimizer, opt.get("--model"), opt.get("--batch"),
-                opt.get("--seq"), opt.get("--steps"), String.valueOf(threads), opt.get("--seed"), opt.get("--lr")));
+                opt.get("--seq"), opt.get("--steps"), String.valueOf(threads), opt.get("--seed"),
+                optimizer.equals("adamw") ? opt.get("--adamw-lr") : opt.get("--lr")));
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT);
         pb.environment().putAll(env);
         Process p = pb.start();
