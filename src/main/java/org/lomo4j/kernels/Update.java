@@ -31,15 +31,22 @@ public final class Update {
 
     /** SGD with weight decay added to the gradient: {@code w −= lr · (ĝ + wd · w)}. */
     public static void sgdRow(float[] w, int wOff, float[] g, int gOff, int len, float[] hp) {
+        // Read once: w and hp might be the same array as far as the JIT knows, which would stop it vectorizing.
+        float lr = hp[LR], wd = hp[WEIGHT_DECAY], clip = hp[CLIP_VALUE], scale = hp[GRAD_SCALE];
         for (int i = 0; i < len; i++) {
-            sgdElement(w, wOff + i, g[gOff + i], hp);
+            w[wOff + i] = sgd(w[wOff + i], g[gOff + i], lr, wd, clip, scale);
         }
     }
 
     /** The SGD update of one weight {@code w[idx]} by its gradient {@code g}: LOMO's fused step on a device. */
     public static void sgdElement(float[] w, int idx, float g, float[] hp) {
-        float gi = Math.max(-hp[CLIP_VALUE], Math.min(hp[CLIP_VALUE], g)) * hp[GRAD_SCALE];
-        w[idx] -= hp[LR] * (gi + hp[WEIGHT_DECAY] * w[idx]);
+        w[idx] = sgd(w[idx], g, hp[LR], hp[WEIGHT_DECAY], hp[CLIP_VALUE], hp[GRAD_SCALE]);
+    }
+
+    /** One weight after its step: {@code w − lr · (clamp(g, ±clip) · scale + wd · w)}. */
+    private static float sgd(float w, float g, float lr, float wd, float clip, float scale) {
+        float gi = Math.max(-clip, Math.min(clip, g)) * scale;
+        return w - lr * (gi + wd * w);
     }
 
     /**

@@ -9,6 +9,7 @@ import org.lomo4j.kernels.Residual;
 import org.lomo4j.kernels.RmsNorm;
 import org.lomo4j.kernels.Rope;
 import org.lomo4j.kernels.SwiGlu;
+import org.lomo4j.kernels.simd.AttentionVector;
 import org.lomo4j.kernels.simd.MatmulVector;
 import org.lomo4j.kernels.simd.Simd;
 import org.lomo4j.memory.Category;
@@ -184,8 +185,12 @@ public final class LlamaModel {
         par.forEach(n * nkv, (lo, hi, wk) -> {
             for (int i = lo; i < hi; i++) Rope.forwardItem(a.k, ropeCos, ropeSin, t, nkv, hd, i);
         });
+        boolean simd = Simd.enabled();
         par.forEach(batchSize * nh * t, (lo, hi, wk) -> {
-            for (int i = lo; i < hi; i++) Attention.forwardItem(a.att, a.probs, a.q, a.k, a.v, t, nh, nkv, hd, i);
+            for (int i = lo; i < hi; i++) {
+                if (simd) AttentionVector.forwardItem(a.att, a.probs, a.q, a.k, a.v, t, nh, nkv, hd, i);
+                else Attention.forwardItem(a.att, a.probs, a.q, a.k, a.v, t, nh, nkv, hd, i);
+            }
         });
         matmul(a.res1, a.att, w.wo(), n);
         par.forEach(n, (lo, hi, wk) -> {
@@ -273,14 +278,17 @@ public final class LlamaModel {
         zero(acts.dq, (long) n * nh * hd);
         zero(acts.dk, (long) n * nkv * hd);
         zero(acts.dv, (long) n * nkv * hd);
+        boolean simd = Simd.enabled();
         par.forEach(batchSize * nh * t, (lo, hi, wk) -> {
             for (int i = lo; i < hi; i++) {
-                Attention.backwardQueryItem(acts.dq, acts.dscores, acts.datt, a.probs, a.k, a.v, t, nh, nkv, hd, i);
+                if (simd) AttentionVector.backwardQueryItem(acts.dq, acts.dscores, acts.datt, a.probs, a.k, a.v, t, nh, nkv, hd, i);
+                else Attention.backwardQueryItem(acts.dq, acts.dscores, acts.datt, a.probs, a.k, a.v, t, nh, nkv, hd, i);
             }
         });
         par.forEach(batchSize * nkv * t, (lo, hi, wk) -> {
             for (int i = lo; i < hi; i++) {
-                Attention.backwardKeyValueItem(acts.dk, acts.dv, acts.dscores, a.probs, a.q, acts.datt, t, nh, nkv, hd, i);
+                if (simd) AttentionVector.backwardKeyValueItem(acts.dk, acts.dv, acts.dscores, a.probs, a.q, acts.datt, t, nh, nkv, hd, i);
+                else Attention.backwardKeyValueItem(acts.dk, acts.dv, acts.dscores, a.probs, a.q, acts.datt, t, nh, nkv, hd, i);
             }
         });
         par.forEach(n * nh, (lo, hi, wk) -> {

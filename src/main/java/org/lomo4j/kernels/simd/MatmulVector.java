@@ -83,6 +83,38 @@ public final class MatmulVector {
         return block * Math.max(1, L / 8);
     }
 
+    /** The sum of v's lanes, folded in a fixed order (see sum8): the same in every execution mode. */
+    private static float sumLanes(FloatVector v) {
+        FloatVector t = v.add(v.rearrange(SWAP0));
+        if (LEVELS > 1) t = t.add(t.rearrange(SWAP1));
+        if (LEVELS > 2) t = t.add(t.rearrange(SWAP2));
+        if (LEVELS > 3) t = t.add(t.rearrange(SWAP3));
+        for (int k = 4; k < LEVELS; k++) t = t.add(t.rearrange(swap(k)));  // vectors wider than 16 floats only
+        return t.lane(0);
+    }
+
+    /** {@code Σ a[aOff + i] · b[bOff + i]} over {@code len}, as {@link org.lomo4j.kernels.Matmul#dot} up to rounding. */
+    public static float dot(float[] a, int aOff, float[] b, int bOff, int len) {
+        FloatVector acc = FloatVector.zero(S);
+        int i = 0;
+        for (int bound = S.loopBound(len); i < bound; i += L) {
+            acc = FloatVector.fromArray(S, a, aOff + i).fma(FloatVector.fromArray(S, b, bOff + i), acc);
+        }
+        float s = sumLanes(acc);
+        for (; i < len; i++) s += a[aOff + i] * b[bOff + i];
+        return s;
+    }
+
+    /** {@code y[yOff + i] += alpha · x[xOff + i]} over {@code len}. */
+    public static void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int len) {
+        FloatVector a = FloatVector.broadcast(S, alpha);
+        int i = 0;
+        for (int bound = S.loopBound(len); i < bound; i += L) {
+            FloatVector.fromArray(S, x, xOff + i).fma(a, FloatVector.fromArray(S, y, yOff + i)).intoArray(y, yOff + i);
+        }
+        for (; i < len; i++) y[yOff + i] += alpha * x[xOff + i];
+    }
+
     /** Rows [n0, n1) of {@code y = x · Wᵀ}. */
     public static void forwardRows(float[] y, float[] x, float[] w, int wOff, int in, int out, int n0, int n1) {
         int bound = S.loopBound(in);
