@@ -217,6 +217,14 @@ class CliTest {
         assertEquals(2, run("train", "--model", smallModel(dir).toString(), "--max-shard-size", "5XB"));
         assertTrue(stderr().startsWith("error: --max-shard-size must be a size such as 500MB"), stderr());
 
+        // The default build has no device backend; asking for one says how to get it.
+        if (java.util.ServiceLoader.load(org.lomo4j.backend.Backend.class).findFirst().isEmpty()) {
+            assertEquals(2, run("train", "--model", smallModel(dir).toString(), "--backend", "tornado"));
+            assertTrue(stderr().startsWith("error: --backend tornado: TornadoVM is not available"), stderr());
+        }
+        assertEquals(2, run("eval", "--model", smallModel(dir).toString(), "--backend", "cuda"));
+        assertEquals("error: --backend must be jvm or tornado, got 'cuda'", stderr().strip());
+
         // Unknown flags are picocli's usage errors.
         assertEquals(2, run("train", "--stepz", "3"));
         assertTrue(stderr().contains("--stepz"), stderr());
