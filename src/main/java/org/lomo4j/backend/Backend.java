@@ -5,6 +5,8 @@ import org.lomo4j.optim.Optimizer;
 import org.lomo4j.optim.OptimizerConfig;
 
 import java.util.List;
+import java.util.Optional;
+import java.util.ServiceConfigurationError;
 import java.util.ServiceLoader;
 
 /**
@@ -40,13 +42,27 @@ public interface Backend {
     }
 
     /**
+     * The backend named {@code name} if one is on the class or module path. A provider listed but not loadable
+     * (a jar built with -Ptornado, then rebuilt without it) counts as absent.
+     */
+    static Optional<Backend> find(String name) {
+        try {
+            for (Backend b : ServiceLoader.load(Backend.class)) {
+                if (b.name().equals(name)) return Optional.of(b);
+            }
+        } catch (ServiceConfigurationError e) {
+            return Optional.empty();
+        }
+        return Optional.empty();
+    }
+
+    /**
      * The backend named {@code name}, found on the class or module path, or an error that says how to get it.
      * {@code jvm} is not looked up: it is the core itself.
      */
     static Backend named(String name) {
-        for (Backend b : ServiceLoader.load(Backend.class)) {
-            if (b.name().equals(name)) return b;
-        }
+        Optional<Backend> found = find(name);
+        if (found.isPresent()) return found.get();
         if (name.equals("tornado")) {
             throw new IllegalArgumentException("--backend tornado: TornadoVM is not available. Build with"
                     + " 'mvn -Ptornado package' and run with TornadoVM's 'tornado' launcher (see README, TornadoVM backend)");
