@@ -37,7 +37,6 @@ final class Graphs {
     private final float[] params;
     private final DeviceBuffers d;
     private final Map<Tensor, Integer> squaresOffset = new IdentityHashMap<>();
-    private final int squareRows;
 
     // Residency bookkeeping: the arrays on the device so far, the graph built last, what crosses every execution.
     private final Set<Object> onDevice = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
@@ -56,7 +55,6 @@ final class Graphs {
             squaresOffset.put(t, rows);
             rows += t.rows();
         }
-        squareRows = rows;
         inputsEveryStep = identitySet(d.tokens, d.targets, d.hp, d.control);
         outputsEveryStep = identitySet(d.losses);
     }
@@ -225,10 +223,6 @@ final class Graphs {
         g.task(name + "_dx", Tasks::rmsnormInputGrad, dx, dy, x, rstd, params, w.offset(), c, d.n);
         g.task(name + "_squares", Tasks::rmsnormSquares, d.squares, dy, x, rstd, d.control, squaresOffset.get(w), c, d.n);
         g.task(name + "_lomo", Tasks::rmsnormLomo, params, dy, x, rstd, d.hp, d.control, w.offset(), c, d.n);
-    }
-
-    int squareRows() {
-        return squareRows;
     }
 
     private static Set<Object> identitySet(Object... objects) {
