@@ -34,6 +34,18 @@ public final class Matmul {
     }
 
     /**
+     * Element (n, i) of the input gradient, {@code Σ_o dy[n, o] · W[o, i]}: the sum {@link #inputGradRow} adds,
+     * for one element, as one GPU thread computes it (the row form walks W's rows, which a CPU's cache wants).
+     */
+    public static float inputGradElement(float[] dy, float[] w, int wOff, int in, int out, int n, int i) {
+        float s = 0f;
+        for (int o = 0; o < out; o++) {
+            s += dy[n * out + o] * w[wOff + o * in + i];
+        }
+        return s;
+    }
+
+    /**
      * Row {@code o} of the weight gradient into {@code g[gOff .. gOff + IN)}:
      * {@code g[i] += Σ_n dy[n, o] · x[n, i]}.
      */

@@ -34,6 +34,11 @@ class KernelGradientTest {
             for (int i = 0; i < in; i++) dwElement[o * in + i] = Matmul.weightGradElement(r, x, n, in, out, o, i);
         }
         assertClose("matmul dW by element", numeric(w, wOff, out * in, H, f), dwElement, TOL);
+        float[] dxElement = new float[n * in];
+        for (int t = 0; t < n; t++) {
+            for (int i = 0; i < in; i++) dxElement[t * in + i] = Matmul.inputGradElement(r, w, wOff, in, out, t, i);
+        }
+        assertClose("matmul dx by element", numeric(x, H, f), dxElement, TOL);
     }
 
     @Test

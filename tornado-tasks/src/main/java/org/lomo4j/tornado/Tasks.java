@@ -108,9 +108,12 @@ final class Tasks {
         }
     }
 
+    /** dx += dy · W, one thread per input-gradient element. */
     static void matmulInputGrad(float[] dx, float[] dy, float[] params, int wOff, int in, int out, int n) {
-        for (@Parallel int i = 0; i < n; i++) {
-            Matmul.inputGradRow(dx, dy, params, wOff, in, out, i);
+        for (@Parallel int t = 0; t < n; t++) {
+            for (@Parallel int i = 0; i < in; i++) {
+                dx[t * in + i] += Matmul.inputGradElement(dy, params, wOff, in, out, t, i);
+            }
         }
     }
 
