@@ -3,6 +3,7 @@ package org.lomo4j;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.lomo4j.checkpoint.Checkpoint;
@@ -50,7 +51,7 @@ class TransformersGoldenTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"llama", "qwen2"})
-    void logitsLossAndGradientsMatchTransformers(String name) throws IOException {
+    void logitsLossAndGradientsMatchTransformers(String name, @TempDir Path tmp) throws IOException {
         Path dir = FIXTURES.resolve(name);
         JsonNode golden = new ObjectMapper().readTree(dir.resolve("golden.json").toFile());
         Safetensors expected = Safetensors.open(dir.resolve("golden.safetensors"));
@@ -89,7 +90,7 @@ class TransformersGoldenTest {
         Optimizer opt = Optimizer.create(model, lomo);
         for (int step = 0; step < 3; step++) opt.step(batch);
         String outDir = System.getProperty("lomo4j.hf.out");
-        Path out = outDir != null ? Path.of(outDir, name) : Files.createTempDirectory("lomo4j-hf-" + name);
+        Path out = (outDir != null ? Path.of(outDir) : tmp).resolve(name);
         Checkpoint.save(out, model, opt, new TrainState(3, 0, "golden", b, t, lomo));
         assertArrayEquals(model.params(), Checkpoint.loadModel(out, 0, PAR, new MemoryLedger()).params());
         float[] tuned = model.logits(batch.tokens(), b, t).clone();
@@ -105,16 +106,6 @@ class TransformersGoldenTest {
         float[] rounded = Checkpoint.loadModel(shards, 0, PAR, new MemoryLedger()).params();
         for (int i = 0; i < rounded.length; i++) {
             assertEquals(Float.intBitsToFloat(Safetensors.toBfloat16(model.params()[i]) << 16), rounded[i], 0f, "param " + i);
-        }
-        if (outDir == null) {
-            deleteAll(shards);
-            deleteAll(out);
-        }
-    }
-
-    private static void deleteAll(Path dir) throws IOException {
-        try (var files = Files.walk(dir)) {
-            for (Path f : files.sorted(java.util.Comparator.reverseOrder()).toList()) Files.delete(f);
         }
     }
 

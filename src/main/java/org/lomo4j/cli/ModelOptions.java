@@ -30,7 +30,7 @@ final class ModelOptions {
     Integer threads;
 
     @Option(names = "--backend", defaultValue = "jvm",
-            description = "jvm (all cores, Vector API) or tornado (TornadoVM devices; run under the 'tornado' launcher). Default: ${DEFAULT-VALUE}")
+            description = "jvm (all cores, Vector API) or tornado (TornadoVM devices; needs TornadoVM, see README). Default: ${DEFAULT-VALUE}")
     String backend;
 
     @Option(names = "--device", defaultValue = "0", description = "--backend tornado: the device, as 'tornado --devices' numbers them. Default: ${DEFAULT-VALUE}")

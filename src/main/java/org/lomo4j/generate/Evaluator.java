@@ -52,13 +52,8 @@ public final class Evaluator {
         int vocab = model.config().vocabSize();
         float[] probs = device.logits(b.tokens(), b.batchSize(), b.seqLen());
         float[] losses = new float[b.size()];
-        double sum = 0;
-        for (int i = 0; i < b.size(); i++) {
-            CrossEntropy.forwardRow(losses, probs, b.targets(), vocab, i);
-            sum += losses[i];
-        }
-        int counted = b.countedTargets();
-        return counted == 0 ? 0f : (float) (sum / counted);
+        for (int i = 0; i < b.size(); i++) CrossEntropy.forwardRow(losses, probs, b.targets(), vocab, i);
+        return b.meanLoss(losses);
     }
 
     /** Share of examples whose greedy completion is exactly the response followed by EOS. */

@@ -17,6 +17,17 @@ public record Batch(int[] tokens, int[] targets, int batchSize, int seqLen) {
         return tokens.length;
     }
 
+    /**
+     * The batch's loss: the mean of per-position {@code losses} (0 where a target is ignored) over the counted
+     * positions, summed in position order; 0 for a batch with nothing to count.
+     */
+    public float meanLoss(float[] losses) {
+        double sum = 0;
+        for (int i = 0; i < size(); i++) sum += losses[i];
+        int counted = countedTargets();
+        return counted == 0 ? 0f : (float) (sum / counted);
+    }
+
     /** Number of positions that count in the loss. */
     public int countedTargets() {
         int count = 0;

@@ -122,11 +122,8 @@ public final class LlamaModel {
         par.forEach(n, (lo, hi, w) -> {
             for (int i = lo; i < hi; i++) CrossEntropy.forwardRow(losses, probs, tg, vocab, i);
         });
-        double sum = 0;
-        for (int i = 0; i < n; i++) sum += losses[i];
         lossComputed = true;
-        int counted = batch.countedTargets();
-        return counted == 0 ? 0f : (float) (sum / counted);
+        return batch.meanLoss(losses);
     }
 
     /**

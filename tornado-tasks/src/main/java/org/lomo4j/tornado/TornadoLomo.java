@@ -56,10 +56,8 @@ final class TornadoLomo extends Optimizer {
         System.arraycopy(batch.tokens(), 0, d.tokens, 0, d.n);
         System.arraycopy(batch.targets(), 0, d.targets, 0, d.n);
         for (int i = 0; i < forwardGraphs; i++) plan.withGraph(i).execute();
-        double sum = 0;
-        for (float l : d.losses) sum += l;
+        float loss = batch.meanLoss(d.losses);
         int counted = batch.countedTargets();
-        float loss = counted == 0 ? 0f : (float) (sum / counted);
         d.control[Tasks.LOSS_SCALE] = counted == 0 ? 0f : 1f / counted;
 
         double norm = Double.NaN;

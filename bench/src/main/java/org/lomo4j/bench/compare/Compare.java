@@ -26,7 +26,7 @@ import java.util.Map;
  * at its best. Writes bench/results/compare.md, compare.csv (per-step losses and times) and compare-loss.svg.
  */
 public final class Compare {
-    private record Run(String label, String side, String optimizer, Map<String, String> env, JsonNode result) {
+    private record Run(String label, Map<String, String> env, JsonNode result) {
         double medianMs(int warmup) {
             double[] ms = new double[result.get("ms").size() - warmup];
             for (int i = 0; i < ms.length; i++) ms[i] = result.get("ms").get(i + warmup).asDouble();
@@ -126,7 +126,7 @@ public final class Compare {
         String output = new String(p.getInputStream().readAllBytes());
         if (p.waitFor() != 0) throw new IllegalStateException(label + " failed: " + output);
         String last = output.strip().lines().reduce((a, b) -> b).orElseThrow();
-        return new Run(label, side, optimizer, env, new ObjectMapper().readTree(last));
+        return new Run(label, env, new ObjectMapper().readTree(last));
     }
 
     private static String mib(long bytes) {
