@@ -36,6 +36,8 @@ public final class LlamaModel {
     private final Parallel par;
     private final MemoryLedger ledger;
     private Activations acts;
+    private float[] matmulWorkspace;  // (threads, workspaceStride) the SIMD matmul's packed blocks, sized with the activations
+    private int workspaceStride;
 
     // The batch of the last forward, which backward differentiates.
     private int[] tokens;
@@ -94,20 +96,33 @@ public final class LlamaModel {
         return ledger;
     }
 
+    /** Bytes of the SIMD matmul's packing workspace (scratch, one block per worker; 0 without SIMD or activations). */
+    public long workspaceBytes() {
+        return matmulWorkspace == null ? 0 : 4L * matmulWorkspace.length;
+    }
+
     /** Makes sure activations hold batches of {@code b × t}; reallocates only when they grow. */
     public void reserve(int b, int t) {
         if (acts != null && acts.maxBatch() >= b && acts.maxSeq() >= t) return;
         int nb = acts == null ? b : Math.max(b, acts.maxBatch());
         int nt = acts == null ? t : Math.max(t, acts.maxSeq());
-        if (acts != null) acts.release();
-        acts = null;
+        releaseActivations();
         acts = new Activations(cfg, nb, nt, ledger);
+        if (Simd.enabled()) {
+            // A's rows: a task's tokens, or a gradient tile's rows; depth: IN, OUT or the token count.
+            int n = nb * nt;
+            workspaceStride = MatmulVector.workspaceFloats(Math.max(n, GradientSink.TILE_ROWS),
+                    Math.max(n, Math.max(layout.maxRows(), layout.maxCols())));
+            matmulWorkspace = ledger.floats(Category.SCRATCH, (long) par.threads() * workspaceStride);
+        }
     }
 
-    /** Frees the activations (their bytes return to the ledger). */
+    /** Frees the activations and the matmul workspace (their bytes return to the ledger). */
     public void releaseActivations() {
         if (acts != null) acts.release();
         acts = null;
+        if (matmulWorkspace != null) ledger.release(Category.SCRATCH, matmulWorkspace);
+        matmulWorkspace = null;
     }
 
     /** Forward with the loss: the mean cross-entropy over the counted targets. Keeps what backward needs. */
@@ -239,7 +254,7 @@ public final class LlamaModel {
         float[] dx = acts.dres;
         int c = cfg.hiddenSize();
         int[] tok = tokens;
-        sink.accept(layout.embedding(), (g, gOff, row0, rows) -> {
+        sink.accept(layout.embedding(), (g, gOff, row0, rows, wk) -> {
             for (int r = 0; r < rows; r++) Embedding.weightGradRow(g, gOff + r * c, dx, tok, n, c, row0 + r);
         }, true);
     }
@@ -308,8 +323,9 @@ public final class LlamaModel {
         int in = w.cols();
         int out = w.rows();
         if (Simd.enabled()) {
-            // Token pairs, so the register-blocked kernel sees two rows at a time.
-            par.forEach((n + 1) / 2, (lo, hi, wk) -> MatmulVector.forwardRows(y, x, params, w.offset(), in, out, 2 * lo, Math.min(n, 2 * hi)));
+            int rows = MatmulVector.rowsPerTask(n, par.threads());
+            par.forEach((n + rows - 1) / rows, (lo, hi, wk) -> MatmulVector.forwardRows(y, x, params, w.offset(), in, out,
+                    lo * rows, Math.min(n, hi * rows), matmulWorkspace, wk * workspaceStride));
             return;
         }
         par.forEach(n, (lo, hi, wk) -> {
@@ -331,7 +347,7 @@ public final class LlamaModel {
     private void biasBackward(GradientSink sink, float[] dy, Tensor b, int n) {
         if (b == null) return;
         int out = b.cols();
-        sink.accept(b, (g, gOff, row0, rows) -> Bias.weightGrad(g, gOff, dy, n, out), true);  // one row
+        sink.accept(b, (g, gOff, row0, rows, wk) -> Bias.weightGrad(g, gOff, dy, n, out), true);  // one row
     }
 
     /** dx += dy · W with W's current values, then W's gradient {@code dyᵀ · x} goes to the sink. */
@@ -339,15 +355,19 @@ public final class LlamaModel {
         int in = w.cols();
         int out = w.rows();
         if (Simd.enabled()) {
-            // Groups of 4 tokens, the register block of the input-gradient kernel.
-            par.forEach((n + 3) / 4, (lo, hi, wk) -> MatmulVector.inputGradRows(dx, dy, params, w.offset(), in, out, 4 * lo, Math.min(n, 4 * hi)));
-            sink.accept(w, (g, gOff, row0, rows) -> MatmulVector.weightGradRows(g, gOff, dy, x, n, in, out, row0, rows), lastUse);
+            float[] ws = matmulWorkspace;
+            int stride = workspaceStride;
+            int per = MatmulVector.rowsPerTask(n, par.threads());
+            par.forEach((n + per - 1) / per, (lo, hi, wk) -> MatmulVector.inputGradRows(dx, dy, params, w.offset(), in, out,
+                    lo * per, Math.min(n, hi * per), ws, wk * stride));
+            sink.accept(w, (g, gOff, row0, rows, wk) -> MatmulVector.weightGradRows(g, gOff, dy, x, n, in, out, row0, rows,
+                    ws, wk * stride), lastUse);
             return;
         }
         par.forEach(n, (lo, hi, wk) -> {
             for (int i = lo; i < hi; i++) Matmul.inputGradRow(dx, dy, params, w.offset(), in, out, i);
         });
-        sink.accept(w, (g, gOff, row0, rows) -> {
+        sink.accept(w, (g, gOff, row0, rows, wk) -> {
             for (int r = 0; r < rows; r++) Matmul.weightGradRow(g, gOff + r * in, dy, x, n, in, out, row0 + r);
         }, lastUse);
     }
@@ -365,7 +385,7 @@ public final class LlamaModel {
         par.forEach(n, (lo, hi, wk) -> {
             for (int i = lo; i < hi; i++) RmsNorm.inputGradRow(dx, dy, x, rstd, params, w.offset(), c, i);
         });
-        sink.accept(w, (g, gOff, row0, rows) -> RmsNorm.weightGrad(g, gOff, dy, x, rstd, n, c), true);  // one row
+        sink.accept(w, (g, gOff, row0, rows, wk) -> RmsNorm.weightGrad(g, gOff, dy, x, rstd, n, c), true);  // one row
     }
 
     private float[] zero(float[] a, long count) {

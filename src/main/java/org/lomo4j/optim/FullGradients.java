@@ -36,7 +36,7 @@ public final class FullGradients implements GradientSink {
         par.forEach(GradientSink.tiles(t), (lo, hi, w) -> {
             for (int tile = lo; tile < hi; tile++) {
                 int row0 = tile * TILE_ROWS;
-                gradient.accumulate(grads, t.offset() + row0 * t.cols(), row0, Math.min(TILE_ROWS, rows - row0));
+                gradient.accumulate(grads, t.offset() + row0 * t.cols(), row0, Math.min(TILE_ROWS, rows - row0), w);
             }
         });
     }

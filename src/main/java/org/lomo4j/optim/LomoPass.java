@@ -23,7 +23,7 @@ final class LomoPass implements GradientSink {
     private final Parallel par;
     private final float[] params;
     private final int tileLength;
-    private final float[] scratch;      // (threads, TILE_ROWS, maxCols) one gradient tile per worker
+    private final float[] scratch;      // (threads, min(TILE_ROWS, maxRows), maxCols) one gradient tile per worker
     private final double[] rowSquares;  // (maxRows) Σg² per row, summed in row order so runs are deterministic
     private final float[] pending;      // (V, C) the tied weight's gradient between its two uses, or null
     private Tensor pendingTensor;
@@ -34,7 +34,7 @@ final class LomoPass implements GradientSink {
     LomoPass(ParameterLayout layout, float[] params, Parallel par, MemoryLedger ledger) {
         this.par = par;
         this.params = params;
-        this.tileLength = TILE_ROWS * layout.maxCols();
+        this.tileLength = Math.min(TILE_ROWS, layout.maxRows()) * layout.maxCols();
         this.scratch = ledger.floats(Category.SCRATCH, (long) par.threads() * tileLength);
         this.rowSquares = ledger.doubles(Category.SCRATCH, layout.maxRows());
         this.pending = layout.tied() ? ledger.floats(Category.SCRATCH, layout.embedding().size()) : null;
@@ -63,7 +63,7 @@ final class LomoPass implements GradientSink {
             par.forEach(GradientSink.tiles(t), (lo, hi, w) -> {
                 for (int tile = lo; tile < hi; tile++) {
                     int row0 = tile * TILE_ROWS;
-                    gradient.accumulate(pending, row0 * cols, row0, Math.min(TILE_ROWS, t.rows() - row0));
+                    gradient.accumulate(pending, row0 * cols, row0, Math.min(TILE_ROWS, t.rows() - row0), w);
                 }
             });
             if (!lastUse) return;
@@ -78,7 +78,7 @@ final class LomoPass implements GradientSink {
                     int row0 = tile * TILE_ROWS;
                     int rows = Math.min(TILE_ROWS, t.rows() - row0);
                     java.util.Arrays.fill(scratch, slot, slot + rows * cols, 0f);
-                    gradient.accumulate(scratch, slot, row0, rows);
+                    gradient.accumulate(scratch, slot, row0, rows, w);
                     for (int r = 0; r < rows; r++) consume(t, row0 + r, scratch, slot + r * cols);
                 }
             });

@@ -14,27 +14,32 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 class MatmulVectorTest {
 
     @ParameterizedTest(name = "N={0} IN={1} OUT={2}")
-    @CsvSource({"1,1,1", "3,5,7", "7,16,4", "8,33,9", "5,64,6", "9,100,13", "16,128,512", "4,257,3"})
+    @CsvSource({"1,1,1", "3,5,7", "7,16,4", "8,33,9", "5,64,6", "9,100,13", "16,128,512", "4,257,3",
+            // Past one packed block: depth > KC (256) in every product, rows > MC (256) for x and dx.
+            "300,270,40", "20,300,290", "270,24,35"})
     void matchesThePlainKernels(int n, int in, int out) {
         Assumptions.assumeTrue(Simd.enabled(), "Vector API module not present: " + Simd.describe());
         SplittableRandom rng = new SplittableRandom(n * 31L + in * 7L + out);
         int wOff = 5;
         float[] x = random(rng, n * in), w = random(rng, wOff + out * in), dy = random(rng, n * out);
 
+        int wsLen = MatmulVector.workspaceFloats(Math.max(n, out), Math.max(n, Math.max(in, out)));
+        float[] ws = new float[3 + wsLen];  // at an offset, as a worker's slot is
         float[] want = new float[n * out], got = new float[n * out];
+        java.util.Arrays.fill(got, Float.NaN);  // the forward overwrites
         Matmul.forward(want, x, w, wOff, n, in, out);
-        MatmulVector.forwardRows(got, x, w, wOff, in, out, 0, n);
+        MatmulVector.forwardRows(got, x, w, wOff, in, out, 0, n, ws, 3);
         assertClose(want, got, in);
 
         // Accumulation: both add onto the same non-zero starting values.
         float[] dxWant = random(new SplittableRandom(1), n * in), dxGot = dxWant.clone();
         float[] dwWant = random(new SplittableRandom(2), out * in + 3), dwGot = dwWant.clone();
         Matmul.backward(dxWant, dwWant, 3, dy, x, w, wOff, n, in, out);
-        MatmulVector.inputGradRows(dxGot, dy, w, wOff, in, out, 0, n);
-        // In tiles of 1..8 rows, as the sinks ask for them; the last tile of each split is partial.
-        int tile = 1 + out % 8;
+        MatmulVector.inputGradRows(dxGot, dy, w, wOff, in, out, 0, n, ws, 3);
+        // In tiles of 1..17 rows, as the sinks ask for them; the last tile of each split is partial.
+        int tile = 1 + out % 17;
         for (int o0 = 0; o0 < out; o0 += tile) {
-            MatmulVector.weightGradRows(dwGot, 3 + o0 * in, dy, x, n, in, out, o0, Math.min(tile, out - o0));
+            MatmulVector.weightGradRows(dwGot, 3 + o0 * in, dy, x, n, in, out, o0, Math.min(tile, out - o0), ws, 3);
         }
         assertClose(dxWant, dxGot, out);
         assertClose(dwWant, dwGot, n);
@@ -42,7 +47,7 @@ class MatmulVectorTest {
         // A sub-range writes only its own rows.
         if (n > 2) {
             float[] part = new float[n * out];
-            MatmulVector.forwardRows(part, x, w, wOff, in, out, 1, n - 1);
+            MatmulVector.forwardRows(part, x, w, wOff, in, out, 1, n - 1, ws, 3);
             for (int o = 0; o < out; o++) {
                 assertEquals(0f, part[o]);
                 assertEquals(0f, part[(n - 1) * out + o]);

@@ -30,11 +30,12 @@ class MemoryBreakdownTest {
 
     @Test
     void peaksFollowTheAnalyticBreakdown() {
-        // ~200k parameters against a batch of 1 × 4 tokens: parameters dominate.
-        LlamaConfig cfg = new LlamaConfig(64, 256, 2, 4, 2, 512, 32, 1e-5f, 10000.0, false);
+        // ~560k parameters against a batch of 1 × 4 tokens: parameters dominate.
+        LlamaConfig cfg = new LlamaConfig(64, 256, 8, 4, 2, 512, 32, 1e-5f, 10000.0, false);
         Map<OptimizerConfig.Kind, MemoryLedger> ledgers = new EnumMap<>(OptimizerConfig.Kind.class);
         long paramBytes = 0;
         long actBytes = 0;
+        long workspace = 0;  // the SIMD matmul's packed blocks: the same for every optimizer
         for (OptimizerConfig.Kind kind : OptimizerConfig.Kind.values()) {
             MemoryLedger ledger = new MemoryLedger();
             LlamaModel model = TinyModels.model(cfg, 1, PAR, ledger);
@@ -43,6 +44,7 @@ class MemoryBreakdownTest {
             ledgers.put(kind, ledger);
             paramBytes = 4 * model.layout().totalSize();
             actBytes = ledger.peak(Category.ACTIVATIONS);
+            workspace = model.workspaceBytes();
         }
         MemoryLedger adamw = ledgers.get(OptimizerConfig.Kind.ADAMW);
         MemoryLedger sgd = ledgers.get(OptimizerConfig.Kind.SGD);
@@ -54,15 +56,17 @@ class MemoryBreakdownTest {
         }
         assertEquals(paramBytes, adamw.peak(Category.GRADIENTS));
         assertEquals(2 * paramBytes, adamw.peak(Category.OPTIMIZER_STATE));
-        assertEquals(4 * paramBytes + actBytes, adamw.peakTotal());
+        assertEquals(4 * paramBytes + actBytes + workspace, adamw.peakTotal());
         assertEquals(paramBytes, sgd.peak(Category.GRADIENTS));
         assertEquals(0, sgd.peak(Category.OPTIMIZER_STATE));
-        assertEquals(2 * paramBytes + actBytes, sgd.peakTotal());
+        assertEquals(2 * paramBytes + actBytes + workspace, sgd.peakTotal());
         assertEquals(0, lomo.peak(Category.GRADIENTS));
         assertEquals(0, lomo.peak(Category.OPTIMIZER_STATE));
         assertEquals(paramBytes + actBytes + lomo.peak(Category.SCRATCH), lomo.peakTotal());
-        assertTrue(lomo.peak(Category.SCRATCH) < paramBytes / 25, "LOMO's scratch is a few rows, not a tensor set: "
-                + lomo.peak(Category.SCRATCH) + " of " + paramBytes + " bytes");
+        long lomoScratch = lomo.peak(Category.SCRATCH) - workspace;
+        // One tile of up to 64 rows per worker, whatever the depth.
+        assertTrue(lomoScratch < paramBytes / 10, "LOMO's scratch is a tile per worker, not a tensor set: "
+                + lomoScratch + " of " + paramBytes + " bytes");
 
         // Parameters dominate here, so the totals approach 4 : 2 : 1.
         assertTrue(actBytes < paramBytes / 4, "test premise: parameters dominate");

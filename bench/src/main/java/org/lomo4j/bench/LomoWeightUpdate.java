@@ -28,7 +28,7 @@ public class LomoWeightUpdate {
             int rows = Math.min(tile, m.out - o0);
             Arrays.fill(m.scratch, 0, rows * m.in, 0f);
             if (m.simd()) {
-                MatmulVector.weightGradRows(m.scratch, 0, m.dy, m.x, MatmulShapes.TOKENS, m.in, m.out, o0, rows);
+                MatmulVector.weightGradRows(m.scratch, 0, m.dy, m.x, MatmulShapes.TOKENS, m.in, m.out, o0, rows, m.ws, 0);
             } else {
                 for (int r = 0; r < rows; r++) Matmul.weightGradRow(m.scratch, r * m.in, m.dy, m.x, MatmulShapes.TOKENS, m.in, m.out, o0 + r);
             }

@@ -18,7 +18,7 @@ public class MatmulForward {
     @Benchmark
     public float[] forward(MatmulShapes m) {
         if (m.simd()) {
-            MatmulVector.forwardRows(m.y, m.x, m.w, 0, m.in, m.out, 0, MatmulShapes.TOKENS);
+            MatmulVector.forwardRows(m.y, m.x, m.w, 0, m.in, m.out, 0, MatmulShapes.TOKENS, m.ws, 0);
         } else {
             for (int n = 0; n < MatmulShapes.TOKENS; n++) Matmul.forwardRow(m.y, m.x, m.w, 0, m.in, m.out, n);
         }

@@ -19,7 +19,7 @@ public class MatmulInputGrad {
     public float[] inputGrad(MatmulShapes m) {
         // dx keeps accumulating across invocations; values stay finite for the benchmark's length.
         if (m.simd()) {
-            MatmulVector.inputGradRows(m.dx, m.dy, m.w, 0, m.in, m.out, 0, MatmulShapes.TOKENS);
+            MatmulVector.inputGradRows(m.dx, m.dy, m.w, 0, m.in, m.out, 0, MatmulShapes.TOKENS, m.ws, 0);
         } else {
             for (int n = 0; n < MatmulShapes.TOKENS; n++) Matmul.inputGradRow(m.dx, m.dy, m.w, 0, m.in, m.out, n);
         }

@@ -1,6 +1,7 @@
 package org.lomo4j.bench;
 
 import org.lomo4j.kernels.Update;
+import org.lomo4j.kernels.simd.MatmulVector;
 import org.lomo4j.model.GradientSink;
 import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Param;
@@ -29,6 +30,8 @@ public class MatmulShapes {
     int in;
     int out;
     float[] x, w, y, dy, dx, scratch;
+    /** The SIMD kernels' packing workspace, as one worker of the model has it. */
+    float[] ws;
     /** LOMO's hyper-parameters: a tiny lr, so the weights stay put over millions of invocations; no clipping. */
     final float[] hp = new float[Update.SIZE];
 
@@ -48,6 +51,7 @@ public class MatmulShapes {
         y = new float[TOKENS * out];
         dx = new float[TOKENS * in];
         scratch = new float[GradientSink.TILE_ROWS * in];
+        ws = new float[MatmulVector.workspaceFloats(Math.max(TOKENS, GradientSink.TILE_ROWS), Math.max(TOKENS, Math.max(in, out)))];
         hp[Update.LR] = 1e-9f;
         hp[Update.GRAD_SCALE] = 1f;
         hp[Update.CLIP_VALUE] = Float.POSITIVE_INFINITY;
