@@ -38,6 +38,8 @@ public final class LlamaModel {
     private Activations acts;
     private float[] matmulWorkspace;  // (threads, workspaceStride) the SIMD matmul's packed blocks, sized with the activations
     private int workspaceStride;
+    private float[] xPacked;          // (N, maxCols) a weight's input in column panels, for its gradient's tiles
+    private float[] xPackedFrom;      // the activation xPacked holds, so q, k and v (gate and up) pack theirs once
 
     // The batch of the last forward, which backward differentiates.
     private int[] tokens;
@@ -96,9 +98,12 @@ public final class LlamaModel {
         return ledger;
     }
 
-    /** Bytes of the SIMD matmul's packing workspace (scratch, one block per worker; 0 without SIMD or activations). */
+    /**
+     * Bytes of the SIMD matmul's packing workspace (scratch: one block per worker, and one weight's input in
+     * panels; 0 without SIMD or activations).
+     */
     public long workspaceBytes() {
-        return matmulWorkspace == null ? 0 : 4L * matmulWorkspace.length;
+        return matmulWorkspace == null ? 0 : 4L * (matmulWorkspace.length + xPacked.length);
     }
 
     /** Makes sure activations hold batches of {@code b × t}; reallocates only when they grow. */
@@ -114,6 +119,7 @@ public final class LlamaModel {
             workspaceStride = MatmulVector.workspaceFloats(Math.max(n, GradientSink.TILE_ROWS),
                     Math.max(n, Math.max(layout.maxRows(), layout.maxCols())));
             matmulWorkspace = ledger.floats(Category.SCRATCH, (long) par.threads() * workspaceStride);
+            xPacked = ledger.floats(Category.SCRATCH, MatmulVector.packedFloats(n, layout.maxCols()));
         }
     }
 
@@ -122,7 +128,9 @@ public final class LlamaModel {
         if (acts != null) acts.release();
         acts = null;
         if (matmulWorkspace != null) ledger.release(Category.SCRATCH, matmulWorkspace);
+        if (xPacked != null) ledger.release(Category.SCRATCH, xPacked);
         matmulWorkspace = null;
+        xPacked = null;
     }
 
     /** Forward with the loss: the mean cross-entropy over the counted targets. Keeps what backward needs. */
@@ -228,6 +236,7 @@ public final class LlamaModel {
      */
     public void backward(GradientSink sink) {
         if (!lossComputed) throw new IllegalStateException("backward needs a forward with targets first");
+        xPackedFrom = null;
         int n = batchSize * seqLen;
         int vocab = cfg.vocabSize();
         int counted = 0;
@@ -360,7 +369,12 @@ public final class LlamaModel {
             int per = MatmulVector.rowsPerTask(n, par.threads());
             par.forEach((n + per - 1) / per, (lo, hi, wk) -> MatmulVector.inputGradRows(dx, dy, params, w.offset(), in, out,
                     lo * per, Math.min(n, hi * per), ws, wk * stride));
-            sink.accept(w, (g, gOff, row0, rows, wk) -> MatmulVector.weightGradRows(g, gOff, dy, x, n, in, out, row0, rows,
+            if (xPackedFrom != x) {
+                par.forEach(MatmulVector.panels(in), (lo, hi, wk) -> MatmulVector.packColumns(xPacked, x, n, in, lo, hi));
+                xPackedFrom = x;
+            }
+            float[] xp = xPacked;
+            sink.accept(w, (g, gOff, row0, rows, wk) -> MatmulVector.weightGradRows(g, gOff, dy, xp, n, in, out, row0, rows,
                     ws, wk * stride), lastUse);
             return;
         }

@@ -36,10 +36,15 @@ class MatmulVectorTest {
         float[] dwWant = random(new SplittableRandom(2), out * in + 3), dwGot = dwWant.clone();
         Matmul.backward(dxWant, dwWant, 3, dy, x, w, wOff, n, in, out);
         MatmulVector.inputGradRows(dxGot, dy, w, wOff, in, out, 0, n, ws, 3);
-        // In tiles of 1..17 rows, as the sinks ask for them; the last tile of each split is partial.
+        // x packed in two parallel-style halves; then tiles of 1..17 rows, as the sinks ask for them, the last
+        // tile of each split partial.
+        float[] xp = new float[MatmulVector.packedFloats(n, in)];
+        int half = MatmulVector.panels(in) / 2;
+        MatmulVector.packColumns(xp, x, n, in, 0, half);
+        MatmulVector.packColumns(xp, x, n, in, half, MatmulVector.panels(in));
         int tile = 1 + out % 17;
         for (int o0 = 0; o0 < out; o0 += tile) {
-            MatmulVector.weightGradRows(dwGot, 3 + o0 * in, dy, x, n, in, out, o0, Math.min(tile, out - o0), ws, 3);
+            MatmulVector.weightGradRows(dwGot, 3 + o0 * in, dy, xp, n, in, out, o0, Math.min(tile, out - o0), ws, 3);
         }
         assertClose(dxWant, dxGot, out);
         assertClose(dwWant, dwGot, n);

@@ -13,7 +13,8 @@ import java.util.Arrays;
 
 /**
  * LOMO's fused step for one weight on one core: for every tile of rows, its gradient dyᵀ · x into a
- * one-tile scratch, then {@code W -= lr · g} in place, as {@code LomoPass} does. FLOP counted are the
+ * one-tile scratch, then {@code W -= lr · g} in place, as {@code LomoPass} does; the SIMD kernel first packs x
+ * into column panels, once per weight, as the model does. FLOP counted are the
  * gradient's. The plain kernel computes one row at a time.
  * Run: {@code java --add-modules jdk.incubator.vector -jar benchmarks.jar LomoWeightUpdate}
  */
@@ -24,11 +25,12 @@ public class LomoWeightUpdate {
     @Benchmark
     public float[] gradientAndUpdate(MatmulShapes m) {
         int tile = GradientSink.TILE_ROWS;
+        if (m.simd()) MatmulVector.packColumns(m.xPacked, m.x, MatmulShapes.TOKENS, m.in, 0, MatmulVector.panels(m.in));  // once per weight
         for (int o0 = 0; o0 < m.out; o0 += tile) {
             int rows = Math.min(tile, m.out - o0);
             Arrays.fill(m.scratch, 0, rows * m.in, 0f);
             if (m.simd()) {
-                MatmulVector.weightGradRows(m.scratch, 0, m.dy, m.x, MatmulShapes.TOKENS, m.in, m.out, o0, rows, m.ws, 0);
+                MatmulVector.weightGradRows(m.scratch, 0, m.dy, m.xPacked, MatmulShapes.TOKENS, m.in, m.out, o0, rows, m.ws, 0);
             } else {
                 for (int r = 0; r < rows; r++) Matmul.weightGradRow(m.scratch, r * m.in, m.dy, m.x, MatmulShapes.TOKENS, m.in, m.out, o0 + r);
             }

@@ -31,7 +31,7 @@ public class MatmulShapes {
     int out;
     float[] x, w, y, dy, dx, scratch;
     /** The SIMD kernels' packing workspace, as one worker of the model has it. */
-    float[] ws;
+    float[] ws, xPacked;
     /** LOMO's hyper-parameters: a tiny lr, so the weights stay put over millions of invocations; no clipping. */
     final float[] hp = new float[Update.SIZE];
 
@@ -52,6 +52,7 @@ public class MatmulShapes {
         dx = new float[TOKENS * in];
         scratch = new float[GradientSink.TILE_ROWS * in];
         ws = new float[MatmulVector.workspaceFloats(Math.max(TOKENS, GradientSink.TILE_ROWS), Math.max(TOKENS, Math.max(in, out)))];
+        xPacked = new float[MatmulVector.packedFloats(TOKENS, in)];
         hp[Update.LR] = 1e-9f;
         hp[Update.GRAD_SCALE] = 1f;
         hp[Update.CLIP_VALUE] = Float.POSITIVE_INFINITY;

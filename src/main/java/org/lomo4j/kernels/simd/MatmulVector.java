@@ -19,7 +19,8 @@ import jdk.incubator.vector.VectorSpecies;
  * floats, so the innermost kernel reads both in order with no strides. That kernel keeps an MR × NR block
  * of C in 16 vector registers: per k it loads two vectors of B and broadcasts MR values of A, 16 FMAs per
  * 10 loads, with the B panel in L1 and the A block in L2. Without packing, the strided reads of W's and x's
- * columns missed the caches, and the kernels ran at a third of the FMA peak.
+ * columns missed the caches, and the kernels ran at a third of the FMA peak. The weight gradient takes x
+ * already in panels ({@link #packColumns}), packed once per weight rather than once per tile.
  *
  * <p>Every element of C is summed over k in the same order (blocks of KC, in order) whatever the rows,
  * the tile or the thread that computes it, so results do not depend on the thread count. Rows past the
@@ -132,20 +133,41 @@ public final class MatmulVector {
         gemm(dx, n0 * in, in, n1 - n0, in, out, dy, n0 * out, out, 1, w, wOff, in, 1, ws, wsOff);
     }
 
+    /** Floats that {@link #packColumns} needs for a (rows, cols) matrix: its column panels, zero-padded to NR. */
+    public static int packedFloats(int rows, int cols) {
+        return panels(cols) * NR * rows;
+    }
+
+    /** Column panels of NR columns covering {@code cols}: the parallel items of {@link #packColumns}. */
+    public static int panels(int cols) {
+        return (cols + NR - 1) / NR;
+    }
+
+    /**
+     * Panels [p0, p1) of the row-major (rows, cols) matrix {@code src} into {@code dst}, panel p at
+     * {@code p · rows · NR} with element (k, j) at {@code + k · NR + (j − p · NR)}, zero past {@code cols}: the
+     * layout the weight gradient reads x in. Packed once per weight, x is then shared by all of its tiles.
+     */
+    public static void packColumns(float[] dst, float[] src, int rows, int cols, int p0, int p1) {
+        for (int p = p0; p < p1; p++) {
+            packB(dst, p * rows * NR, src, p * NR, cols, 1, rows, Math.min(NR, cols - p * NR));
+        }
+    }
+
     /**
      * Rows [o0, o0 + rows) of the weight gradient, row o at {@code gOff + (o − o0) · IN}:
-     * {@code g[o, i] += Σ_n dy[n, o] · x[n, i]}.
+     * {@code g[o, i] += Σ_n dy[n, o] · x[n, i]}, with x as {@link #packColumns} packs it.
      */
-    public static void weightGradRows(float[] g, int gOff, float[] dy, float[] x, int nTokens, int in, int out,
+    public static void weightGradRows(float[] g, int gOff, float[] dy, float[] xPacked, int nTokens, int in, int out,
                                       int o0, int rows, float[] ws, int wsOff) {
-        // A = dyᵀ: element (m = o, k = n) at dy[n, o0 + m].
-        gemm(g, gOff, in, rows, in, nTokens, dy, o0, 1, out, x, 0, in, 1, ws, wsOff);
+        // A = dyᵀ: element (m = o, k = n) at dy[n, o0 + m]; B = x, already in panels.
+        gemm(g, gOff, in, rows, in, nTokens, dy, o0, 1, out, xPacked, 0, 0, 0, ws, wsOff);
     }
 
     /**
      * {@code C += A · B} for C (m, nCols) at {@code c[cOff + row · ldc + col]}, A (m, k) with element
      * (r, kk) at {@code a[aOff + r · ars + kk · aks]}, B (k, nCols) with element (kk, j) at
-     * {@code b[bOff + kk · bks + j · bjs]}.
+     * {@code b[bOff + kk · bks + j · bjs]}, or, when both strides are 0, already in {@link #packColumns}' panels.
      */
     private static void gemm(float[] c, int cOff, int ldc, int m, int nCols, int k,
                              float[] a, int aOff, int ars, int aks, float[] b, int bOff, int bks, int bjs,
@@ -158,9 +180,16 @@ public final class MatmulVector {
                 packA(ws, wsOff, a, aOff + m0 * ars + k0 * aks, ars, aks, mc, kc);
                 for (int j0 = 0; j0 < nCols; j0 += NR) {
                     int nc = Math.min(NR, nCols - j0);
-                    packB(ws, panel, b, bOff + k0 * bks + j0 * bjs, bks, bjs, kc, nc);
+                    float[] bp = ws;
+                    int bpOff = panel;
+                    if (bks == 0 && bjs == 0) {
+                        bp = b;
+                        bpOff = bOff + j0 * k + k0 * NR;  // panel j0 / NR, row k0
+                    } else {
+                        packB(ws, panel, b, bOff + k0 * bks + j0 * bjs, bks, bjs, kc, nc);
+                    }
                     for (int r0 = 0; r0 < mc; r0 += MR) {
-                        block(c, cOff + (m0 + r0) * ldc + j0, ldc, Math.min(MR, mc - r0), nc, ws, wsOff + r0 * kc, panel, kc);
+                        block(c, cOff + (m0 + r0) * ldc + j0, ldc, Math.min(MR, mc - r0), nc, ws, wsOff + r0 * kc, bp, bpOff, kc);
                     }
                 }
             }
@@ -207,11 +236,11 @@ public final class MatmulVector {
     }
 
     /**
-     * The register block: C's rows [0, rows) × columns [0, nc) += packed A group (at aOff) · packed B panel
-     * (at bOff), over kc. Written out by hand: a helper taking vectors would not be inlined in a method this
-     * large, and the JIT would then box every vector it passes.
+     * The register block: C's rows [0, rows) × columns [0, nc) += packed A group · packed B panel, over kc.
+     * Written out by hand: a helper taking vectors would not be inlined in a method this large, and the JIT
+     * would then box every vector it passes.
      */
-    private static void block(float[] c, int cOff, int ldc, int rows, int nc, float[] p, int aOff, int bOff, int kc) {
+    private static void block(float[] c, int cOff, int ldc, int rows, int nc, float[] ap, int aOff, float[] bp, int bOff, int kc) {
         FloatVector z = FloatVector.zero(S);
         FloatVector c00 = z, c01 = z;
         FloatVector c10 = z, c11 = z;
@@ -223,30 +252,30 @@ public final class MatmulVector {
         FloatVector c70 = z, c71 = z;
         for (int kk = 0; kk < kc; kk++) {
             int pa = aOff + kk * MR, pb = bOff + kk * NR;
-            FloatVector b0 = FloatVector.fromArray(S, p, pb), b1 = FloatVector.fromArray(S, p, pb + L);
+            FloatVector b0 = FloatVector.fromArray(S, bp, pb), b1 = FloatVector.fromArray(S, bp, pb + L);
             FloatVector av;
-            av = FloatVector.broadcast(S, p[pa + 0]);
+            av = FloatVector.broadcast(S, ap[pa + 0]);
             c00 = b0.fma(av, c00);
             c01 = b1.fma(av, c01);
-            av = FloatVector.broadcast(S, p[pa + 1]);
+            av = FloatVector.broadcast(S, ap[pa + 1]);
             c10 = b0.fma(av, c10);
             c11 = b1.fma(av, c11);
-            av = FloatVector.broadcast(S, p[pa + 2]);
+            av = FloatVector.broadcast(S, ap[pa + 2]);
             c20 = b0.fma(av, c20);
             c21 = b1.fma(av, c21);
-            av = FloatVector.broadcast(S, p[pa + 3]);
+            av = FloatVector.broadcast(S, ap[pa + 3]);
             c30 = b0.fma(av, c30);
             c31 = b1.fma(av, c31);
-            av = FloatVector.broadcast(S, p[pa + 4]);
+            av = FloatVector.broadcast(S, ap[pa + 4]);
             c40 = b0.fma(av, c40);
             c41 = b1.fma(av, c41);
-            av = FloatVector.broadcast(S, p[pa + 5]);
+            av = FloatVector.broadcast(S, ap[pa + 5]);
             c50 = b0.fma(av, c50);
             c51 = b1.fma(av, c51);
-            av = FloatVector.broadcast(S, p[pa + 6]);
+            av = FloatVector.broadcast(S, ap[pa + 6]);
             c60 = b0.fma(av, c60);
             c61 = b1.fma(av, c61);
-            av = FloatVector.broadcast(S, p[pa + 7]);
+            av = FloatVector.broadcast(S, ap[pa + 7]);
             c70 = b0.fma(av, c70);
             c71 = b1.fma(av, c71);
         }

@@ -23,7 +23,8 @@ import java.nio.file.Path;
 
 /**
  * One side of the comparison, run by {@link Compare} in a process of its own so that its peak RSS is its
- * own: {@code Side lomo4j|libtorch lomo|sgd|adamw MODEL BATCH SEQ STEPS THREADS SEED LR}. Both sides start from
+ * own: {@code Side lomo4j|libtorch lomo|lomo-clip|sgd|adamw MODEL BATCH SEQ STEPS THREADS SEED LR}; {@code lomo-clip}
+ * is LOMO with global-norm clipping at 1.0 (two backward passes). Both sides start from
  * the weights {@code LlamaModel.initialize(config, SEED)} gives and train on the same batches; it prints
  * one JSON line: per-step milliseconds and losses, accounted bytes and peak RSS.
  */
@@ -44,7 +45,9 @@ public final class Side {
             MemoryLedger ledger = new MemoryLedger();
             LlamaModel model = LlamaModel.initialize(cfg, seed, par, ledger);
             if (side.equals("lomo4j")) {
-                OptimizerConfig oc = OptimizerConfig.of(OptimizerConfig.Kind.parse(optimizer), LrSchedule.constant(lr));
+                boolean clip = optimizer.equals("lomo-clip");
+                OptimizerConfig oc = OptimizerConfig.of(OptimizerConfig.Kind.parse(clip ? "lomo" : optimizer), LrSchedule.constant(lr));
+                if (clip) oc = oc.withClipNorm(1.0);
                 Optimizer opt = Optimizer.create(model, oc);
                 model.reserve(batch, seq);
                 for (int step = 0; step < steps; step++) {
