@@ -46,12 +46,12 @@ public final class MatmulVector {
 
     /**
      * Floats of packing workspace one worker needs for products whose A has at most {@code maxRows} rows
-     * per call and whose depth is at most {@code maxDepth}: an A block and a B panel.
+     * per call and whose depth is at most {@code maxDepth}: an A block, a B panel and one block of C.
      */
     public static int workspaceFloats(int maxRows, int maxDepth) {
         int rows = (Math.min(MC, maxRows) + MR - 1) / MR * MR;
         int depth = Math.min(KC, maxDepth);
-        return rows * depth + depth * NR;
+        return rows * depth + depth * NR + MR * NR;
     }
 
     /**
@@ -173,6 +173,7 @@ public final class MatmulVector {
                              float[] a, int aOff, int ars, int aks, float[] b, int bOff, int bks, int bjs,
                              float[] ws, int wsOff) {
         int panel = wsOff + (Math.min(MC, m) + MR - 1) / MR * MR * Math.min(KC, k);
+        int tile = panel + Math.min(KC, k) * NR;  // one MR × NR block of C
         for (int m0 = 0; m0 < m; m0 += MC) {
             int mc = Math.min(MC, m - m0);
             for (int k0 = 0; k0 < k; k0 += KC) {
@@ -189,7 +190,8 @@ public final class MatmulVector {
                         packB(ws, panel, b, bOff + k0 * bks + j0 * bjs, bks, bjs, kc, nc);
                     }
                     for (int r0 = 0; r0 < mc; r0 += MR) {
-                        block(c, cOff + (m0 + r0) * ldc + j0, ldc, Math.min(MR, mc - r0), nc, ws, wsOff + r0 * kc, bp, bpOff, kc);
+                        block(ws, tile, ws, wsOff + r0 * kc, bp, bpOff, kc);
+                        addBlock(c, cOff + (m0 + r0) * ldc + j0, ldc, Math.min(MR, mc - r0), nc, ws, tile);
                     }
                 }
             }
@@ -236,11 +238,11 @@ public final class MatmulVector {
     }
 
     /**
-     * The register block: C's rows [0, rows) × columns [0, nc) += packed A group · packed B panel, over kc.
-     * Written out by hand: a helper taking vectors would not be inlined in a method this large, and the JIT
-     * would then box every vector it passes.
+     * The register block: packed A group · packed B panel over kc, an MR × NR block written to
+     * {@code t[tOff ..]}. Written out by hand: a helper taking vectors would not be inlined in a method this
+     * large, and the JIT would then box every vector it passes.
      */
-    private static void block(float[] c, int cOff, int ldc, int rows, int nc, float[] ap, int aOff, float[] bp, int bOff, int kc) {
+    private static void block(float[] t, int tOff, float[] ap, int aOff, float[] bp, int bOff, int kc) {
         FloatVector z = FloatVector.zero(S);
         FloatVector c00 = z, c01 = z;
         FloatVector c10 = z, c11 = z;
@@ -279,46 +281,33 @@ public final class MatmulVector {
             c70 = b0.fma(av, c70);
             c71 = b1.fma(av, c71);
         }
+        // The block goes to the workspace and addBlock adds it to C: stores kept out of here keep this method
+        // small enough for C1 as well (its register allocator gave up on the 16 masked read-add-writes).
+        c00.intoArray(t, tOff + 0 * L);
+        c01.intoArray(t, tOff + 1 * L);
+        c10.intoArray(t, tOff + 2 * L);
+        c11.intoArray(t, tOff + 3 * L);
+        c20.intoArray(t, tOff + 4 * L);
+        c21.intoArray(t, tOff + 5 * L);
+        c30.intoArray(t, tOff + 6 * L);
+        c31.intoArray(t, tOff + 7 * L);
+        c40.intoArray(t, tOff + 8 * L);
+        c41.intoArray(t, tOff + 9 * L);
+        c50.intoArray(t, tOff + 10 * L);
+        c51.intoArray(t, tOff + 11 * L);
+        c60.intoArray(t, tOff + 12 * L);
+        c61.intoArray(t, tOff + 13 * L);
+        c70.intoArray(t, tOff + 14 * L);
+        c71.intoArray(t, tOff + 15 * L);
+    }
+
+    /** C's rows [0, rows) × columns [0, nc) += the MR × NR block at {@code t[tOff ..]}. */
+    private static void addBlock(float[] c, int cOff, int ldc, int rows, int nc, float[] t, int tOff) {
         VectorMask<Float> m0 = S.indexInRange(0, nc), m1 = S.indexInRange(L, nc);
-        {
-            int o = cOff + 0 * ldc;
-            FloatVector.fromArray(S, c, o, m0).add(c00).intoArray(c, o, m0);
-            FloatVector.fromArray(S, c, o + L, m1).add(c01).intoArray(c, o + L, m1);
-        }
-        if (rows > 1) {
-            int o = cOff + 1 * ldc;
-            FloatVector.fromArray(S, c, o, m0).add(c10).intoArray(c, o, m0);
-            FloatVector.fromArray(S, c, o + L, m1).add(c11).intoArray(c, o + L, m1);
-        }
-        if (rows > 2) {
-            int o = cOff + 2 * ldc;
-            FloatVector.fromArray(S, c, o, m0).add(c20).intoArray(c, o, m0);
-            FloatVector.fromArray(S, c, o + L, m1).add(c21).intoArray(c, o + L, m1);
-        }
-        if (rows > 3) {
-            int o = cOff + 3 * ldc;
-            FloatVector.fromArray(S, c, o, m0).add(c30).intoArray(c, o, m0);
-            FloatVector.fromArray(S, c, o + L, m1).add(c31).intoArray(c, o + L, m1);
-        }
-        if (rows > 4) {
-            int o = cOff + 4 * ldc;
-            FloatVector.fromArray(S, c, o, m0).add(c40).intoArray(c, o, m0);
-            FloatVector.fromArray(S, c, o + L, m1).add(c41).intoArray(c, o + L, m1);
-        }
-        if (rows > 5) {
-            int o = cOff + 5 * ldc;
-            FloatVector.fromArray(S, c, o, m0).add(c50).intoArray(c, o, m0);
-            FloatVector.fromArray(S, c, o + L, m1).add(c51).intoArray(c, o + L, m1);
-        }
-        if (rows > 6) {
-            int o = cOff + 6 * ldc;
-            FloatVector.fromArray(S, c, o, m0).add(c60).intoArray(c, o, m0);
-            FloatVector.fromArray(S, c, o + L, m1).add(c61).intoArray(c, o + L, m1);
-        }
-        if (rows > 7) {
-            int o = cOff + 7 * ldc;
-            FloatVector.fromArray(S, c, o, m0).add(c70).intoArray(c, o, m0);
-            FloatVector.fromArray(S, c, o + L, m1).add(c71).intoArray(c, o + L, m1);
+        for (int r = 0; r < rows; r++) {
+            int o = cOff + r * ldc, src = tOff + r * NR;
+            FloatVector.fromArray(S, c, o, m0).add(FloatVector.fromArray(S, t, src)).intoArray(c, o, m0);
+            FloatVector.fromArray(S, c, o + L, m1).add(FloatVector.fromArray(S, t, src + L)).intoArray(c, o + L, m1);
         }
     }
 }
