@@ -332,14 +332,26 @@ public final class LlamaModel {
         int in = w.cols();
         int out = w.rows();
         if (Simd.enabled()) {
-            int rows = MatmulVector.rowsPerTask(n, par.threads());
-            par.forEach((n + rows - 1) / rows, (lo, hi, wk) -> MatmulVector.forwardRows(y, x, params, w.offset(), in, out,
-                    lo * rows, Math.min(n, hi * rows), matmulWorkspace, wk * workspaceStride));
+            float[] ws = matmulWorkspace;
+            forEachTokenBlock(n, (n0, n1, wsOff) -> MatmulVector.forwardRows(y, x, params, w.offset(), in, out, n0, n1, ws, wsOff));
             return;
         }
         par.forEach(n, (lo, hi, wk) -> {
             for (int i = lo; i < hi; i++) Matmul.forwardRow(y, x, params, w.offset(), in, out, i);
         });
+    }
+
+    /** Tokens [n0, n1) of a SIMD matmul, run by the worker whose workspace is at {@code wsOff}. */
+    @FunctionalInterface
+    private interface TokenBlock {
+        void run(int n0, int n1, int wsOff);
+    }
+
+    /** Runs {@code body} over the n tokens in blocks of {@link MatmulVector#rowsPerTask} on all workers. */
+    private void forEachTokenBlock(int n, TokenBlock body) {
+        int rows = MatmulVector.rowsPerTask(n, par.threads());
+        int stride = workspaceStride;
+        par.forEach((n + rows - 1) / rows, (lo, hi, wk) -> body.run(lo * rows, Math.min(n, hi * rows), wk * stride));
     }
 
     /** y = x · Wᵀ + b, for a projection whose bias may be absent (null). */
@@ -366,9 +378,7 @@ public final class LlamaModel {
         if (Simd.enabled()) {
             float[] ws = matmulWorkspace;
             int stride = workspaceStride;
-            int per = MatmulVector.rowsPerTask(n, par.threads());
-            par.forEach((n + per - 1) / per, (lo, hi, wk) -> MatmulVector.inputGradRows(dx, dy, params, w.offset(), in, out,
-                    lo * per, Math.min(n, hi * per), ws, wk * stride));
+            forEachTokenBlock(n, (n0, n1, wsOff) -> MatmulVector.inputGradRows(dx, dy, params, w.offset(), in, out, n0, n1, ws, wsOff));
             if (xPackedFrom != x) {
                 par.forEach(MatmulVector.panels(in), (lo, hi, wk) -> MatmulVector.packColumns(xPacked, x, n, in, lo, hi));
                 xPackedFrom = x;

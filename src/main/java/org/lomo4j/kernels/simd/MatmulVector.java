@@ -49,9 +49,12 @@ public final class MatmulVector {
      * per call and whose depth is at most {@code maxDepth}: an A block, a B panel and one block of C.
      */
     public static int workspaceFloats(int maxRows, int maxDepth) {
-        int rows = (Math.min(MC, maxRows) + MR - 1) / MR * MR;
-        int depth = Math.min(KC, maxDepth);
-        return rows * depth + depth * NR + MR * NR;
+        return aBlockFloats(maxRows, maxDepth) + Math.min(KC, maxDepth) * NR + MR * NR;
+    }
+
+    /** Floats of a packed A block for m rows and depth k: at most MC rows, rounded up to groups of MR, × at most KC. */
+    private static int aBlockFloats(int m, int k) {
+        return (Math.min(MC, m) + MR - 1) / MR * MR * Math.min(KC, k);
     }
 
     /**
@@ -124,13 +127,13 @@ public final class MatmulVector {
                                    float[] ws, int wsOff) {
         java.util.Arrays.fill(y, n0 * out, n1 * out, 0f);
         // B = Wᵀ: element (k = i, j = o) at W[o, i].
-        gemm(y, n0 * out, out, n1 - n0, out, in, x, n0 * in, in, 1, w, wOff, 1, in, ws, wsOff);
+        gemm(y, n0 * out, out, n1 - n0, out, in, x, n0 * in, in, 1, w, wOff, 1, in, false, ws, wsOff);
     }
 
     /** Rows [n0, n1) of the input gradient: {@code dx[n, i] += Σ_o dy[n, o] · W[o, i]}. */
     public static void inputGradRows(float[] dx, float[] dy, float[] w, int wOff, int in, int out, int n0, int n1,
                                      float[] ws, int wsOff) {
-        gemm(dx, n0 * in, in, n1 - n0, in, out, dy, n0 * out, out, 1, w, wOff, in, 1, ws, wsOff);
+        gemm(dx, n0 * in, in, n1 - n0, in, out, dy, n0 * out, out, 1, w, wOff, in, 1, false, ws, wsOff);
     }
 
     /** Floats that {@link #packColumns} needs for a (rows, cols) matrix: its column panels, zero-padded to NR. */
@@ -161,18 +164,19 @@ public final class MatmulVector {
     public static void weightGradRows(float[] g, int gOff, float[] dy, float[] xPacked, int nTokens, int in, int out,
                                       int o0, int rows, float[] ws, int wsOff) {
         // A = dyᵀ: element (m = o, k = n) at dy[n, o0 + m]; B = x, already in panels.
-        gemm(g, gOff, in, rows, in, nTokens, dy, o0, 1, out, xPacked, 0, 0, 0, ws, wsOff);
+        gemm(g, gOff, in, rows, in, nTokens, dy, o0, 1, out, xPacked, 0, 0, 0, true, ws, wsOff);
     }
 
     /**
      * {@code C += A · B} for C (m, nCols) at {@code c[cOff + row · ldc + col]}, A (m, k) with element
      * (r, kk) at {@code a[aOff + r · ars + kk · aks]}, B (k, nCols) with element (kk, j) at
-     * {@code b[bOff + kk · bks + j · bjs]}, or, when both strides are 0, already in {@link #packColumns}' panels.
+     * {@code b[bOff + kk · bks + j · bjs]}, or, when {@code bInPanels}, already in {@link #packColumns}' panels
+     * (the strides unused).
      */
     private static void gemm(float[] c, int cOff, int ldc, int m, int nCols, int k,
-                             float[] a, int aOff, int ars, int aks, float[] b, int bOff, int bks, int bjs,
+                             float[] a, int aOff, int ars, int aks, float[] b, int bOff, int bks, int bjs, boolean bInPanels,
                              float[] ws, int wsOff) {
-        int panel = wsOff + (Math.min(MC, m) + MR - 1) / MR * MR * Math.min(KC, k);
+        int panel = wsOff + aBlockFloats(m, k);
         int tile = panel + Math.min(KC, k) * NR;  // one MR × NR block of C
         for (int m0 = 0; m0 < m; m0 += MC) {
             int mc = Math.min(MC, m - m0);
@@ -183,7 +187,7 @@ public final class MatmulVector {
                     int nc = Math.min(NR, nCols - j0);
                     float[] bp = ws;
                     int bpOff = panel;
-                    if (bks == 0 && bjs == 0) {
+                    if (bInPanels) {
                         bp = b;
                         bpOff = bOff + j0 * k + k0 * NR;  // panel j0 / NR, row k0
                     } else {
