@@ -32,16 +32,7 @@ public final class Attention {
             probs[pOff + t2] = s;
             max = Math.max(max, s);
         }
-        float sum = 0f;
-        for (int t2 = 0; t2 <= t; t2++) {
-            float e = (float) Math.exp(probs[pOff + t2] - max);
-            probs[pOff + t2] = e;
-            sum += e;
-        }
-        float inv = 1f / sum;
-        for (int t2 = 0; t2 < seqLen; t2++) {
-            probs[pOff + t2] = t2 <= t ? probs[pOff + t2] * inv : 0f;
-        }
+        softmaxRow(probs, pOff, t, seqLen, max);
         for (int d = 0; d < hd; d++) {
             out[qOff + d] = 0f;
         }
@@ -76,9 +67,7 @@ public final class Attention {
             dscores[pOff + t2] = dp;
             pdp += probs[pOff + t2] * dp;
         }
-        for (int t2 = 0; t2 < seqLen; t2++) {
-            dscores[pOff + t2] = t2 <= t ? probs[pOff + t2] * (dscores[pOff + t2] - pdp) : 0f;
-        }
+        softmaxGradRow(dscores, probs, pOff, t, seqLen, pdp);
         for (int t2 = 0; t2 <= t; t2++) {
             float ds = dscores[pOff + t2] * scale;
             int kOff = (b * seqLen + t2) * kvStride + kvh * hd;
@@ -112,6 +101,33 @@ public final class Attention {
                     dv[kvOff + d] += p * dout[qOff + d];
                 }
             }
+        }
+    }
+
+    /**
+     * The causal softmax of query row t, in place: scores 0..t (their maximum {@code max}) become
+     * probabilities, positions after t zeros.
+     */
+    public static void softmaxRow(float[] probs, int pOff, int t, int seqLen, float max) {
+        float sum = 0f;
+        for (int t2 = 0; t2 <= t; t2++) {
+            float e = (float) Math.exp(probs[pOff + t2] - max);
+            probs[pOff + t2] = e;
+            sum += e;
+        }
+        float inv = 1f / sum;
+        for (int t2 = 0; t2 < seqLen; t2++) {
+            probs[pOff + t2] = t2 <= t ? probs[pOff + t2] * inv : 0f;
+        }
+    }
+
+    /**
+     * The softmax gradient of query row t, in place: {@code dp} (in dscores) becomes {@code ds = p · (dp − pdp)}
+     * with {@code pdp = Σ p·dp}; positions after t zeros.
+     */
+    public static void softmaxGradRow(float[] dscores, float[] probs, int pOff, int t, int seqLen, float pdp) {
+        for (int t2 = 0; t2 < seqLen; t2++) {
+            dscores[pOff + t2] = t2 <= t ? probs[pOff + t2] * (dscores[pOff + t2] - pdp) : 0f;
         }
     }
 

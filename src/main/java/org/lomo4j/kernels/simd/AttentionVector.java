@@ -1,10 +1,12 @@
 package org.lomo4j.kernels.simd;
 
+import org.lomo4j.kernels.Attention;
+
 /**
- * {@link org.lomo4j.kernels.Attention} for the JVM backend: the same items, loops and indexing, with its
- * dot products and its {@code y += a·x} updates over a head's HD values done by the Vector API
- * ({@link MatmulVector#dot}, {@link MatmulVector#axpy}). Scalar float reductions do not vectorize on their
- * own, and attention's dot products were a fifth of a bench-24m step at T = 128.
+ * {@link Attention} for the JVM backend: the same items, loops and indexing, with its dot products and its
+ * {@code y += a·x} updates over a head's HD values done by the Vector API ({@link MatmulVector#dot},
+ * {@link MatmulVector#axpy}); the softmax rows are Attention's own. Scalar float reductions do not vectorize
+ * on their own, and attention's dot products were a fifth of a bench-24m step at T = 128.
  */
 public final class AttentionVector {
     private AttentionVector() {}
@@ -28,16 +30,7 @@ public final class AttentionVector {
             probs[pOff + t2] = s;
             max = Math.max(max, s);
         }
-        float sum = 0f;
-        for (int t2 = 0; t2 <= t; t2++) {
-            float e = (float) Math.exp(probs[pOff + t2] - max);
-            probs[pOff + t2] = e;
-            sum += e;
-        }
-        float inv = 1f / sum;
-        for (int t2 = 0; t2 < seqLen; t2++) {
-            probs[pOff + t2] = t2 <= t ? probs[pOff + t2] * inv : 0f;
-        }
+        Attention.softmaxRow(probs, pOff, t, seqLen, max);
         java.util.Arrays.fill(out, qOff, qOff + hd, 0f);
         for (int t2 = 0; t2 <= t; t2++) {
             MatmulVector.axpy(probs[pOff + t2], v, (b * seqLen + t2) * kvStride + kvh * hd, out, qOff, hd);
@@ -63,9 +56,7 @@ public final class AttentionVector {
             dscores[pOff + t2] = dp;
             pdp += probs[pOff + t2] * dp;
         }
-        for (int t2 = 0; t2 < seqLen; t2++) {
-            dscores[pOff + t2] = t2 <= t ? probs[pOff + t2] * (dscores[pOff + t2] - pdp) : 0f;
-        }
+        Attention.softmaxGradRow(dscores, probs, pOff, t, seqLen, pdp);
         for (int t2 = 0; t2 <= t; t2++) {
             MatmulVector.axpy(dscores[pOff + t2] * scale, k, (b * seqLen + t2) * kvStride + kvh * hd, dq, qOff, hd);
         }
