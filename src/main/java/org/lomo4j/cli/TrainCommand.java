@@ -59,7 +59,7 @@ final class TrainCommand implements Callable<Integer> {
     double weightDecay;
 
     @Option(names = "--clip-norm", defaultValue = "1.0",
-            description = "Clip the global gradient norm to this (LOMO: an extra norm-only backward); 0 turns it off. Default: ${DEFAULT-VALUE}")
+            description = "Clip the global gradient norm to this (LOMO: an extra norm-only pass); 0 turns it off. Default: ${DEFAULT-VALUE}")
     double clipNorm;
 
     @Option(names = "--clip-value", defaultValue = "0", description = "Clip each gradient element to ±this; 0 turns it off. Default: ${DEFAULT-VALUE}")

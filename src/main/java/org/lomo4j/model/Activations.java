@@ -65,7 +65,8 @@ public final class Activations {
     final float[] dgate;       // (N, F)
     final float[] dup;         // (N, F)
     final float[] dh;          // (N, F)
-    final float[] dlogits;     // (N, V)  kept apart from the probabilities, which a second (clipping) pass reuses
+    final float[] dlogits;     // (N, V)  kept apart from the probabilities: the head's output gradient, for a replay
+    final float[] normGrads;   // (2L+1, C) the RMSNorm weights' gradients, kept for a replay (row 2l, 2l+1: block l's; 2L: final)
 
     private final MemoryLedger ledger;
     private long bytes;
@@ -101,6 +102,7 @@ public final class Activations {
         dup = act(ledger, n * s.f);
         dh = act(ledger, n * s.f);
         dlogits = act(ledger, n * s.v);
+        normGrads = act(ledger, (2L * cfg.numHiddenLayers() + 1) * s.c);
         bytes = ledger.current(Category.ACTIVATIONS) - before;
     }
 

@@ -47,6 +47,8 @@ public final class LlamaModel {
     private int batchSize;
     private int seqLen;
     private boolean lossComputed;
+    private boolean keepOutputGradients;  // this backward leaves each weight's output gradient for a replay
+    private boolean replayable;           // the activations now hold what replayWeightGradients reads
 
     public LlamaModel(LlamaConfig cfg, float[] params, Parallel par, MemoryLedger ledger) {
         this.cfg = cfg;
@@ -167,6 +169,7 @@ public final class LlamaModel {
             }
         }
         reserve(b, t);
+        replayable = false;
         this.tokens = tokens;
         this.batchSize = b;
         this.seqLen = t;
@@ -231,11 +234,63 @@ public final class LlamaModel {
 
     /**
      * Backward of the last {@link #forward}: every weight's gradient goes to {@code sink}, layer by layer
-     * from the top. The forward's activations are left intact, so backward can run twice (LOMO's
-     * norm-only pass, then its updating pass).
+     * from the top. The forward's activations are left intact, so backward can run again.
      */
     public void backward(GradientSink sink) {
+        backward(sink, false);
+    }
+
+    /**
+     * Backward as {@link #backward(GradientSink)}, which then leaves every weight's output gradient (dy) in
+     * an activation buffer that only the input-gradient chain needed: dq, dk, dv over q, k, v (read by the
+     * attention backward), dgate and dup over gate and up (read by the SwiGLU backward), o_proj's dy over
+     * res1 and down_proj's over the block's output (read by the RMSNorm backwards); the norms' own
+     * gradients, one row each, go to a small buffer. {@link #replayWeightGradients} then hands the sink
+     * every gradient again, bit for bit, with only the weight-gradient products to compute: a second
+     * backward without the input gradients, the attention and the norms, and in no more memory. The
+     * activations are used up: another backward needs another forward.
+     */
+    public void backwardKeepingOutputGradients(GradientSink sink) {
+        backward(sink, true);
+        lossComputed = false;
+        replayable = true;
+    }
+
+    /**
+     * Every weight's gradient of the last {@link #backwardKeepingOutputGradients}, handed to {@code sink} in
+     * the same order and with the same values, from the output gradients it kept. This is the second pass
+     * of LOMO's global-norm clipping: the first measures ‖g‖, this one updates.
+     */
+    public void replayWeightGradients(GradientSink sink) {
+        if (!replayable) throw new IllegalStateException("replay needs backwardKeepingOutputGradients first");
+        xPackedFrom = null;
+        int n = batchSize * seqLen;
+        int layers = cfg.numHiddenLayers();
+        weightGradient(sink, acts.dlogits, acts.lnf, layout.head(), n, !layout.tied());
+        keptNormGradient(sink, layout.finalNorm(), 2 * layers);
+        for (int l = layers - 1; l >= 0; l--) {
+            ParameterLayout.Block w = layout.blocks().get(l);
+            Activations.Block a = acts.blocks[l];
+            weightGradient(sink, acts.residual[l + 1], a.h, w.wDown(), n, true);
+            weightGradient(sink, a.gate, a.ln2, w.wGate(), n, true);
+            weightGradient(sink, a.up, a.ln2, w.wUp(), n, true);
+            keptNormGradient(sink, w.postAttnNorm(), 2 * l + 1);
+            weightGradient(sink, a.res1, a.att, w.wo(), n, true);
+            weightGradient(sink, a.q, a.ln1, w.wq(), n, true);
+            biasBackward(sink, a.q, w.bq(), n);
+            weightGradient(sink, a.k, a.ln1, w.wk(), n, true);
+            biasBackward(sink, a.k, w.bk(), n);
+            weightGradient(sink, a.v, a.ln1, w.wv(), n, true);
+            biasBackward(sink, a.v, w.bv(), n);
+            keptNormGradient(sink, w.inputNorm(), 2 * l);
+        }
+        embeddingGradient(sink, acts.dres);  // the gradient of block 0's input, where the first pass left it
+    }
+
+    private void backward(GradientSink sink, boolean keep) {
         if (!lossComputed) throw new IllegalStateException("backward needs a forward with targets first");
+        keepOutputGradients = keep;
+        replayable = false;
         xPackedFrom = null;
         int n = batchSize * seqLen;
         int vocab = cfg.vocabSize();
@@ -253,14 +308,19 @@ public final class LlamaModel {
         zero(acts.dln, (long) n * cfg.hiddenSize());
         matmulBackward(sink, acts.dln, dlogits, acts.lnf, layout.head(), n, !layout.tied());
         zero(acts.dres, (long) n * cfg.hiddenSize());
-        rmsnormBackward(sink, acts.dres, acts.dln, acts.residual[cfg.numHiddenLayers()], acts.rstdf, layout.finalNorm(), n);
+        rmsnormBackward(sink, acts.dres, acts.dln, acts.residual[cfg.numHiddenLayers()], acts.rstdf, layout.finalNorm(), n,
+                2 * cfg.numHiddenLayers());
 
         for (int l = cfg.numHiddenLayers() - 1; l >= 0; l--) {
             blockBackward(sink, l);
         }
 
         // Embedding: the last use of its weight.
-        float[] dx = acts.dres;
+        embeddingGradient(sink, acts.dres);
+    }
+
+    private void embeddingGradient(GradientSink sink, float[] dx) {
+        int n = batchSize * seqLen;
         int c = cfg.hiddenSize();
         int[] tok = tokens;
         sink.accept(layout.embedding(), (g, gOff, row0, rows, wk) -> {
@@ -284,6 +344,7 @@ public final class LlamaModel {
 
         // MLP: out = res1 + down(silu(gate) · up). dres flows to res1 unchanged through the residual.
         matmulBackward(sink, zero(acts.dh, (long) n * f), dres, a.h, w.wDown(), n, true);
+        if (keepOutputGradients) copy(acts.residual[l + 1], dres, (long) n * c);  // block l + 1 read its input already
         zero(acts.dgate, (long) n * f);
         zero(acts.dup, (long) n * f);
         par.forEach(n, (lo, hi, wk) -> {
@@ -292,10 +353,15 @@ public final class LlamaModel {
         zero(acts.dln, (long) n * c);
         matmulBackward(sink, acts.dln, acts.dgate, a.ln2, w.wGate(), n, true);
         matmulBackward(sink, acts.dln, acts.dup, a.ln2, w.wUp(), n, true);
-        rmsnormBackward(sink, dres, acts.dln, a.res1, a.rstd2, w.postAttnNorm(), n);
+        if (keepOutputGradients) {
+            copy(a.gate, acts.dgate, (long) n * f);
+            copy(a.up, acts.dup, (long) n * f);
+        }
+        rmsnormBackward(sink, dres, acts.dln, a.res1, a.rstd2, w.postAttnNorm(), n, 2 * l + 1);
 
         // Attention: res1 = x + o_proj(attention(rope(q), rope(k), v)).
         matmulBackward(sink, zero(acts.datt, (long) n * nh * hd), dres, a.att, w.wo(), n, true);
+        if (keepOutputGradients) copy(a.res1, dres, (long) n * c);
         zero(acts.dq, (long) n * nh * hd);
         zero(acts.dk, (long) n * nkv * hd);
         zero(acts.dv, (long) n * nkv * hd);
@@ -325,7 +391,12 @@ public final class LlamaModel {
         biasBackward(sink, acts.dk, w.bk(), n);
         matmulBackward(sink, acts.dln, acts.dv, a.ln1, w.wv(), n, true);
         biasBackward(sink, acts.dv, w.bv(), n);
-        rmsnormBackward(sink, dres, acts.dln, x, a.rstd1, w.inputNorm(), n);
+        if (keepOutputGradients) {
+            copy(a.q, acts.dq, (long) n * nh * hd);
+            copy(a.k, acts.dk, (long) n * nkv * hd);
+            copy(a.v, acts.dv, (long) n * nkv * hd);
+        }
+        rmsnormBackward(sink, dres, acts.dln, x, a.rstd1, w.inputNorm(), n, 2 * l);
     }
 
     private void matmul(float[] y, float[] x, Tensor w, int n) {
@@ -377,20 +448,31 @@ public final class LlamaModel {
         int out = w.rows();
         if (Simd.enabled()) {
             float[] ws = matmulWorkspace;
-            int stride = workspaceStride;
             forEachTokenBlock(n, (n0, n1, wsOff) -> MatmulVector.inputGradRows(dx, dy, params, w.offset(), in, out, n0, n1, ws, wsOff));
+        } else {
+            par.forEach(n, (lo, hi, wk) -> {
+                for (int i = lo; i < hi; i++) Matmul.inputGradRow(dx, dy, params, w.offset(), in, out, i);
+            });
+        }
+        weightGradient(sink, dy, x, w, n, lastUse);
+    }
+
+    /** W's gradient {@code dyᵀ · x} to the sink, a tile of rows at a time. */
+    private void weightGradient(GradientSink sink, float[] dy, float[] x, Tensor w, int n, boolean lastUse) {
+        int in = w.cols();
+        int out = w.rows();
+        if (Simd.enabled()) {
             if (xPackedFrom != x) {
                 par.forEach(MatmulVector.panels(in), (lo, hi, wk) -> MatmulVector.packColumns(xPacked, x, n, in, lo, hi));
                 xPackedFrom = x;
             }
+            float[] ws = matmulWorkspace;
+            int stride = workspaceStride;
             float[] xp = xPacked;
             sink.accept(w, (g, gOff, row0, rows, wk) -> MatmulVector.weightGradRows(g, gOff, dy, xp, n, in, out, row0, rows,
                     ws, wk * stride), lastUse);
             return;
         }
-        par.forEach(n, (lo, hi, wk) -> {
-            for (int i = lo; i < hi; i++) Matmul.inputGradRow(dx, dy, params, w.offset(), in, out, i);
-        });
         sink.accept(w, (g, gOff, row0, rows, wk) -> {
             for (int r = 0; r < rows; r++) Matmul.weightGradRow(g, gOff + r * in, dy, x, n, in, out, row0 + r);
         }, lastUse);
@@ -404,12 +486,35 @@ public final class LlamaModel {
         });
     }
 
-    private void rmsnormBackward(GradientSink sink, float[] dx, float[] dy, float[] x, float[] rstd, Tensor w, int n) {
+    /**
+     * dx += the norm's input gradient; its weight's gradient goes to the sink, and when this backward keeps
+     * output gradients, also to row {@code slot} of the kept norm gradients (dy and x do not survive it).
+     */
+    private void rmsnormBackward(GradientSink sink, float[] dx, float[] dy, float[] x, float[] rstd, Tensor w, int n, int slot) {
         int c = w.cols();
         par.forEach(n, (lo, hi, wk) -> {
             for (int i = lo; i < hi; i++) RmsNorm.inputGradRow(dx, dy, x, rstd, params, w.offset(), c, i);
         });
-        sink.accept(w, (g, gOff, row0, rows, wk) -> RmsNorm.weightGrad(g, gOff, dy, x, rstd, n, c), true);  // one row
+        if (!keepOutputGradients) {
+            sink.accept(w, (g, gOff, row0, rows, wk) -> RmsNorm.weightGrad(g, gOff, dy, x, rstd, n, c), true);  // one row
+            return;
+        }
+        Arrays.fill(acts.normGrads, slot * c, (slot + 1) * c, 0f);
+        RmsNorm.weightGrad(acts.normGrads, slot * c, dy, x, rstd, n, c);
+        keptNormGradient(sink, w, slot);
+    }
+
+    private void keptNormGradient(GradientSink sink, Tensor w, int slot) {
+        int c = w.cols();
+        float[] kept = acts.normGrads;
+        sink.accept(w, (g, gOff, row0, rows, wk) -> {
+            for (int i = 0; i < c; i++) g[gOff + i] += kept[slot * c + i];
+        }, true);  // one row
+    }
+
+    private void copy(float[] dst, float[] src, long count) {
+        int len = (int) count;
+        par.forEach(len, (lo, hi, w) -> System.arraycopy(src, lo, dst, lo, hi - lo));
     }
 
     private float[] zero(float[] a, long count) {

@@ -19,7 +19,9 @@ import org.lomo4j.model.LlamaModel;
  * parameters + gradients + two moments.
  *
  * <p>Global-norm clipping needs ‖g‖ before the first update, so it costs a first backward that only
- * accumulates Σg² and updates nothing; the updating backward follows, from the same activations.
+ * accumulates Σg² and updates nothing. That backward leaves every weight's output gradient in activation
+ * buffers it no longer needs, so the updating pass replays only the weight-gradient products: no input
+ * gradients, attention or norm backwards, and no memory beyond the activations a plain step already holds.
  */
 public final class Lomo extends Optimizer {
     private final LomoPass pass;
@@ -36,13 +38,14 @@ public final class Lomo extends Optimizer {
         float scale = 1f;
         if (config.clipNorm() > 0) {
             pass.begin(LomoPass.Mode.NORM, hp);
-            model.backward(pass);
+            model.backwardKeepingOutputGradients(pass);
             norm = Math.sqrt(pass.sumSquares());
             scale = Update.clipScale(norm, config.clipNorm());
         }
         double lr = prepareHyperParameters(scale);
         pass.begin(LomoPass.Mode.UPDATE, hp);
-        model.backward(pass);
+        if (config.clipNorm() > 0) model.replayWeightGradients(pass);
+        else model.backward(pass);
         step++;
         return new StepResult(loss, norm, lr);
     }

@@ -9,6 +9,9 @@ import org.lomo4j.memory.MemoryLedger;
 import org.lomo4j.optim.FullGradients;
 import org.lomo4j.parallel.Parallel;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
 /** The whole model's parameter gradients against central finite differences of its loss. */
 class ModelGradientTest {
     private static final Parallel PAR = new Parallel(2);
@@ -36,5 +39,35 @@ class ModelGradientTest {
             double[] numeric = GradCheck.numeric(p, t.offset(), t.size(), 1e-2f, () -> model.forward(batch));
             GradCheck.assertClose(t.name(), numeric, grads.grads(), t.offset(), 2e-2);
         }
+    }
+
+    /** Clipped LOMO's second pass replays the first's gradients from kept output gradients: they must be identical. */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"untied", "tied", "qwen2"})
+    void replayedGradientsEqualTheBackwardsBitForBit(String name) {
+        LlamaConfig cfg = TinyModels.named(name);
+        MemoryLedger ledger = new MemoryLedger();
+        LlamaModel model = TinyModels.model(cfg, 3, PAR, ledger);
+        model.reserve(3, 7);  // a batch smaller than the buffers, as in a run's last batch
+        Batch batch = TinyModels.batch(cfg, 2, 5, 4);
+        FullGradients plain = new FullGradients(model.layout(), PAR, ledger);
+        FullGradients first = new FullGradients(model.layout(), PAR, ledger);
+        FullGradients replayed = new FullGradients(model.layout(), PAR, ledger);
+        plain.zero();
+        first.zero();
+        replayed.zero();
+
+        model.forward(batch);
+        assertThrows(IllegalStateException.class, () -> model.replayWeightGradients(replayed), "nothing kept yet");
+        model.backward(plain);
+        model.forward(batch);
+        model.backwardKeepingOutputGradients(first);
+        model.replayWeightGradients(replayed);
+
+        assertArrayEquals(plain.grads(), first.grads(), "keeping output gradients must not change the backward");
+        assertArrayEquals(plain.grads(), replayed.grads(), "the replay must hand over the same gradients");
+        assertThrows(IllegalStateException.class, () -> model.backward(plain), "the kept gradients overwrote activations");
+        model.forward(batch);
+        assertThrows(IllegalStateException.class, () -> model.replayWeightGradients(replayed), "a forward ends the replay");
     }
 }

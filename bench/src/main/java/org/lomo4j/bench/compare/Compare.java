@@ -89,8 +89,8 @@ public final class Compare {
                     mib(r.result().get("peak_rss_bytes").asLong()), loss.get(0).asDouble(), loss.get(loss.size() - 1).asDouble()));
         }
         double lomo = runs.get(0).medianMs(warmup), sgd = runs.get(1).medianMs(warmup), clipped = runs.get(2).medianMs(warmup);
-        md.append(String.format(Locale.ROOT, "%nLOMO's step against a plain backward + SGD: %.2fx; LOMO clipped (a norm-only backward, then the "
-                + "updating one) against unclipped: %.2fx.%n", lomo / sgd, clipped / lomo));
+        md.append(String.format(Locale.ROOT, "%nLOMO's step against a plain backward + SGD: %.2fx; LOMO clipped (a norm-only backward keeping "
+                + "each weight's output gradient, then the weight gradients replayed with the update) against unclipped: %.2fx.%n", lomo / sgd, clipped / lomo));
         md.append("\n\"Accounted\": lomo4j's memory ledger (parameters, gradients, optimizer state, activations, scratch);"
                 + " for LibTorch, its parameters, gradients and optimizer state (its activations are not counted)."
                 + " tokens/s = batch x seq / median step time. Losses per step are in compare.csv.\n");

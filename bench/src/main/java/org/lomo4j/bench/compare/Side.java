@@ -24,9 +24,9 @@ import java.nio.file.Path;
 /**
  * One side of the comparison, run by {@link Compare} in a process of its own so that its peak RSS is its
  * own: {@code Side lomo4j|libtorch lomo|lomo-clip|sgd|adamw MODEL BATCH SEQ STEPS THREADS SEED LR}; {@code lomo-clip}
- * is LOMO with global-norm clipping at 1.0 (two backward passes). Both sides start from
- * the weights {@code LlamaModel.initialize(config, SEED)} gives and train on the same batches; it prints
- * one JSON line: per-step milliseconds and losses, accounted bytes and peak RSS.
+ * is LOMO with global-norm clipping at 1.0 (a norm-only backward, then the weight gradients replayed).
+ * Both sides start from the weights {@code LlamaModel.initialize(config, SEED)} gives and train on the
+ * same batches; it prints one JSON line: per-step milliseconds and losses, accounted bytes and peak RSS.
  */
 public final class Side {
     public static void main(String[] args) throws Exception {
