@@ -12,6 +12,7 @@ import org.lomo4j.kernels.SwiGlu;
 import org.lomo4j.kernels.simd.AttentionVector;
 import org.lomo4j.kernels.simd.MatmulVector;
 import org.lomo4j.kernels.simd.Simd;
+import org.lomo4j.kernels.simd.SwiGluVector;
 import org.lomo4j.memory.Category;
 import org.lomo4j.memory.MemoryLedger;
 import org.lomo4j.parallel.Parallel;
@@ -224,7 +225,10 @@ public final class LlamaModel {
         matmul(a.up, a.ln2, w.wUp(), n);
         int f = cfg.intermediateSize();
         par.forEach(n, (lo, hi, wk) -> {
-            for (int i = lo; i < hi; i++) SwiGlu.forwardRow(a.h, a.gate, a.up, f, i);
+            for (int i = lo; i < hi; i++) {
+                if (simd) SwiGluVector.forwardRow(a.h, a.gate, a.up, f, i);
+                else SwiGlu.forwardRow(a.h, a.gate, a.up, f, i);
+            }
         });
         matmul(out, a.h, w.wDown(), n);
         par.forEach(n, (lo, hi, wk) -> {
@@ -347,8 +351,12 @@ public final class LlamaModel {
         if (keepOutputGradients) copy(acts.residual[l + 1], dres, (long) n * c);  // block l + 1 read its input already
         zero(acts.dgate, (long) n * f);
         zero(acts.dup, (long) n * f);
+        boolean simd = Simd.enabled();
         par.forEach(n, (lo, hi, wk) -> {
-            for (int i = lo; i < hi; i++) SwiGlu.backwardRow(acts.dgate, acts.dup, acts.dh, a.gate, a.up, f, i);
+            for (int i = lo; i < hi; i++) {
+                if (simd) SwiGluVector.backwardRow(acts.dgate, acts.dup, acts.dh, a.gate, a.up, f, i);
+                else SwiGlu.backwardRow(acts.dgate, acts.dup, acts.dh, a.gate, a.up, f, i);
+            }
         });
         zero(acts.dln, (long) n * c);
         matmulBackward(sink, acts.dln, acts.dgate, a.ln2, w.wGate(), n, true);
@@ -365,7 +373,6 @@ public final class LlamaModel {
         zero(acts.dq, (long) n * nh * hd);
         zero(acts.dk, (long) n * nkv * hd);
         zero(acts.dv, (long) n * nkv * hd);
-        boolean simd = Simd.enabled();
         par.forEach(batchSize * nh * t, (lo, hi, wk) -> {
             for (int i = lo; i < hi; i++) {
                 if (simd) AttentionVector.backwardQueryItem(acts.dq, acts.dscores, acts.datt, a.probs, a.k, a.v, t, nh, nkv, hd, i);
