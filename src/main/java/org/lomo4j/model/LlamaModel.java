@@ -37,8 +37,9 @@ public final class LlamaModel {
     private final Parallel par;
     private final MemoryLedger ledger;
     private Activations acts;
-    private float[] matmulWorkspace;  // (threads, workspaceStride) the SIMD matmul's packed blocks, sized with the activations
+    private float[] matmulWorkspace;  // (threads, workspaceStride) the SIMD matmul's packed A blocks, sized with the activations
     private int workspaceStride;
+    private float[] wPacked;          // the weight of the running forward or input gradient, in panels (B, shared by the workers)
     private float[] xPacked;          // (N, maxCols) a weight's input in column panels, for its gradient's tiles
     private float[] xPackedFrom;      // the activation xPacked holds, so q, k and v (gate and up) pack theirs once
 
@@ -102,11 +103,11 @@ public final class LlamaModel {
     }
 
     /**
-     * Bytes of the SIMD matmul's packing workspace (scratch: one block per worker, and one weight's input in
-     * panels; 0 without SIMD or activations).
+     * Bytes of the SIMD matmul's packing workspace (scratch: one block per worker, one weight in panels and one
+     * weight's input in panels; 0 without SIMD or activations).
      */
     public long workspaceBytes() {
-        return matmulWorkspace == null ? 0 : 4L * (matmulWorkspace.length + xPacked.length);
+        return matmulWorkspace == null ? 0 : 4L * (matmulWorkspace.length + wPacked.length + xPacked.length);
     }
 
     /** Makes sure activations hold batches of {@code b × t}; reallocates only when they grow. */
@@ -122,6 +123,9 @@ public final class LlamaModel {
             workspaceStride = MatmulVector.workspaceFloats(Math.max(n, GradientSink.TILE_ROWS),
                     Math.max(n, Math.max(layout.maxRows(), layout.maxCols())));
             matmulWorkspace = ledger.floats(Category.SCRATCH, (long) par.threads() * workspaceStride);
+            // W as the forward's B (depth IN, OUT columns) or the input gradient's (depth OUT, IN columns).
+            int rows = layout.maxRows(), cols = layout.maxCols();
+            wPacked = ledger.floats(Category.SCRATCH, Math.max(MatmulVector.packedFloats(cols, rows), MatmulVector.packedFloats(rows, cols)));
             xPacked = ledger.floats(Category.SCRATCH, MatmulVector.packedFloats(n, layout.maxCols()));
         }
     }
@@ -131,8 +135,10 @@ public final class LlamaModel {
         if (acts != null) acts.release();
         acts = null;
         if (matmulWorkspace != null) ledger.release(Category.SCRATCH, matmulWorkspace);
+        if (wPacked != null) ledger.release(Category.SCRATCH, wPacked);
         if (xPacked != null) ledger.release(Category.SCRATCH, xPacked);
         matmulWorkspace = null;
+        wPacked = null;
         xPacked = null;
     }
 
@@ -410,8 +416,9 @@ public final class LlamaModel {
         int in = w.cols();
         int out = w.rows();
         if (Simd.enabled()) {
-            float[] ws = matmulWorkspace;
-            forEachTokenBlock(n, (n0, n1, wsOff) -> MatmulVector.forwardRows(y, x, params, w.offset(), in, out, n0, n1, ws, wsOff));
+            float[] ws = matmulWorkspace, wp = wPacked;
+            par.forEach(MatmulVector.panels(out), (lo, hi, wk) -> MatmulVector.packTransposed(wp, params, w.offset(), out, in, lo, hi));
+            forEachTokenBlock(n, (n0, n1, wsOff) -> MatmulVector.forwardRows(y, x, wp, in, out, n0, n1, ws, wsOff));
             return;
         }
         par.forEach(n, (lo, hi, wk) -> {
@@ -454,8 +461,9 @@ public final class LlamaModel {
         int in = w.cols();
         int out = w.rows();
         if (Simd.enabled()) {
-            float[] ws = matmulWorkspace;
-            forEachTokenBlock(n, (n0, n1, wsOff) -> MatmulVector.inputGradRows(dx, dy, params, w.offset(), in, out, n0, n1, ws, wsOff));
+            float[] ws = matmulWorkspace, wp = wPacked;
+            par.forEach(MatmulVector.panels(in), (lo, hi, wk) -> MatmulVector.packColumns(wp, params, w.offset(), out, in, lo, hi));
+            forEachTokenBlock(n, (n0, n1, wsOff) -> MatmulVector.inputGradRows(dx, dy, wp, in, out, n0, n1, ws, wsOff));
         } else {
             par.forEach(n, (lo, hi, wk) -> {
                 for (int i = lo; i < hi; i++) Matmul.inputGradRow(dx, dy, params, w.offset(), in, out, i);
@@ -470,7 +478,7 @@ public final class LlamaModel {
         int out = w.rows();
         if (Simd.enabled()) {
             if (xPackedFrom != x) {
-                par.forEach(MatmulVector.panels(in), (lo, hi, wk) -> MatmulVector.packColumns(xPacked, x, n, in, lo, hi));
+                par.forEach(MatmulVector.panels(in), (lo, hi, wk) -> MatmulVector.packColumns(xPacked, x, 0, n, in, lo, hi));
                 xPackedFrom = x;
             }
             float[] ws = matmulWorkspace;

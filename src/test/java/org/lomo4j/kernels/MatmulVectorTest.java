@@ -28,20 +28,26 @@ class MatmulVectorTest {
         float[] want = new float[n * out], got = new float[n * out];
         java.util.Arrays.fill(got, Float.NaN);  // the forward overwrites
         Matmul.forward(want, x, w, wOff, n, in, out);
-        MatmulVector.forwardRows(got, x, w, wOff, in, out, 0, n, ws, 3);
+        // W packed in two parallel-style halves, as B of the forward (Wᵀ) and of the input gradient (W).
+        float[] wT = new float[MatmulVector.packedFloats(in, out)], wp = new float[MatmulVector.packedFloats(out, in)];
+        MatmulVector.packTransposed(wT, w, wOff, out, in, 0, MatmulVector.panels(out) / 2);
+        MatmulVector.packTransposed(wT, w, wOff, out, in, MatmulVector.panels(out) / 2, MatmulVector.panels(out));
+        MatmulVector.packColumns(wp, w, wOff, out, in, 0, MatmulVector.panels(in) / 2);
+        MatmulVector.packColumns(wp, w, wOff, out, in, MatmulVector.panels(in) / 2, MatmulVector.panels(in));
+        MatmulVector.forwardRows(got, x, wT, in, out, 0, n, ws, 3);
         assertClose(want, got, in);
 
         // Accumulation: both add onto the same non-zero starting values.
         float[] dxWant = random(new SplittableRandom(1), n * in), dxGot = dxWant.clone();
         float[] dwWant = random(new SplittableRandom(2), out * in + 3), dwGot = dwWant.clone();
         Matmul.backward(dxWant, dwWant, 3, dy, x, w, wOff, n, in, out);
-        MatmulVector.inputGradRows(dxGot, dy, w, wOff, in, out, 0, n, ws, 3);
-        // x packed in two parallel-style halves; then tiles of 1..17 rows, as the sinks ask for them, the last
+        MatmulVector.inputGradRows(dxGot, dy, wp, in, out, 0, n, ws, 3);
+        // x packed in two halves too; then tiles of 1..17 rows, as the sinks ask for them, the last
         // tile of each split partial.
         float[] xp = new float[MatmulVector.packedFloats(n, in)];
         int half = MatmulVector.panels(in) / 2;
-        MatmulVector.packColumns(xp, x, n, in, 0, half);
-        MatmulVector.packColumns(xp, x, n, in, half, MatmulVector.panels(in));
+        MatmulVector.packColumns(xp, x, 0, n, in, 0, half);
+        MatmulVector.packColumns(xp, x, 0, n, in, half, MatmulVector.panels(in));
         int tile = 1 + out % 17;
         for (int o0 = 0; o0 < out; o0 += tile) {
             MatmulVector.weightGradRows(dwGot, 3 + o0 * in, dy, xp, n, in, out, o0, Math.min(tile, out - o0), ws, 3);
@@ -52,7 +58,7 @@ class MatmulVectorTest {
         // A sub-range writes only its own rows.
         if (n > 2) {
             float[] part = new float[n * out];
-            MatmulVector.forwardRows(part, x, w, wOff, in, out, 1, n - 1, ws, 3);
+            MatmulVector.forwardRows(part, x, wT, in, out, 1, n - 1, ws, 3);
             for (int o = 0; o < out; o++) {
                 assertEquals(0f, part[o]);
                 assertEquals(0f, part[(n - 1) * out + o]);

@@ -25,7 +25,7 @@ public class LomoWeightUpdate {
     @Benchmark
     public float[] gradientAndUpdate(MatmulShapes m) {
         int tile = GradientSink.TILE_ROWS;
-        if (m.simd()) MatmulVector.packColumns(m.xPacked, m.x, MatmulShapes.TOKENS, m.in, 0, MatmulVector.panels(m.in));  // once per weight
+        if (m.simd()) MatmulVector.packColumns(m.xPacked, m.x, 0, MatmulShapes.TOKENS, m.in, 0, MatmulVector.panels(m.in));  // once per weight
         for (int o0 = 0; o0 < m.out; o0 += tile) {
             int rows = Math.min(tile, m.out - o0);
             Arrays.fill(m.scratch, 0, rows * m.in, 0f);

@@ -8,7 +8,8 @@ import org.openjdk.jmh.annotations.Measurement;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * dx += dy · W over a whole batch on one core (the gradient LOMO computes before it touches W).
+ * dx += dy · W over a whole batch on one core (the gradient LOMO computes before it touches W). The SIMD
+ * kernel first packs W into panels, once per product, as the model does.
  * Run: {@code java --add-modules jdk.incubator.vector -jar benchmarks.jar MatmulInputGrad}
  */
 @Warmup(iterations = 3, time = 1)
@@ -19,7 +20,8 @@ public class MatmulInputGrad {
     public float[] inputGrad(MatmulShapes m) {
         // dx keeps accumulating across invocations; values stay finite for the benchmark's length.
         if (m.simd()) {
-            MatmulVector.inputGradRows(m.dx, m.dy, m.w, 0, m.in, m.out, 0, MatmulShapes.TOKENS, m.ws, 0);
+            MatmulVector.packColumns(m.wPacked, m.w, 0, m.out, m.in, 0, MatmulVector.panels(m.in));
+            MatmulVector.inputGradRows(m.dx, m.dy, m.wPacked, m.in, m.out, 0, MatmulShapes.TOKENS, m.ws, 0);
         } else {
             for (int n = 0; n < MatmulShapes.TOKENS; n++) Matmul.inputGradRow(m.dx, m.dy, m.w, 0, m.in, m.out, n);
         }

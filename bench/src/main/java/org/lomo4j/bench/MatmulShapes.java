@@ -30,8 +30,8 @@ public class MatmulShapes {
     int in;
     int out;
     float[] x, w, y, dy, dx, scratch;
-    /** The SIMD kernels' packing workspace, as one worker of the model has it. */
-    float[] ws, xPacked;
+    /** The SIMD kernels' packing workspace, as one worker of the model has it, and W and x in panels. */
+    float[] ws, wPacked, xPacked;
     /** LOMO's hyper-parameters: a tiny lr, so the weights stay put over millions of invocations; no clipping. */
     final float[] hp = new float[Update.SIZE];
 
@@ -52,6 +52,7 @@ public class MatmulShapes {
         dx = new float[TOKENS * in];
         scratch = new float[GradientSink.TILE_ROWS * in];
         ws = new float[MatmulVector.workspaceFloats(Math.max(TOKENS, GradientSink.TILE_ROWS), Math.max(TOKENS, Math.max(in, out)))];
+        wPacked = new float[Math.max(MatmulVector.packedFloats(in, out), MatmulVector.packedFloats(out, in))];
         xPacked = new float[MatmulVector.packedFloats(TOKENS, in)];
         hp[Update.LR] = 1e-9f;
         hp[Update.GRAD_SCALE] = 1f;

@@ -15,18 +15,20 @@ import jdk.incubator.vector.VectorSpecies;
  *   <li>weight gradient: {@code g (rows, IN) += dyᵀ (rows, N) · x (N, IN)}, one tile of W's rows.</li>
  * </ul>
  * Each block of A ({@link #MC} rows × {@link #KC}) is copied into groups of {@link #MR} rows, element
- * (r, k) at {@code k · MR + r}, and each panel of B ({@link #KC} × {@link #NR} columns) into rows of NR
- * floats, so the innermost kernel reads both in order with no strides. That kernel keeps an MR × NR block
- * of C in 16 vector registers: per k it loads two vectors of B and broadcasts MR values of A, 16 FMAs per
- * 10 loads, with the B panel in L1 and the A block in L2. Without packing, the strided reads of W's and x's
- * columns missed the caches, and the kernels ran at a third of the FMA peak. The weight gradient takes x
- * already in panels ({@link #packColumns}), packed once per weight rather than once per tile.
+ * (r, k) at {@code k · MR + r}, and B is taken in panels of {@link #NR} columns, each row of a panel NR
+ * adjacent floats, so the innermost kernel reads both in order with no strides. That kernel keeps an
+ * MR × NR block of C in 16 vector registers: per k it loads two vectors of B and broadcasts MR values of
+ * A, 16 FMAs per 10 loads, with KC rows of a B panel in L1 and the A block in L2. Without packing, the
+ * strided reads of W's and x's columns missed the caches, and the kernels ran at a third of the FMA peak.
+ * B is packed once per product, before the parallel tasks, which all read it: W for the forward
+ * ({@link #packTransposed}) and the input gradient ({@link #packColumns}), x for the weight gradient
+ * ({@link #packColumns}, once per weight rather than once per tile).
  *
  * <p>Every element of C is summed over k in the same order (blocks of KC, in order) whatever the rows,
  * the tile or the thread that computes it, so results do not depend on the thread count. Rows past the
  * end of a block are copies of the last row, computed and not stored; columns past the end are zeros.
  *
- * <p>x (N, IN), W (OUT, IN) at {@code wOff}, y (N, OUT). Every method takes a packing workspace at
+ * <p>x (N, IN), W (OUT, IN) at {@code wOff}, y (N, OUT). Every product takes a packing workspace for A at
  * {@code ws[wsOff]}, one per worker, of {@link #workspaceFloats} floats.
  */
 public final class MatmulVector {
@@ -39,17 +41,17 @@ public final class MatmulVector {
     static final int MR = 8;
     /** Columns of C per register block: two vectors. */
     static final int NR = 2 * L;
-    /** Depth of a packed block: a B panel (KC × NR floats, 32 KiB with 16 lanes) stays in L1. */
+    /** Depth of a packed A block: KC rows of a B panel (KC × NR floats, 32 KiB with 16 lanes) stay in L1. */
     static final int KC = 256;
     /** Rows of a packed A block (MC × KC floats, 256 KiB): stays in L2 while every panel of B passes. */
     static final int MC = 256;
 
     /**
      * Floats of packing workspace one worker needs for products whose A has at most {@code maxRows} rows
-     * per call and whose depth is at most {@code maxDepth}: an A block, a B panel and one block of C.
+     * per call and whose depth is at most {@code maxDepth}: an A block and one block of C.
      */
     public static int workspaceFloats(int maxRows, int maxDepth) {
-        return aBlockFloats(maxRows, maxDepth) + Math.min(KC, maxDepth) * NR + MR * NR;
+        return aBlockFloats(maxRows, maxDepth) + MR * NR;
     }
 
     /** Floats of a packed A block for m rows and depth k: at most MC rows, rounded up to groups of MR, × at most KC. */
@@ -122,38 +124,48 @@ public final class MatmulVector {
         for (; i < len; i++) y[yOff + i] += alpha * x[xOff + i];
     }
 
-    /** Rows [n0, n1) of {@code y = x · Wᵀ}. */
-    public static void forwardRows(float[] y, float[] x, float[] w, int wOff, int in, int out, int n0, int n1,
+    /** Rows [n0, n1) of {@code y = x · Wᵀ}, with W as {@link #packTransposed} packs it. */
+    public static void forwardRows(float[] y, float[] x, float[] wPacked, int in, int out, int n0, int n1,
                                    float[] ws, int wsOff) {
         java.util.Arrays.fill(y, n0 * out, n1 * out, 0f);
-        // B = Wᵀ: element (k = i, j = o) at W[o, i].
-        gemm(y, n0 * out, out, n1 - n0, out, in, x, n0 * in, in, 1, w, wOff, 1, in, false, ws, wsOff);
+        gemm(y, n0 * out, out, n1 - n0, out, in, x, n0 * in, in, 1, wPacked, ws, wsOff);
     }
 
-    /** Rows [n0, n1) of the input gradient: {@code dx[n, i] += Σ_o dy[n, o] · W[o, i]}. */
-    public static void inputGradRows(float[] dx, float[] dy, float[] w, int wOff, int in, int out, int n0, int n1,
+    /** Rows [n0, n1) of the input gradient, {@code dx[n, i] += Σ_o dy[n, o] · W[o, i]}, with W as {@link #packColumns} packs it. */
+    public static void inputGradRows(float[] dx, float[] dy, float[] wPacked, int in, int out, int n0, int n1,
                                      float[] ws, int wsOff) {
-        gemm(dx, n0 * in, in, n1 - n0, in, out, dy, n0 * out, out, 1, w, wOff, in, 1, false, ws, wsOff);
+        gemm(dx, n0 * in, in, n1 - n0, in, out, dy, n0 * out, out, 1, wPacked, ws, wsOff);
     }
 
-    /** Floats that {@link #packColumns} needs for a (rows, cols) matrix: its column panels, zero-padded to NR. */
-    public static int packedFloats(int rows, int cols) {
-        return panels(cols) * NR * rows;
+    /** Floats of a (depth, cols) B in panels: {@code cols} rounded up to NR, × depth. */
+    public static int packedFloats(int depth, int cols) {
+        return panels(cols) * NR * depth;
     }
 
-    /** Column panels of NR columns covering {@code cols}: the parallel items of {@link #packColumns}. */
+    /** Panels of NR columns covering {@code cols}: the parallel items of the packing methods. */
     public static int panels(int cols) {
         return (cols + NR - 1) / NR;
     }
 
     /**
-     * Panels [p0, p1) of the row-major (rows, cols) matrix {@code src} into {@code dst}, panel p at
-     * {@code p · rows · NR} with element (k, j) at {@code + k · NR + (j − p · NR)}, zero past {@code cols}: the
-     * layout the weight gradient reads x in. Packed once per weight, x is then shared by all of its tiles.
+     * Panels [p0, p1) of the row-major (rows, cols) matrix at {@code src[srcOff]}, as B (depth = rows), into
+     * {@code dst}: panel p at {@code p · rows · NR}, element (k, j) at {@code + k · NR + (j − p · NR)}, zero past
+     * {@code cols}. For x in the weight gradient and W in the input gradient.
      */
-    public static void packColumns(float[] dst, float[] src, int rows, int cols, int p0, int p1) {
+    public static void packColumns(float[] dst, float[] src, int srcOff, int rows, int cols, int p0, int p1) {
         for (int p = p0; p < p1; p++) {
-            packB(dst, p * rows * NR, src, p * NR, cols, 1, rows, Math.min(NR, cols - p * NR));
+            packB(dst, p * rows * NR, src, srcOff + p * NR, cols, 1, rows, Math.min(NR, cols - p * NR));
+        }
+    }
+
+    /**
+     * Panels [p0, p1) of the transpose of the row-major (rows, cols) matrix at {@code src[srcOff]}, as B
+     * (depth = cols), into {@code dst}: the layout of {@link #packColumns} for Wᵀ, whose panel p holds W's
+     * rows [p · NR, p · NR + NR). For W in the forward.
+     */
+    public static void packTransposed(float[] dst, float[] src, int srcOff, int rows, int cols, int p0, int p1) {
+        for (int p = p0; p < p1; p++) {
+            packB(dst, p * cols * NR, src, srcOff + p * NR * cols, 1, cols, cols, Math.min(NR, rows - p * NR));
         }
     }
 
@@ -164,20 +176,17 @@ public final class MatmulVector {
     public static void weightGradRows(float[] g, int gOff, float[] dy, float[] xPacked, int nTokens, int in, int out,
                                       int o0, int rows, float[] ws, int wsOff) {
         // A = dyᵀ: element (m = o, k = n) at dy[n, o0 + m]; B = x, already in panels.
-        gemm(g, gOff, in, rows, in, nTokens, dy, o0, 1, out, xPacked, 0, 0, 0, true, ws, wsOff);
+        gemm(g, gOff, in, rows, in, nTokens, dy, o0, 1, out, xPacked, ws, wsOff);
     }
 
     /**
      * {@code C += A · B} for C (m, nCols) at {@code c[cOff + row · ldc + col]}, A (m, k) with element
-     * (r, kk) at {@code a[aOff + r · ars + kk · aks]}, B (k, nCols) with element (kk, j) at
-     * {@code b[bOff + kk · bks + j · bjs]}, or, when {@code bInPanels}, already in {@link #packColumns}' panels
-     * (the strides unused).
+     * (r, kk) at {@code a[aOff + r · ars + kk · aks]}, and B (k, nCols) in panels as {@link #packColumns}
+     * lays them out.
      */
     private static void gemm(float[] c, int cOff, int ldc, int m, int nCols, int k,
-                             float[] a, int aOff, int ars, int aks, float[] b, int bOff, int bks, int bjs, boolean bInPanels,
-                             float[] ws, int wsOff) {
-        int panel = wsOff + aBlockFloats(m, k);
-        int tile = panel + Math.min(KC, k) * NR;  // one MR × NR block of C
+                             float[] a, int aOff, int ars, int aks, float[] bPacked, float[] ws, int wsOff) {
+        int tile = wsOff + aBlockFloats(m, k);  // one MR × NR block of C
         for (int m0 = 0; m0 < m; m0 += MC) {
             int mc = Math.min(MC, m - m0);
             for (int k0 = 0; k0 < k; k0 += KC) {
@@ -185,16 +194,9 @@ public final class MatmulVector {
                 packA(ws, wsOff, a, aOff + m0 * ars + k0 * aks, ars, aks, mc, kc);
                 for (int j0 = 0; j0 < nCols; j0 += NR) {
                     int nc = Math.min(NR, nCols - j0);
-                    float[] bp = ws;
-                    int bpOff = panel;
-                    if (bInPanels) {
-                        bp = b;
-                        bpOff = bOff + j0 * k + k0 * NR;  // panel j0 / NR, row k0
-                    } else {
-                        packB(ws, panel, b, bOff + k0 * bks + j0 * bjs, bks, bjs, kc, nc);
-                    }
+                    int bpOff = j0 * k + k0 * NR;  // panel j0 / NR, row k0
                     for (int r0 = 0; r0 < mc; r0 += MR) {
-                        block(ws, tile, ws, wsOff + r0 * kc, bp, bpOff, kc);
+                        block(ws, tile, ws, wsOff + r0 * kc, bPacked, bpOff, kc);
                         addBlock(c, cOff + (m0 + r0) * ldc + j0, ldc, Math.min(MR, mc - r0), nc, ws, tile);
                     }
                 }
@@ -231,12 +233,16 @@ public final class MatmulVector {
             }
             return;
         }
-        for (int j = 0; j < NR; j++) {
-            int src = bOff + j * bjs;
-            if (j < nc) {
-                for (int kk = 0; kk < kc; kk++) p[pOff + kk * NR + j] = b[src + kk * bks];
-            } else {
-                for (int kk = 0; kk < kc; kk++) p[pOff + kk * NR + j] = 0f;
+        // By rows of 64: the strided writes of a transpose then stay within 8 KiB of the panel, in L1.
+        for (int k0 = 0; k0 < kc; k0 += 64) {
+            int k1 = Math.min(kc, k0 + 64);
+            for (int j = 0; j < NR; j++) {
+                int src = bOff + j * bjs;
+                if (j < nc) {
+                    for (int kk = k0; kk < k1; kk++) p[pOff + kk * NR + j] = b[src + kk * bks];
+                } else {
+                    for (int kk = k0; kk < k1; kk++) p[pOff + kk * NR + j] = 0f;
+                }
             }
         }
     }
