@@ -42,6 +42,7 @@ public final class LlamaModel {
     private float[] wPacked;          // the weight of the running forward or input gradient, in panels (B, shared by the workers)
     private float[] xPacked;          // (N, maxCols) a weight's input in column panels, for its gradient's tiles
     private float[] xPackedFrom;      // the activation xPacked holds, so q, k and v (gate and up) pack theirs once
+    private float[] kvTransposed;     // (B, NKV, HD, T) a layer's K (forward) or V (backward) transposed, for AttentionVector
 
     // The batch of the last forward, which backward differentiates.
     private int[] tokens;
@@ -103,11 +104,11 @@ public final class LlamaModel {
     }
 
     /**
-     * Bytes of the SIMD matmul's packing workspace (scratch: one block per worker, one weight in panels and one
-     * weight's input in panels; 0 without SIMD or activations).
+     * Bytes of the SIMD kernels' workspace (scratch: one matmul block per worker, one weight in panels, one
+     * weight's input in panels, and one layer's K or V transposed; 0 without SIMD or activations).
      */
     public long workspaceBytes() {
-        return matmulWorkspace == null ? 0 : 4L * (matmulWorkspace.length + wPacked.length + xPacked.length);
+        return matmulWorkspace == null ? 0 : 4L * (matmulWorkspace.length + wPacked.length + xPacked.length + kvTransposed.length);
     }
 
     /** Makes sure activations hold batches of {@code b × t}; reallocates only when they grow. */
@@ -127,6 +128,7 @@ public final class LlamaModel {
             int rows = layout.maxRows(), cols = layout.maxCols();
             wPacked = ledger.floats(Category.SCRATCH, Math.max(MatmulVector.packedFloats(cols, rows), MatmulVector.packedFloats(rows, cols)));
             xPacked = ledger.floats(Category.SCRATCH, MatmulVector.packedFloats(n, layout.maxCols()));
+            kvTransposed = ledger.floats(Category.SCRATCH, (long) n * cfg.kvDim());
         }
     }
 
@@ -137,9 +139,11 @@ public final class LlamaModel {
         if (matmulWorkspace != null) ledger.release(Category.SCRATCH, matmulWorkspace);
         if (wPacked != null) ledger.release(Category.SCRATCH, wPacked);
         if (xPacked != null) ledger.release(Category.SCRATCH, xPacked);
+        if (kvTransposed != null) ledger.release(Category.SCRATCH, kvTransposed);
         matmulWorkspace = null;
         wPacked = null;
         xPacked = null;
+        kvTransposed = null;
     }
 
     /** Forward with the loss: the mean cross-entropy over the counted targets. Keeps what backward needs. */
@@ -216,9 +220,15 @@ public final class LlamaModel {
             for (int i = lo; i < hi; i++) Rope.forwardItem(a.k, ropeCos, ropeSin, t, nkv, hd, i);
         });
         boolean simd = Simd.enabled();
+        float[] kT = kvTransposed;
+        if (simd) {
+            par.forEach(batchSize * nkv, (lo, hi, wk) -> {
+                for (int i = lo; i < hi; i++) AttentionVector.transposeItem(kT, a.k, t, nkv, hd, i);
+            });
+        }
         par.forEach(batchSize * nh * t, (lo, hi, wk) -> {
             for (int i = lo; i < hi; i++) {
-                if (simd) AttentionVector.forwardItem(a.att, a.probs, a.q, a.k, a.v, t, nh, nkv, hd, i);
+                if (simd) AttentionVector.forwardItem(a.att, a.probs, a.q, kT, a.v, t, nh, nkv, hd, i);
                 else Attention.forwardItem(a.att, a.probs, a.q, a.k, a.v, t, nh, nkv, hd, i);
             }
         });
@@ -379,9 +389,15 @@ public final class LlamaModel {
         zero(acts.dq, (long) n * nh * hd);
         zero(acts.dk, (long) n * nkv * hd);
         zero(acts.dv, (long) n * nkv * hd);
+        float[] vT = kvTransposed;
+        if (simd) {
+            par.forEach(batchSize * nkv, (lo, hi, wk) -> {
+                for (int i = lo; i < hi; i++) AttentionVector.transposeItem(vT, a.v, t, nkv, hd, i);
+            });
+        }
         par.forEach(batchSize * nh * t, (lo, hi, wk) -> {
             for (int i = lo; i < hi; i++) {
-                if (simd) AttentionVector.backwardQueryItem(acts.dq, acts.dscores, acts.datt, a.probs, a.k, a.v, t, nh, nkv, hd, i);
+                if (simd) AttentionVector.backwardQueryItem(acts.dq, acts.dscores, acts.datt, a.probs, a.k, vT, t, nh, nkv, hd, i);
                 else Attention.backwardQueryItem(acts.dq, acts.dscores, acts.datt, a.probs, a.k, a.v, t, nh, nkv, hd, i);
             }
         });

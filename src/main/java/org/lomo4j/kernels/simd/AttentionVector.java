@@ -1,68 +1,80 @@
 package org.lomo4j.kernels.simd;
 
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorSpecies;
 import org.lomo4j.kernels.Attention;
 
 /**
- * {@link Attention} for the JVM backend: the same items, loops and indexing, with its dot products and its
- * {@code y += a·x} updates over a head's HD values done by the Vector API ({@link MatmulVector#dot},
- * {@link MatmulVector#axpy}); the softmax rows are Attention's own. Scalar float reductions do not vectorize
- * on their own, and attention's dot products were a fifth of a bench-24m step at T = 128.
+ * {@link Attention} for the JVM backend: the same items and results up to float rounding order, shaped for
+ * vectors. A query's scores against keys 0..t are {@code q · Kᵀ}, computed L keys at a time from K's
+ * transpose, so that no dot product needs a horizontal sum: one dot of HD = 64 was 4 FMAs and a 4-level
+ * lane fold. Each head's K (in forward) or V (in backward) is first transposed into a (B, NKV, HD, T)
+ * scratch by {@link #transposeItem}. The weighted sums over positions ({@code Σ p · v}, {@code Σ ds · k},
+ * and dk, dv) keep HD/L accumulators in registers instead of reading and writing the output row per
+ * position. The softmax rows are Attention's own.
  */
 public final class AttentionVector {
     private AttentionVector() {}
 
-    /** One query: {@code item = (b · NH + h) · T + t}. */
-    public static void forwardItem(float[] out, float[] probs, float[] q, float[] k, float[] v,
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int L = S.length();
+
+    /**
+     * One key/value head of one sequence, {@code item = b · NKV + kvh}: x (N, NKV·HD) into xT at
+     * {@code ((b · NKV + kvh) · HD + d) · T + t}, each row one channel over the positions.
+     */
+    public static void transposeItem(float[] xT, float[] x, int seqLen, int nKvHeads, int hd, int item) {
+        int b = item / nKvHeads;
+        int kvh = item % nKvHeads;
+        int kvStride = nKvHeads * hd;
+        int base = item * hd * seqLen;
+        for (int t = 0; t < seqLen; t++) {
+            int src = (b * seqLen + t) * kvStride + kvh * hd;
+            for (int d = 0; d < hd; d++) xT[base + d * seqLen + t] = x[src + d];
+        }
+    }
+
+    /** One query, {@code item = (b · NH + h) · T + t}, as {@code Attention.forwardItem}, with K as {@link #transposeItem} lays it out. */
+    public static void forwardItem(float[] out, float[] probs, float[] q, float[] kT, float[] v,
                                    int seqLen, int nHeads, int nKvHeads, int hd, int item) {
         int t = item % seqLen;
         int h = (item / seqLen) % nHeads;
         int b = item / (seqLen * nHeads);
         int kvh = h / (nHeads / nKvHeads);
-        int qStride = nHeads * hd;
         int kvStride = nKvHeads * hd;
-        int qOff = (b * seqLen + t) * qStride + h * hd;
+        int qOff = (b * seqLen + t) * nHeads * hd + h * hd;
         int pOff = item * seqLen;
         float scale = (float) (1.0 / Math.sqrt(hd));
 
+        scores(probs, pOff, q, qOff, kT, (b * nKvHeads + kvh) * hd * seqLen, seqLen, t + 1, hd, scale);
         float max = Float.NEGATIVE_INFINITY;
-        for (int t2 = 0; t2 <= t; t2++) {
-            float s = MatmulVector.dot(q, qOff, k, (b * seqLen + t2) * kvStride + kvh * hd, hd) * scale;
-            probs[pOff + t2] = s;
-            max = Math.max(max, s);
-        }
+        for (int t2 = 0; t2 <= t; t2++) max = Math.max(max, probs[pOff + t2]);
         Attention.softmaxRow(probs, pOff, t, seqLen, max);
         java.util.Arrays.fill(out, qOff, qOff + hd, 0f);
-        for (int t2 = 0; t2 <= t; t2++) {
-            MatmulVector.axpy(probs[pOff + t2], v, (b * seqLen + t2) * kvStride + kvh * hd, out, qOff, hd);
-        }
+        weightedRows(out, qOff, probs, pOff, 1, 1f, v, b * seqLen * kvStride + kvh * hd, kvStride, t + 1, hd);
     }
 
-    /** The first backward pass for one query, as {@code Attention.backwardQueryItem}. */
-    public static void backwardQueryItem(float[] dq, float[] dscores, float[] dout, float[] probs, float[] k, float[] v,
+    /** The first backward pass for one query, as {@code Attention.backwardQueryItem}, with V as {@link #transposeItem} lays it out. */
+    public static void backwardQueryItem(float[] dq, float[] dscores, float[] dout, float[] probs, float[] k, float[] vT,
                                          int seqLen, int nHeads, int nKvHeads, int hd, int item) {
         int t = item % seqLen;
         int h = (item / seqLen) % nHeads;
         int b = item / (seqLen * nHeads);
         int kvh = h / (nHeads / nKvHeads);
-        int qStride = nHeads * hd;
         int kvStride = nKvHeads * hd;
-        int qOff = (b * seqLen + t) * qStride + h * hd;
+        int qOff = (b * seqLen + t) * nHeads * hd + h * hd;
         int pOff = item * seqLen;
         float scale = (float) (1.0 / Math.sqrt(hd));
 
+        scores(dscores, pOff, dout, qOff, vT, (b * nKvHeads + kvh) * hd * seqLen, seqLen, t + 1, hd, 1f);  // dp = dout · v
         float pdp = 0f;
-        for (int t2 = 0; t2 <= t; t2++) {
-            float dp = MatmulVector.dot(dout, qOff, v, (b * seqLen + t2) * kvStride + kvh * hd, hd);
-            dscores[pOff + t2] = dp;
-            pdp += probs[pOff + t2] * dp;
-        }
+        for (int t2 = 0; t2 <= t; t2++) pdp += probs[pOff + t2] * dscores[pOff + t2];
         Attention.softmaxGradRow(dscores, probs, pOff, t, seqLen, pdp);
-        for (int t2 = 0; t2 <= t; t2++) {
-            MatmulVector.axpy(dscores[pOff + t2] * scale, k, (b * seqLen + t2) * kvStride + kvh * hd, dq, qOff, hd);
-        }
+        weightedRows(dq, qOff, dscores, pOff, 1, scale, k, b * seqLen * kvStride + kvh * hd, kvStride, t + 1, hd);
     }
 
-    /** The second backward pass for one key/value position, as {@code Attention.backwardKeyValueItem}. */
+    /** The second backward pass for one key/value position, {@code item = (b · NKV + kvh) · T + t2}, as {@code Attention.backwardKeyValueItem}. */
     public static void backwardKeyValueItem(float[] dk, float[] dv, float[] dscores, float[] probs, float[] q, float[] dout,
                                             int seqLen, int nHeads, int nKvHeads, int hd, int item) {
         int t2 = item % seqLen;
@@ -73,12 +85,43 @@ public final class AttentionVector {
         int kvOff = (b * seqLen + t2) * nKvHeads * hd + kvh * hd;
         float scale = (float) (1.0 / Math.sqrt(hd));
         for (int h = kvh * group; h < (kvh + 1) * group; h++) {
-            for (int t = t2; t < seqLen; t++) {
-                int sIdx = ((b * nHeads + h) * seqLen + t) * seqLen + t2;
-                int qOff = (b * seqLen + t) * qStride + h * hd;
-                MatmulVector.axpy(dscores[sIdx] * scale, q, qOff, dk, kvOff, hd);
-                MatmulVector.axpy(probs[sIdx], dout, qOff, dv, kvOff, hd);
+            int sOff = ((b * nHeads + h) * seqLen + t2) * seqLen + t2;  // query t2's score for key t2; query t's is t − t2 rows on
+            int rows = (b * seqLen + t2) * qStride + h * hd;
+            weightedRows(dk, kvOff, dscores, sOff, seqLen, scale, q, rows, qStride, seqLen - t2, hd);
+            weightedRows(dv, kvOff, probs, sOff, seqLen, 1f, dout, rows, qStride, seqLen - t2, hd);
+        }
+    }
+
+    /**
+     * {@code s[sOff + j] = scale · Σ_d x[xOff + d] · xT[tOff + d · T + j]} for keys j in [0, count): L keys per
+     * vector, one FMA per channel, no horizontal sums.
+     */
+    private static void scores(float[] s, int sOff, float[] x, int xOff, float[] xT, int tOff, int seqLen, int count,
+                               int hd, float scale) {
+        for (int j0 = 0; j0 < count; j0 += L) {
+            VectorMask<Float> m = S.indexInRange(j0, count);
+            FloatVector acc = FloatVector.zero(S);
+            for (int d = 0; d < hd; d++) {
+                acc = FloatVector.fromArray(S, xT, tOff + d * seqLen + j0, m).fma(FloatVector.broadcast(S, x[xOff + d]), acc);
             }
+            acc.mul(scale).intoArray(s, sOff + j0, m);
+        }
+    }
+
+    /**
+     * {@code y[yOff + d] += Σ_j scale · w[wOff + j · wStride] · rows[rowOff + j · rowStride + d]} over j in
+     * [0, count), for d in [0, hd): each chunk of L channels summed in a register over all j, then added to y.
+     */
+    private static void weightedRows(float[] y, int yOff, float[] w, int wOff, int wStride, float scale,
+                                     float[] rows, int rowOff, int rowStride, int count, int hd) {
+        for (int d0 = 0; d0 < hd; d0 += L) {
+            VectorMask<Float> m = S.indexInRange(d0, hd);
+            FloatVector acc = FloatVector.zero(S);
+            for (int j = 0; j < count; j++) {
+                FloatVector wj = FloatVector.broadcast(S, w[wOff + j * wStride] * scale);
+                acc = FloatVector.fromArray(S, rows, rowOff + j * rowStride + d0, m).fma(wj, acc);
+            }
+            acc.add(FloatVector.fromArray(S, y, yOff + d0, m)).intoArray(y, yOff + d0, m);
         }
     }
 }
