@@ -124,9 +124,13 @@ public final class LlamaModel {
             workspaceStride = MatmulVector.workspaceFloats(Math.max(n, GradientSink.TILE_ROWS),
                     Math.max(n, Math.max(layout.maxRows(), layout.maxCols())));
             matmulWorkspace = ledger.floats(Category.SCRATCH, (long) par.threads() * workspaceStride);
-            // W as the forward's B (depth IN, OUT columns) or the input gradient's (depth OUT, IN columns).
-            int rows = layout.maxRows(), cols = layout.maxCols();
-            wPacked = ledger.floats(Category.SCRATCH, Math.max(MatmulVector.packedFloats(cols, rows), MatmulVector.packedFloats(rows, cols)));
+            // A weight as the forward's B (depth IN, OUT columns) or the input gradient's (depth OUT, IN columns).
+            int packed = 0;
+            for (Tensor w : layout.tensors()) {
+                if (w.vector()) continue;
+                packed = Math.max(packed, Math.max(MatmulVector.packedFloats(w.cols(), w.rows()), MatmulVector.packedFloats(w.rows(), w.cols())));
+            }
+            wPacked = ledger.floats(Category.SCRATCH, packed);
             xPacked = ledger.floats(Category.SCRATCH, MatmulVector.packedFloats(n, layout.maxCols()));
             kvTransposed = ledger.floats(Category.SCRATCH, (long) n * cfg.kvDim());
         }
