@@ -2,7 +2,6 @@ package org.lomo4j.kernels.simd;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
-import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -75,53 +74,6 @@ public final class MatmulVector {
     /** The kernels assume vectors of at least 8 floats (AVX2 or wider). */
     static boolean supported() {
         return L >= 8;
-    }
-
-    // Horizontal sums (dot, used by attention). FloatVector.reduceLanes(ADD) leaves the order of additions
-    // unspecified, and the interpreted and JIT-compiled forms do differ in the last bit, so results would
-    // depend on JIT timing and a resumed run would drift from an uninterrupted one. sumLanes adds in a fixed
-    // order with exact lane moves (rearrange) and lane-wise adds, the same in every execution mode.
-    // Shuffles are static final fields, not array elements: the JIT compiles a rearrange with a constant
-    // shuffle to one permute instruction, and a shuffle read from an array to a slow generic path.
-    private static final int LEVELS = Integer.numberOfTrailingZeros(L);
-    private static final VectorShuffle<Float> SWAP0 = swap(0), SWAP1 = swap(1), SWAP2 = swap(2), SWAP3 = swap(3);
-
-    /** Level k pairs lane i with lane i ^ (L >> (k + 1)). */
-    private static VectorShuffle<Float> swap(int k) {
-        int h = Math.max(1, L >> (k + 1));
-        return VectorShuffle.fromOp(S, i -> i ^ h);
-    }
-
-    /** The sum of v's lanes, folded in a fixed order: the same in every execution mode. */
-    private static float sumLanes(FloatVector v) {
-        FloatVector t = v.add(v.rearrange(SWAP0));
-        if (LEVELS > 1) t = t.add(t.rearrange(SWAP1));
-        if (LEVELS > 2) t = t.add(t.rearrange(SWAP2));
-        if (LEVELS > 3) t = t.add(t.rearrange(SWAP3));
-        for (int k = 4; k < LEVELS; k++) t = t.add(t.rearrange(swap(k)));  // vectors wider than 16 floats only
-        return t.lane(0);
-    }
-
-    /** {@code Σ a[aOff + i] · b[bOff + i]} over {@code len}, as {@link org.lomo4j.kernels.Matmul#dot} up to rounding. */
-    public static float dot(float[] a, int aOff, float[] b, int bOff, int len) {
-        FloatVector acc = FloatVector.zero(S);
-        int i = 0;
-        for (int bound = S.loopBound(len); i < bound; i += L) {
-            acc = FloatVector.fromArray(S, a, aOff + i).fma(FloatVector.fromArray(S, b, bOff + i), acc);
-        }
-        float s = sumLanes(acc);
-        for (; i < len; i++) s += a[aOff + i] * b[bOff + i];
-        return s;
-    }
-
-    /** {@code y[yOff + i] += alpha · x[xOff + i]} over {@code len}. */
-    public static void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int len) {
-        FloatVector a = FloatVector.broadcast(S, alpha);
-        int i = 0;
-        for (int bound = S.loopBound(len); i < bound; i += L) {
-            FloatVector.fromArray(S, x, xOff + i).fma(a, FloatVector.fromArray(S, y, yOff + i)).intoArray(y, yOff + i);
-        }
-        for (; i < len; i++) y[yOff + i] += alpha * x[xOff + i];
     }
 
     /** Rows [n0, n1) of {@code y = x · Wᵀ}, with W as {@link #packTransposed} packs it. */

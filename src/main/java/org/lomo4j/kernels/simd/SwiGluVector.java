@@ -12,8 +12,9 @@ import org.lomo4j.kernels.SwiGlu;
  * {@code Math.exp} computes one double at a time; at bench-24m's shapes that made the SwiGLU forward and
  * backward a tenth of a step. {@link #exp} is built from lane-wise adds, FMAs and bit moves only. The Vector
  * API's own {@code EXP} is not used: compiled code runs SVML and the interpreter runs {@code Math.exp} per
- * lane, which differ in the last bit, so results would depend on JIT timing (as {@link MatmulVector}'s
- * reductions explain).
+ * lane, which differ in the last bit, so results would depend on JIT timing and a resumed run would drift
+ * from an uninterrupted one. ({@code reduceLanes(ADD)} differs between the two modes the same way, which is
+ * why no SIMD kernel here sums across lanes.)
  */
 public final class SwiGluVector {
     private SwiGluVector() {}
