@@ -4,16 +4,9 @@ package org.lomo4j.kernels;
 public final class Residual {
     private Residual() {}
 
-    public static void forwardRow(float[] out, float[] a, float[] b, int c, int n) {
-        int off = n * c;
-        for (int i = 0; i < c; i++) {
-            out[off + i] = a[off + i] + b[off + i];
-        }
-    }
-
     /**
      * The residual added in place, {@code out += x}: the model's two residuals accumulate into the stream.
-     * (TornadoVM cannot take one array as two arguments of a task, so {@code forwardRow(out, x, out)} would not do.)
+     * (TornadoVM cannot take one array as two arguments of a task, so {@code out = out + x} with out passed twice would not do.)
      */
     public static void addRow(float[] out, float[] x, int c, int n) {
         int off = n * c;
@@ -31,8 +24,10 @@ public final class Residual {
         }
     }
 
+    /** {@code out = a + b} through {@link #addRow}, the form the model runs. */
     public static void forward(float[] out, float[] a, float[] b, int nTokens, int c) {
-        for (int n = 0; n < nTokens; n++) forwardRow(out, a, b, c, n);
+        System.arraycopy(a, 0, out, 0, nTokens * c);
+        for (int n = 0; n < nTokens; n++) addRow(out, b, c, n);
     }
 
     public static void backward(float[] da, float[] db, float[] dout, int nTokens, int c) {

@@ -66,7 +66,7 @@ public final class Activations {
     final float[] dup;         // (N, F)
     final float[] dh;          // (N, F)
     final float[] dlogits;     // (N, V)  kept apart from the probabilities: the head's output gradient, for a replay
-    final float[] normGrads;   // (2L+1, C) the RMSNorm weights' gradients, kept for a replay (row 2l, 2l+1: block l's; 2L: final)
+    final float[] normGrads;   // (2L+1, C) the RMSNorm weights' gradients, also for a replay (rows 2l, 2l+1: block l's; 2L: final)
 
     private final MemoryLedger ledger;
     private long bytes;

@@ -522,23 +522,20 @@ public final class LlamaModel {
     }
 
     /**
-     * dx += the norm's input gradient; its weight's gradient goes to the sink, and when this backward keeps
-     * output gradients, also to row {@code slot} of the kept norm gradients (dy and x do not survive it).
+     * dx += the norm's input gradient. Its weight's gradient (one row) goes to row {@code slot} of the kept
+     * norm gradients and from there to the sink, so a replay can hand it over again after dy and x are gone.
      */
     private void rmsnormBackward(GradientSink sink, float[] dx, float[] dy, float[] x, float[] rstd, Tensor w, int n, int slot) {
         int c = w.cols();
         par.forEach(n, (lo, hi, wk) -> {
             for (int i = lo; i < hi; i++) RmsNorm.inputGradRow(dx, dy, x, rstd, params, w.offset(), c, i);
         });
-        if (!keepOutputGradients) {
-            sink.accept(w, (g, gOff, row0, rows, wk) -> RmsNorm.weightGrad(g, gOff, dy, x, rstd, n, c), true);  // one row
-            return;
-        }
         Arrays.fill(acts.normGrads, slot * c, (slot + 1) * c, 0f);
         RmsNorm.weightGrad(acts.normGrads, slot * c, dy, x, rstd, n, c);
         keptNormGradient(sink, w, slot);
     }
 
+    /** Row {@code slot} of the kept norm gradients, as the gradient of norm weight {@code w}. */
     private void keptNormGradient(GradientSink sink, Tensor w, int slot) {
         int c = w.cols();
         float[] kept = acts.normGrads;
