@@ -23,12 +23,17 @@ public final class TinyModels {
         return new LlamaConfig(8, 12, 2, 2, 1, 11, 16, 1e-5f, 10000.0, tied, true);
     }
 
-    /** By name, for parameterized tests: "untied", "tied" or "qwen2" (biased q/k/v, tied). */
+    /**
+     * By name, for parameterized tests: "untied", "tied", "qwen2" (biased q/k/v, tied), or "vocab-tiles" and
+     * "vocab-tiles, tied": V = 150, so the LM head runs as three vocabulary tiles (64 + 64 + 22 rows).
+     */
     public static LlamaConfig named(String name) {
         return switch (name) {
             case "untied" -> config(false);
             case "tied" -> config(true);
             case "qwen2" -> qwen2Config(true);
+            case "vocab-tiles" -> new LlamaConfig(8, 12, 2, 2, 1, 150, 16, 1e-5f, 10000.0, false);
+            case "vocab-tiles, tied" -> new LlamaConfig(8, 12, 2, 2, 1, 150, 16, 1e-5f, 10000.0, true);
             default -> throw new IllegalArgumentException(name);
         };
     }

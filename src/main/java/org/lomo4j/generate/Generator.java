@@ -53,10 +53,14 @@ public final class Generator {
             int[] tokens = new int[b * t];
             Arrays.fill(tokens, tok.pad());
             for (int i = 0; i < b; i++) System.arraycopy(rows[i], 0, tokens, i * t, Math.min(len[i], t));
-            float[] logits = device == null ? model.logits(tokens, b, t) : device.logits(tokens, b, t);
+            // The JVM computes each row's last logits only; a device returns every position's.
+            int[] last = new int[b];
+            for (int i = 0; i < b; i++) last[i] = Math.max(0, Math.min(len[i], t) - 1);
+            float[] logits = device == null ? model.nextTokenLogits(tokens, b, t, last) : device.logits(tokens, b, t);
             for (int i = 0; i < b; i++) {
                 if (done[i]) continue;
-                int next = sampler.pick(logits, (i * t + len[i] - 1) * vocab, vocab, rng);
+                int row = device == null ? i : i * t + len[i] - 1;
+                int next = sampler.pick(logits, row * vocab, vocab, rng);
                 rows[i][len[i]++] = next;
                 if (next == tok.eos() || len[i] == rows[i].length) done[i] = true;
             }

@@ -2,86 +2,97 @@ package org.lomo4j.kernels;
 
 /**
  * Causal scaled-dot-product self-attention with grouped-query attention (GQA): query head h reads
- * key/value head {@code h / (NH / NKV)}.
+ * key/value head {@code h / (NH / NKV)}. It never holds the (B, NH, T, T) probabilities: FlashAttention-2's
+ * algorithm (Dao, 2023), one query row per item.
  *
- * <p>q (N, NH·HD) and k, v (N, NKV·HD) are already rotated by RoPE; out (N, NH·HD);
- * probs and dscores (B, NH, T, T), row t holding the softmax over positions 0..t (zeros after).
+ * <p>q (N, NH·HD) and k, v (N, NKV·HD) are already rotated by RoPE; out (N, NH·HD). Forward runs the
+ * online softmax over the keys (a running maximum m and sum l; when m grows, what was summed is rescaled
+ * by e^(m_old − m)) and keeps one number per query row: {@code lse = m + log l}, the log of the softmax's
+ * denominator (B, NH, T). Backward recomputes each score s and its probability {@code p = e^(s − lse)}
+ * exactly, and needs one more number per row, {@code D = Σ_d dout·out} (= Σ p·dp), into delta (B, NH, T).
  *
- * <p>Backward is split in two race-free passes: per query (b, h, t) the score gradients and dq; then per
- * key position (b, kvh, t2) the sums into dk and dv over every query that attended to it.
+ * <p>Backward is split in two race-free passes: per query (b, h, t), D and dq; then per key position
+ * (b, kvh, t2) the sums into dk and dv over every query that attended to it.
  */
 public final class Attention {
     private Attention() {}
 
-    /** One query: {@code item = (b · NH + h) · T + t}. */
-    public static void forwardItem(float[] out, float[] probs, float[] q, float[] k, float[] v,
+    /** One query: {@code item = (b · NH + h) · T + t}; writes its output row and {@code lse[item]}. */
+    public static void forwardItem(float[] out, float[] lse, float[] q, float[] k, float[] v,
                                    int seqLen, int nHeads, int nKvHeads, int hd, int item) {
         int t = item % seqLen;
         int h = (item / seqLen) % nHeads;
         int b = item / (seqLen * nHeads);
         int kvh = h / (nHeads / nKvHeads);
-        int qStride = nHeads * hd;
         int kvStride = nKvHeads * hd;
-        int qOff = (b * seqLen + t) * qStride + h * hd;
-        int pOff = item * seqLen;
+        int qOff = (b * seqLen + t) * nHeads * hd + h * hd;
         float scale = (float) (1.0 / Math.sqrt(hd));
 
-        float max = Float.NEGATIVE_INFINITY;
-        for (int t2 = 0; t2 <= t; t2++) {
-            float s = Matmul.dot(q, qOff, k, (b * seqLen + t2) * kvStride + kvh * hd, hd) * scale;
-            probs[pOff + t2] = s;
-            max = Math.max(max, s);
-        }
-        softmaxRow(probs, pOff, t, seqLen, max);
         for (int d = 0; d < hd; d++) {
             out[qOff + d] = 0f;
         }
+        float max = Float.NEGATIVE_INFINITY;
+        float sum = 0f;
         for (int t2 = 0; t2 <= t; t2++) {
-            float p = probs[pOff + t2];
-            int vOff = (b * seqLen + t2) * kvStride + kvh * hd;
+            int kvOff = (b * seqLen + t2) * kvStride + kvh * hd;
+            float s = Matmul.dot(q, qOff, k, kvOff, hd) * scale;
+            if (s > max) {
+                float rescale = (float) Math.exp(max - s);  // 0 for the first key
+                sum *= rescale;
+                for (int d = 0; d < hd; d++) {
+                    out[qOff + d] *= rescale;
+                }
+                max = s;
+            }
+            float p = (float) Math.exp(s - max);
+            sum += p;
             for (int d = 0; d < hd; d++) {
-                out[qOff + d] += p * v[vOff + d];
+                out[qOff + d] += p * v[kvOff + d];
             }
         }
+        float inv = 1f / sum;
+        for (int d = 0; d < hd; d++) {
+            out[qOff + d] *= inv;
+        }
+        lse[item] = max + (float) Math.log(sum);
     }
 
     /**
-     * First backward pass, one query: dp[t2] = dout·v[t2], the softmax gradient
-     * {@code ds = p · (dp − Σ p·dp)} into dscores, and {@code dq += scale · Σ ds · k[t2]}.
+     * First backward pass, one query: {@code delta[item] = D = dout·out}; for each key, s and
+     * {@code p = e^(s − lse)} recomputed, {@code dp = dout·v}, {@code ds = p · (dp − D)}, and
+     * {@code dq += scale · ds · k}.
      */
-    public static void backwardQueryItem(float[] dq, float[] dscores, float[] dout, float[] probs, float[] k, float[] v,
+    public static void backwardQueryItem(float[] dq, float[] delta, float[] dout, float[] out, float[] lse,
+                                         float[] q, float[] k, float[] v,
                                          int seqLen, int nHeads, int nKvHeads, int hd, int item) {
         int t = item % seqLen;
         int h = (item / seqLen) % nHeads;
         int b = item / (seqLen * nHeads);
         int kvh = h / (nHeads / nKvHeads);
-        int qStride = nHeads * hd;
         int kvStride = nKvHeads * hd;
-        int qOff = (b * seqLen + t) * qStride + h * hd;
-        int pOff = item * seqLen;
+        int qOff = (b * seqLen + t) * nHeads * hd + h * hd;
         float scale = (float) (1.0 / Math.sqrt(hd));
 
-        float pdp = 0f;
+        float dSum = Matmul.dot(dout, qOff, out, qOff, hd);
+        delta[item] = dSum;
+        float rowLse = lse[item];
         for (int t2 = 0; t2 <= t; t2++) {
-            float dp = Matmul.dot(dout, qOff, v, (b * seqLen + t2) * kvStride + kvh * hd, hd);
-            dscores[pOff + t2] = dp;
-            pdp += probs[pOff + t2] * dp;
-        }
-        softmaxGradRow(dscores, probs, pOff, t, seqLen, pdp);
-        for (int t2 = 0; t2 <= t; t2++) {
-            float ds = dscores[pOff + t2] * scale;
-            int kOff = (b * seqLen + t2) * kvStride + kvh * hd;
+            int kvOff = (b * seqLen + t2) * kvStride + kvh * hd;
+            float p = (float) Math.exp(Matmul.dot(q, qOff, k, kvOff, hd) * scale - rowLse);
+            float ds = p * (Matmul.dot(dout, qOff, v, kvOff, hd) - dSum) * scale;
             for (int d = 0; d < hd; d++) {
-                dq[qOff + d] += ds * k[kOff + d];
+                dq[qOff + d] += ds * k[kvOff + d];
             }
         }
     }
 
     /**
-     * Second backward pass, one key/value position: {@code item = (b · NKV + kvh) · T + t2}. Sums over the
-     * query heads of its group and the queries t ≥ t2: {@code dk += scale · ds · q}, {@code dv += p · dout}.
+     * Second backward pass, one key/value position: {@code item = (b · NKV + kvh) · T + t2}. Over the query
+     * heads of its group and the queries t ≥ t2, recomputes p and ds as the first pass did (its delta is
+     * read here), then {@code dk += scale · ds · q}, {@code dv += p · dout}.
      */
-    public static void backwardKeyValueItem(float[] dk, float[] dv, float[] dscores, float[] probs, float[] q, float[] dout,
+    public static void backwardKeyValueItem(float[] dk, float[] dv, float[] delta, float[] lse,
+                                            float[] q, float[] k, float[] v, float[] dout,
                                             int seqLen, int nHeads, int nKvHeads, int hd, int item) {
         int t2 = item % seqLen;
         int kvh = (item / seqLen) % nKvHeads;
@@ -92,10 +103,10 @@ public final class Attention {
         float scale = (float) (1.0 / Math.sqrt(hd));
         for (int h = kvh * group; h < (kvh + 1) * group; h++) {
             for (int t = t2; t < seqLen; t++) {
-                int sIdx = ((b * nHeads + h) * seqLen + t) * seqLen + t2;
-                float ds = dscores[sIdx] * scale;
-                float p = probs[sIdx];
+                int row = (b * nHeads + h) * seqLen + t;
                 int qOff = (b * seqLen + t) * qStride + h * hd;
+                float p = (float) Math.exp(Matmul.dot(q, qOff, k, kvOff, hd) * scale - lse[row]);
+                float ds = p * (Matmul.dot(dout, qOff, v, kvOff, hd) - delta[row]) * scale;
                 for (int d = 0; d < hd; d++) {
                     dk[kvOff + d] += ds * q[qOff + d];
                     dv[kvOff + d] += p * dout[qOff + d];
@@ -104,47 +115,21 @@ public final class Attention {
         }
     }
 
-    /**
-     * The causal softmax of query row t, in place: scores 0..t (their maximum {@code max}) become
-     * probabilities, positions after t zeros.
-     */
-    public static void softmaxRow(float[] probs, int pOff, int t, int seqLen, float max) {
-        float sum = 0f;
-        for (int t2 = 0; t2 <= t; t2++) {
-            float e = (float) Math.exp(probs[pOff + t2] - max);
-            probs[pOff + t2] = e;
-            sum += e;
-        }
-        float inv = 1f / sum;
-        for (int t2 = 0; t2 < seqLen; t2++) {
-            probs[pOff + t2] = t2 <= t ? probs[pOff + t2] * inv : 0f;
-        }
-    }
-
-    /**
-     * The softmax gradient of query row t, in place: {@code dp} (in dscores) becomes {@code ds = p · (dp − pdp)}
-     * with {@code pdp = Σ p·dp}; positions after t zeros.
-     */
-    public static void softmaxGradRow(float[] dscores, float[] probs, int pOff, int t, int seqLen, float pdp) {
-        for (int t2 = 0; t2 < seqLen; t2++) {
-            dscores[pOff + t2] = t2 <= t ? probs[pOff + t2] * (dscores[pOff + t2] - pdp) : 0f;
-        }
-    }
-
-    public static void forward(float[] out, float[] probs, float[] q, float[] k, float[] v,
+    public static void forward(float[] out, float[] lse, float[] q, float[] k, float[] v,
                                int batch, int seqLen, int nHeads, int nKvHeads, int hd) {
         for (int item = 0; item < batch * nHeads * seqLen; item++) {
-            forwardItem(out, probs, q, k, v, seqLen, nHeads, nKvHeads, hd, item);
+            forwardItem(out, lse, q, k, v, seqLen, nHeads, nKvHeads, hd, item);
         }
     }
 
-    public static void backward(float[] dq, float[] dk, float[] dv, float[] dscores, float[] dout, float[] probs,
+    /** Both passes; {@code delta} (B, NH, T) is the first pass's output and the second's input. */
+    public static void backward(float[] dq, float[] dk, float[] dv, float[] delta, float[] dout, float[] out, float[] lse,
                                 float[] q, float[] k, float[] v, int batch, int seqLen, int nHeads, int nKvHeads, int hd) {
         for (int item = 0; item < batch * nHeads * seqLen; item++) {
-            backwardQueryItem(dq, dscores, dout, probs, k, v, seqLen, nHeads, nKvHeads, hd, item);
+            backwardQueryItem(dq, delta, dout, out, lse, q, k, v, seqLen, nHeads, nKvHeads, hd, item);
         }
         for (int item = 0; item < batch * nKvHeads * seqLen; item++) {
-            backwardKeyValueItem(dk, dv, dscores, probs, q, dout, seqLen, nHeads, nKvHeads, hd, item);
+            backwardKeyValueItem(dk, dv, delta, lse, q, k, v, dout, seqLen, nHeads, nKvHeads, hd, item);
         }
     }
 }

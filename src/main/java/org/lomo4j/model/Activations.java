@@ -7,6 +7,11 @@ import org.lomo4j.memory.MemoryLedger;
  * Every buffer the forward keeps for backward, and the gradient buffers backward reuses across layers,
  * sized up front for batches of up to {@code maxBatch × maxSeq} tokens (N = B·T). Smaller batches run in
  * the same buffers: kernels index by the batch's own B and T.
+ *
+ * <p>Nothing here grows with T² or with N·V: attention keeps one log-sum-exp per query row, and the
+ * cross-entropy runs over vocabulary tiles of {@link #vocabTile} columns. With {@code checkpointed}, only
+ * each block's input (the residual stream) is kept for all layers, and one working {@link Block} holds
+ * whichever block backward is recomputing: activations become (L+1)·N·C plus one block, not L blocks.
  */
 public final class Activations {
 
@@ -17,7 +22,7 @@ public final class Activations {
         final float[] q;        // (N, NH·HD)    after RoPE
         final float[] k;        // (N, NKV·HD)   after RoPE
         final float[] v;        // (N, NKV·HD)
-        final float[] probs;    // (B, NH, T, T) attention probabilities
+        final float[] lse;      // (B, NH, T)    attention's log-sum-exp per query row
         final float[] att;      // (N, NH·HD)    attention output, before o_proj
         final float[] res1;     // (N, C)        residual stream after attention
         final float[] ln2;      // (N, C)        post-attention RMSNorm output
@@ -32,7 +37,7 @@ public final class Activations {
             q = act(m, s.n * s.qDim);
             k = act(m, s.n * s.kvDim);
             v = act(m, s.n * s.kvDim);
-            probs = act(m, s.scores);
+            lse = act(m, s.n * s.heads);
             att = act(m, s.n * s.qDim);
             res1 = act(m, s.n * s.c);
             ln2 = act(m, s.n * s.c);
@@ -43,16 +48,21 @@ public final class Activations {
         }
     }
 
-    private record Sizes(long n, long c, long f, long qDim, long kvDim, long scores, long v) {}
+    private record Sizes(long n, long c, long f, long qDim, long kvDim, long heads) {}
 
     final int maxBatch;
     final int maxSeq;
+    final boolean checkpointed;
+    final int vocabTile;       // columns of the vocabulary per cross-entropy tile
     final float[][] residual;  // L+1 × (N, C): residual[l] is block l's input, residual[L] the last output
-    final Block[] blocks;
+    final Block[] blocks;      // L blocks, or the one working block when checkpointed
     final float[] lnf;         // (N, C)  final RMSNorm output
     final float[] rstdf;       // (N)
-    final float[] logits;      // (N, V)  logits, turned into probabilities in place by the loss
-    final float[] losses;      // (N)
+    final float[] logitsTile;  // (N, vocabTile) one tile of logits, or of their gradient
+    final float[] lse;         // (N)  the cross-entropy's log-sum-exp per token (its running maximum during forward)
+    final float[] lseSums;     // (N)  the running sums of the log-sum-exp
+    final float[] losses;      // (N)  per-token losses (the target's logit during forward)
+    final float[] nextLogits;  // (B, V) each sequence's logits at one position, for generation
 
     // Gradients of activations, reused by every block during backward.
     final float[] dres;        // (N, C)  gradient of the residual stream
@@ -61,53 +71,71 @@ public final class Activations {
     final float[] dk;          // (N, NKV·HD)
     final float[] dv;          // (N, NKV·HD)
     final float[] datt;        // (N, NH·HD)
-    final float[] dscores;     // (B, NH, T, T)
+    final float[] delta;       // (B, NH, T) attention's dout·out per query row
     final float[] dgate;       // (N, F)
     final float[] dup;         // (N, F)
     final float[] dh;          // (N, F)
-    final float[] dlogits;     // (N, V)  kept apart from the probabilities: the head's output gradient, for a replay
     final float[] normGrads;   // (2L+1, C) the RMSNorm weights' gradients, also for a replay (rows 2l, 2l+1: block l's; 2L: final)
 
     private final MemoryLedger ledger;
     private long bytes;
 
-    public Activations(LlamaConfig cfg, int maxBatch, int maxSeq, MemoryLedger ledger) {
+    public Activations(LlamaConfig cfg, int maxBatch, int maxSeq, boolean checkpointed, MemoryLedger ledger) {
         if (maxSeq > cfg.maxPositionEmbeddings()) {
             throw new IllegalArgumentException("sequence length " + maxSeq + " exceeds the model's max_position_embeddings ("
                     + cfg.maxPositionEmbeddings() + ")");
         }
         this.maxBatch = maxBatch;
         this.maxSeq = maxSeq;
+        this.checkpointed = checkpointed;
+        this.vocabTile = vocabTile(cfg);
         this.ledger = ledger;
         long n = (long) maxBatch * maxSeq;
         Sizes s = new Sizes(n, cfg.hiddenSize(), cfg.intermediateSize(), (long) cfg.numAttentionHeads() * cfg.headDim(),
-                cfg.kvDim(), (long) maxBatch * cfg.numAttentionHeads() * maxSeq * maxSeq, cfg.vocabSize());
+                cfg.kvDim(), cfg.numAttentionHeads());
         long before = ledger.current(Category.ACTIVATIONS);
         residual = new float[cfg.numHiddenLayers() + 1][];
         for (int l = 0; l <= cfg.numHiddenLayers(); l++) residual[l] = act(ledger, n * s.c);
-        blocks = new Block[cfg.numHiddenLayers()];
+        blocks = new Block[checkpointed ? 1 : cfg.numHiddenLayers()];
         for (int l = 0; l < blocks.length; l++) blocks[l] = new Block(s, ledger);
         lnf = act(ledger, n * s.c);
         rstdf = act(ledger, n);
-        logits = act(ledger, n * s.v);
+        logitsTile = act(ledger, n * vocabTile);
+        lse = act(ledger, n);
+        lseSums = act(ledger, n);
         losses = act(ledger, n);
+        nextLogits = act(ledger, (long) maxBatch * cfg.vocabSize());
         dres = act(ledger, n * s.c);
         dln = act(ledger, n * s.c);
         dq = act(ledger, n * s.qDim);
         dk = act(ledger, n * s.kvDim);
         dv = act(ledger, n * s.kvDim);
         datt = act(ledger, n * s.qDim);
-        dscores = act(ledger, s.scores);
+        delta = act(ledger, n * s.heads);
         dgate = act(ledger, n * s.f);
         dup = act(ledger, n * s.f);
         dh = act(ledger, n * s.f);
-        dlogits = act(ledger, n * s.v);
         normGrads = act(ledger, (2L * cfg.numHiddenLayers() + 1) * s.c);
         bytes = ledger.current(Category.ACTIVATIONS) - before;
     }
 
+    /**
+     * Vocabulary columns per cross-entropy tile: the whole vocabulary when it is at most 2·C wide (a tile is
+     * then no larger than two (N, C) buffers), else 2·C rounded to whole gradient tiles of rows.
+     */
+    static int vocabTile(LlamaConfig cfg) {
+        int rows = GradientSink.TILE_ROWS;
+        int cap = Math.max(rows, (2 * cfg.hiddenSize() + rows - 1) / rows * rows);
+        return Math.min(cfg.vocabSize(), cap);
+    }
+
     private static float[] act(MemoryLedger m, long count) {
         return m.floats(Category.ACTIVATIONS, count);
+    }
+
+    /** Block l's buffers: its own, or the working block when checkpointed. */
+    Block block(int l) {
+        return blocks[checkpointed ? 0 : l];
     }
 
     public int maxBatch() {

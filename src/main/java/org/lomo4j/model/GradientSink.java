@@ -17,9 +17,9 @@ public interface GradientSink {
      */
     int TILE_ROWS = 64;
 
-    /** How many tiles cover {@code weight}'s rows; the last may be partial. */
-    static int tiles(Tensor weight) {
-        return (weight.rows() + TILE_ROWS - 1) / TILE_ROWS;
+    /** How many tiles cover {@code rows} rows; the last may be partial. */
+    static int tiles(int rows) {
+        return (rows + TILE_ROWS - 1) / TILE_ROWS;
     }
 
     /**
@@ -36,5 +36,14 @@ public interface GradientSink {
      * again further down the backward pass (the head tied to the embedding): its gradient is not complete
      * yet, so a sink that updates must hold it until the last use.
      */
-    void accept(Tensor weight, RowGradient gradient, boolean lastUse);
+    default void accept(Tensor weight, RowGradient gradient, boolean lastUse) {
+        accept(weight, 0, weight.rows(), gradient, lastUse);
+    }
+
+    /**
+     * The gradient of rows [rowStart, rowEnd) of {@code weight} only ({@code rowStart} a multiple of
+     * {@link #TILE_ROWS}): the LM head hands its gradient over one vocabulary tile at a time, so that no
+     * more than a tile of its logits exists. {@code lastUse} is as above, for those rows.
+     */
+    void accept(Tensor weight, int rowStart, int rowEnd, RowGradient gradient, boolean lastUse);
 }

@@ -26,7 +26,15 @@ import java.util.SplittableRandom;
  *
  * <p>Backward walks the blocks from the top. Inside each layer it first computes the gradient flowing to
  * the layer's input, with the weights as they were in forward, and only then hands the weight's gradient
- * to the {@link GradientSink}, which may update the weight in place (LOMO).
+ * to the {@link GradientSink}, which may update the weight in place (LOMO). The LM head is the same, one
+ * vocabulary tile of rows at a time: a tile's logits are recomputed, turned into their gradient, added to the
+ * final norm's input gradient with the tile's current weights, and only then is the tile's gradient handed
+ * over, so that neither the (N, V) logits nor the head's whole gradient ever exist.
+ *
+ * <p>With {@link #setCheckpointing activation checkpointing}, forward keeps only each block's input;
+ * backward recomputes one block's forward from it just before that block's backward (the top block's is
+ * still there from forward). The recomputed activations are the forward's bit for bit, since the block's
+ * weights are updated only after its backward, so the gradients are too.
  */
 public final class LlamaModel {
     private final LlamaConfig cfg;
@@ -42,7 +50,14 @@ public final class LlamaModel {
     private float[] wPacked;          // the weight of the running forward or input gradient, in panels (B, shared by the workers)
     private float[] xPacked;          // (N, maxCols) a weight's input in column panels, for its gradient's tiles
     private float[] xPackedFrom;      // the activation xPacked holds, so q, k and v (gate and up) pack theirs once
-    private float[] kvTransposed;     // (B, NKV, HD, T) a layer's K (forward) or V (backward) transposed, for AttentionVector
+    private float[] kT;               // (B, NKV, HD, T) a layer's K transposed, for AttentionVector
+    private float[] vT;               // (B, NKV, HD, T) its V transposed (backward)
+    private float[] qT;               // (B, NH, HD, T) its Q transposed (backward)
+    private float[] doutT;            // (B, NH, HD, T) its attention output's gradient transposed (backward)
+    private float[] attentionWork;    // (threads, WORK_FLOATS) a block of scores per worker
+    private float[] fullLogits;       // (N, V) only for logits(): training and generation never hold it
+    private boolean checkpointing;    // keep only each block's input; backward recomputes the block
+    private int workingBlock = -1;    // the block whose activations the working block holds (checkpointing)
 
     // The batch of the last forward, which backward differentiates.
     private int[] tokens;
@@ -50,6 +65,7 @@ public final class LlamaModel {
     private int batchSize;
     private int seqLen;
     private boolean lossComputed;
+    private float lossScale;              // d(mean loss)/d(per-token loss): 1 / counted targets
     private boolean keepOutputGradients;  // this backward leaves each weight's output gradient for a replay
     private boolean replayable;           // the activations now hold what replayWeightGradients reads
 
@@ -108,7 +124,22 @@ public final class LlamaModel {
      * weight's input in panels, and one layer's K or V transposed; 0 without SIMD or activations).
      */
     public long workspaceBytes() {
-        return matmulWorkspace == null ? 0 : 4L * (matmulWorkspace.length + wPacked.length + xPacked.length + kvTransposed.length);
+        return matmulWorkspace == null ? 0 : 4L * (matmulWorkspace.length + wPacked.length + xPacked.length + kT.length
+                + vT.length + qT.length + doutT.length + attentionWork.length);
+    }
+
+    /**
+     * Activation checkpointing on or off: with it, forward keeps each block's input only and backward
+     * recomputes each block's forward; gradients are unchanged. Takes effect at the next {@link #reserve}
+     * (activations are reallocated when the mode changes).
+     */
+    public void setCheckpointing(boolean on) {
+        if (on != checkpointing) releaseActivations();
+        checkpointing = on;
+    }
+
+    public boolean checkpointing() {
+        return checkpointing;
     }
 
     /** Makes sure activations hold batches of {@code b × t}; reallocates only when they grow. */
@@ -117,13 +148,22 @@ public final class LlamaModel {
         int nb = acts == null ? b : Math.max(b, acts.maxBatch());
         int nt = acts == null ? t : Math.max(t, acts.maxSeq());
         releaseActivations();
-        acts = new Activations(cfg, nb, nt, ledger);
+        acts = new Activations(cfg, nb, nt, checkpointing, ledger);
+        workingBlock = -1;
+        allocateWorkspace(cfg, layout, nb, nt, par.threads(), ledger);
+    }
+
+    /**
+     * The SIMD kernels' scratch for batches of {@code b × t} (nothing without SIMD), allocated from
+     * {@code ledger}: what {@link #reserve} adds to the activations, and what a memory plan counts.
+     */
+    private void allocateWorkspace(LlamaConfig cfg, ParameterLayout layout, int nb, int nt, int threads, MemoryLedger ledger) {
         if (Simd.enabled()) {
             // A's rows: a task's tokens, or a gradient tile's rows; depth: IN, OUT or the token count.
             int n = nb * nt;
             workspaceStride = MatmulVector.workspaceFloats(Math.max(n, GradientSink.TILE_ROWS),
                     Math.max(n, Math.max(layout.maxRows(), layout.maxCols())));
-            matmulWorkspace = ledger.floats(Category.SCRATCH, (long) par.threads() * workspaceStride);
+            matmulWorkspace = ledger.floats(Category.SCRATCH, (long) threads * workspaceStride);
             // A weight as the forward's B (depth IN, OUT columns) or the input gradient's (depth OUT, IN columns).
             int packed = 0;
             for (Tensor w : layout.tensors()) {
@@ -132,7 +172,11 @@ public final class LlamaModel {
             }
             wPacked = ledger.floats(Category.SCRATCH, packed);
             xPacked = ledger.floats(Category.SCRATCH, MatmulVector.packedFloats(n, layout.maxCols()));
-            kvTransposed = ledger.floats(Category.SCRATCH, (long) n * cfg.kvDim());
+            kT = ledger.floats(Category.SCRATCH, (long) n * cfg.kvDim());
+            vT = ledger.floats(Category.SCRATCH, (long) n * cfg.kvDim());
+            qT = ledger.floats(Category.SCRATCH, (long) n * cfg.numAttentionHeads() * cfg.headDim());
+            doutT = ledger.floats(Category.SCRATCH, (long) n * cfg.numAttentionHeads() * cfg.headDim());
+            attentionWork = ledger.floats(Category.SCRATCH, (long) threads * AttentionVector.WORK_FLOATS);
         }
     }
 
@@ -143,40 +187,93 @@ public final class LlamaModel {
         if (matmulWorkspace != null) ledger.release(Category.SCRATCH, matmulWorkspace);
         if (wPacked != null) ledger.release(Category.SCRATCH, wPacked);
         if (xPacked != null) ledger.release(Category.SCRATCH, xPacked);
-        if (kvTransposed != null) ledger.release(Category.SCRATCH, kvTransposed);
+        for (float[] a : new float[][] {kT, vT, qT, doutT, attentionWork}) {
+            if (a != null) ledger.release(Category.SCRATCH, a);
+        }
+        if (fullLogits != null) ledger.release(Category.ACTIVATIONS, fullLogits);
         matmulWorkspace = null;
         wPacked = null;
         xPacked = null;
-        kvTransposed = null;
+        kT = vT = qT = doutT = attentionWork = fullLogits = null;
+        workingBlock = -1;
     }
 
-    /** Forward with the loss: the mean cross-entropy over the counted targets. Keeps what backward needs. */
+    /**
+     * Forward with the loss: the mean cross-entropy over the counted targets, over vocabulary tiles (no
+     * (N, V) logits). Keeps what backward needs, including one log-sum-exp per token.
+     */
     public float forward(Batch batch) {
-        computeLogits(batch.tokens(), batch.batchSize(), batch.seqLen());
+        computeHidden(batch.tokens(), batch.batchSize(), batch.seqLen());
         targets = batch.targets();
         int n = batch.size();
-        int vocab = cfg.vocabSize();
-        float[] losses = acts.losses;
-        float[] probs = acts.logits;
+        int counted = batch.countedTargets();
+        lossScale = counted == 0 ? 0f : 1f / counted;
+        float[] max = acts.lse, sums = acts.lseSums, losses = acts.losses, tile = acts.logitsTile;
+        Arrays.fill(max, 0, n, Float.NEGATIVE_INFINITY);
+        Arrays.fill(sums, 0, n, 0f);
+        Arrays.fill(losses, 0, n, 0f);
         int[] tg = targets;
+        forEachVocabTile((head, v0, cols) -> {
+            matmul(tile, acts.lnf, head, n);
+            par.forEach(n, (lo, hi, w) -> {
+                for (int i = lo; i < hi; i++) CrossEntropy.tileForwardRow(max, sums, losses, tile, tg, v0, cols, i);
+            });
+        });
         par.forEach(n, (lo, hi, w) -> {
-            for (int i = lo; i < hi; i++) CrossEntropy.forwardRow(losses, probs, tg, vocab, i);
+            for (int i = lo; i < hi; i++) CrossEntropy.tileFinishRow(losses, max, sums, tg, i);
         });
         lossComputed = true;
         return batch.meanLoss(losses);
     }
 
-    /**
-     * Forward to the logits only (no loss, nothing kept for backward). Returns the (N, V) logits buffer,
-     * valid until the next forward.
-     */
-    public float[] logits(int[] tokens, int b, int t) {
-        computeLogits(tokens, b, t);
-        lossComputed = false;
-        return acts.logits;
+    /** Rows [v0, v0 + cols) of the LM head: one vocabulary tile. */
+    @FunctionalInterface
+    private interface VocabTile {
+        void run(Tensor headRows, int v0, int cols);
     }
 
-    private void computeLogits(int[] tokens, int b, int t) {
+    /** Runs {@code body} over the head's vocabulary tiles in order, each as a tensor of its rows. */
+    private void forEachVocabTile(VocabTile body) {
+        Tensor head = layout.head();
+        int c = head.cols();
+        for (int v0 = 0; v0 < head.rows(); v0 += acts.vocabTile) {
+            int cols = Math.min(acts.vocabTile, head.rows() - v0);
+            body.run(new Tensor(head.name(), head.offset() + v0 * c, cols, c, false), v0, cols);
+        }
+    }
+
+    /**
+     * Forward to the logits only (no loss, nothing kept for backward). Returns an (N, V) buffer, valid until
+     * the next forward; it is the one (N, V) buffer lomo4j makes, for tests and tools that compare logits.
+     */
+    public float[] logits(int[] tokens, int b, int t) {
+        computeHidden(tokens, b, t);
+        lossComputed = false;
+        long size = (long) b * t * cfg.vocabSize();
+        if (fullLogits == null || fullLogits.length < size) {
+            if (fullLogits != null) ledger.release(Category.ACTIVATIONS, fullLogits);
+            fullLogits = ledger.floats(Category.ACTIVATIONS, size);
+        }
+        matmul(fullLogits, acts.lnf, layout.head(), b * t);
+        return fullLogits;
+    }
+
+    /**
+     * Forward, then the logits of sequence i at position {@code positions[i]} only: a (B, V) buffer, row i
+     * at {@code i · V}, valid until the next forward. What generation needs for each next token.
+     */
+    public float[] nextTokenLogits(int[] tokens, int b, int t, int[] positions) {
+        computeHidden(tokens, b, t);
+        lossComputed = false;
+        int c = cfg.hiddenSize();
+        float[] rows = acts.dln;  // free outside backward
+        for (int i = 0; i < b; i++) System.arraycopy(acts.lnf, (i * t + positions[i]) * c, rows, i * c, c);
+        matmul(acts.nextLogits, rows, layout.head(), b);
+        return acts.nextLogits;
+    }
+
+    /** Embedding, every block and the final norm: the hidden states {@code lnf} the head reads. */
+    private void computeHidden(int[] tokens, int b, int t) {
         if (tokens.length != b * t) throw new IllegalArgumentException("expected " + b * t + " tokens");
         for (int tok : tokens) {
             if (tok < 0 || tok >= cfg.vocabSize()) {
@@ -200,12 +297,17 @@ public final class LlamaModel {
         }
         float[] xL = acts.residual[cfg.numHiddenLayers()];
         rmsnorm(acts.lnf, acts.rstdf, xL, layout.finalNorm(), n);
-        matmul(acts.logits, acts.lnf, layout.head(), n);
     }
 
+    /**
+     * Block l's forward from its input x into its activations, and its output into {@code out}; a
+     * recomputation under checkpointing passes null, since backward needs neither the down projection's
+     * output nor the residual sum.
+     */
     private void blockForward(int l, float[] x, float[] out) {
         ParameterLayout.Block w = layout.blocks().get(l);
-        Activations.Block a = acts.blocks[l];
+        Activations.Block a = acts.block(l);
+        workingBlock = l;
         int n = batchSize * seqLen;
         int c = cfg.hiddenSize();
         int nh = cfg.numAttentionHeads();
@@ -224,16 +326,12 @@ public final class LlamaModel {
             for (int i = lo; i < hi; i++) Rope.forwardItem(a.k, ropeCos, ropeSin, t, nkv, hd, i);
         });
         boolean simd = Simd.enabled();
-        float[] kT = kvTransposed;
-        if (simd) {
-            par.forEach(batchSize * nkv, (lo, hi, wk) -> {
-                for (int i = lo; i < hi; i++) AttentionVector.transposeItem(kT, a.k, t, nkv, hd, i);
-            });
-        }
+        if (simd) transpose(kT, a.k, nkv);
+        float[] work = attentionWork;
         par.forEach(batchSize * nh * t, (lo, hi, wk) -> {
             for (int i = lo; i < hi; i++) {
-                if (simd) AttentionVector.forwardItem(a.att, a.probs, a.q, kT, a.v, t, nh, nkv, hd, i);
-                else Attention.forwardItem(a.att, a.probs, a.q, a.k, a.v, t, nh, nkv, hd, i);
+                if (simd) AttentionVector.forwardItem(a.att, a.lse, a.q, kT, a.v, work, wk * AttentionVector.WORK_FLOATS, t, nh, nkv, hd, i);
+                else Attention.forwardItem(a.att, a.lse, a.q, a.k, a.v, t, nh, nkv, hd, i);
             }
         });
         matmul(a.res1, a.att, w.wo(), n);
@@ -250,6 +348,7 @@ public final class LlamaModel {
                 else SwiGlu.forwardRow(a.h, a.gate, a.up, f, i);
             }
         });
+        if (out == null) return;
         matmul(out, a.h, w.wDown(), n);
         par.forEach(n, (lo, hi, wk) -> {
             for (int i = lo; i < hi; i++) Residual.addRow(out, a.res1, c, i);
@@ -275,6 +374,9 @@ public final class LlamaModel {
      * activations are used up: another backward needs another forward.
      */
     public void backwardKeepingOutputGradients(GradientSink sink) {
+        if (checkpointing) {
+            throw new IllegalStateException("with activation checkpointing there are no activation buffers to keep output gradients in");
+        }
         backward(sink, true);
         lossComputed = false;
         replayable = true;
@@ -290,11 +392,11 @@ public final class LlamaModel {
         xPackedFrom = null;
         int n = batchSize * seqLen;
         int layers = cfg.numHiddenLayers();
-        weightGradient(sink, acts.dlogits, acts.lnf, layout.head(), n, !layout.tied());
+        headBackward(sink, false);
         keptNormGradient(sink, layout.finalNorm(), 2 * layers);
         for (int l = layers - 1; l >= 0; l--) {
             ParameterLayout.Block w = layout.blocks().get(l);
-            Activations.Block a = acts.blocks[l];
+            Activations.Block a = acts.block(l);
             weightGradient(sink, acts.residual[l + 1], a.h, w.wDown(), n, true);
             weightGradient(sink, a.gate, a.ln2, w.wGate(), n, true);
             weightGradient(sink, a.up, a.ln2, w.wUp(), n, true);
@@ -317,30 +419,45 @@ public final class LlamaModel {
         replayable = false;
         xPackedFrom = null;
         int n = batchSize * seqLen;
-        int vocab = cfg.vocabSize();
-        int counted = 0;
-        for (int i = 0; i < n; i++) if (targets[i] >= 0) counted++;
-        float scale = counted == 0 ? 0f : 1f / counted;
-        float[] dlogits = zero(acts.dlogits, (long) n * vocab);
-        float[] probs = acts.logits;
-        int[] tg = targets;
-        par.forEach(n, (lo, hi, w) -> {
-            for (int i = lo; i < hi; i++) CrossEntropy.backwardRow(dlogits, probs, tg, scale, vocab, i);
-        });
 
         // LM head and final norm.
         zero(acts.dln, (long) n * cfg.hiddenSize());
-        matmulBackward(sink, acts.dln, dlogits, acts.lnf, layout.head(), n, !layout.tied());
+        headBackward(sink, true);
         zero(acts.dres, (long) n * cfg.hiddenSize());
         rmsnormBackward(sink, acts.dres, acts.dln, acts.residual[cfg.numHiddenLayers()], acts.rstdf, layout.finalNorm(), n,
                 2 * cfg.numHiddenLayers());
 
         for (int l = cfg.numHiddenLayers() - 1; l >= 0; l--) {
+            if (checkpointing && workingBlock != l) {
+                blockForward(l, acts.residual[l], null);
+                xPackedFrom = null;  // the working block's buffers now hold block l's values
+            }
             blockBackward(sink, l);
         }
 
         // Embedding: the last use of its weight.
         embeddingGradient(sink, acts.dres);
+    }
+
+    /**
+     * The LM head, one vocabulary tile at a time: the tile's logits recomputed from {@code lnf}, turned into
+     * their gradient in place with the forward's log-sum-exp, added to {@code dln} through the tile's current
+     * weights ({@code withInputGradient}), and then the tile's rows of the head's gradient go to the sink.
+     */
+    private void headBackward(GradientSink sink, boolean withInputGradient) {
+        int n = batchSize * seqLen;
+        float[] tile = acts.logitsTile, lse = acts.lse;
+        int[] tg = targets;
+        float scale = lossScale;
+        Tensor head = layout.head();
+        forEachVocabTile((rows, v0, cols) -> {
+            matmul(tile, acts.lnf, rows, n);
+            par.forEach(n, (lo, hi, w) -> {
+                for (int i = lo; i < hi; i++) CrossEntropy.tileBackwardRow(tile, lse, tg, scale, v0, cols, i);
+            });
+            if (withInputGradient) inputGradient(acts.dln, tile, rows, n);
+            weightGradient(sink, tile, acts.lnf, head, v0, v0 + cols, n, !layout.tied());
+        });
     }
 
     private void embeddingGradient(GradientSink sink, float[] dx) {
@@ -355,7 +472,7 @@ public final class LlamaModel {
     /** On entry {@code dres} is the gradient of the block's output; on exit, of its input. */
     private void blockBackward(GradientSink sink, int l) {
         ParameterLayout.Block w = layout.blocks().get(l);
-        Activations.Block a = acts.blocks[l];
+        Activations.Block a = acts.block(l);
         float[] x = acts.residual[l];
         int n = batchSize * seqLen;
         int t = seqLen;
@@ -393,22 +510,24 @@ public final class LlamaModel {
         zero(acts.dq, (long) n * nh * hd);
         zero(acts.dk, (long) n * nkv * hd);
         zero(acts.dv, (long) n * nkv * hd);
-        float[] vT = kvTransposed;
         if (simd) {
-            par.forEach(batchSize * nkv, (lo, hi, wk) -> {
-                for (int i = lo; i < hi; i++) AttentionVector.transposeItem(vT, a.v, t, nkv, hd, i);
-            });
+            transpose(kT, a.k, nkv);
+            transpose(vT, a.v, nkv);
+            transpose(qT, a.q, nh);
+            transpose(doutT, acts.datt, nh);
         }
+        float[] work = attentionWork;
+        int wf = AttentionVector.WORK_FLOATS;
         par.forEach(batchSize * nh * t, (lo, hi, wk) -> {
             for (int i = lo; i < hi; i++) {
-                if (simd) AttentionVector.backwardQueryItem(acts.dq, acts.dscores, acts.datt, a.probs, a.k, vT, t, nh, nkv, hd, i);
-                else Attention.backwardQueryItem(acts.dq, acts.dscores, acts.datt, a.probs, a.k, a.v, t, nh, nkv, hd, i);
+                if (simd) AttentionVector.backwardQueryItem(acts.dq, acts.delta, acts.datt, a.att, a.lse, a.q, a.k, kT, vT, work, wk * wf, t, nh, nkv, hd, i);
+                else Attention.backwardQueryItem(acts.dq, acts.delta, acts.datt, a.att, a.lse, a.q, a.k, a.v, t, nh, nkv, hd, i);
             }
         });
         par.forEach(batchSize * nkv * t, (lo, hi, wk) -> {
             for (int i = lo; i < hi; i++) {
-                if (simd) AttentionVector.backwardKeyValueItem(acts.dk, acts.dv, acts.dscores, a.probs, a.q, acts.datt, t, nh, nkv, hd, i);
-                else Attention.backwardKeyValueItem(acts.dk, acts.dv, acts.dscores, a.probs, a.q, acts.datt, t, nh, nkv, hd, i);
+                if (simd) AttentionVector.backwardKeyValueItem(acts.dk, acts.dv, acts.delta, a.lse, a.q, a.k, a.v, acts.datt, qT, doutT, work, wk * wf, t, nh, nkv, hd, i);
+                else Attention.backwardKeyValueItem(acts.dk, acts.dv, acts.delta, a.lse, a.q, a.k, a.v, acts.datt, t, nh, nkv, hd, i);
             }
         });
         par.forEach(n * nh, (lo, hi, wk) -> {
@@ -478,6 +597,12 @@ public final class LlamaModel {
 
     /** dx += dy · W with W's current values, then W's gradient {@code dyᵀ · x} goes to the sink. */
     private void matmulBackward(GradientSink sink, float[] dx, float[] dy, float[] x, Tensor w, int n, boolean lastUse) {
+        inputGradient(dx, dy, w, n);
+        weightGradient(sink, dy, x, w, n, lastUse);
+    }
+
+    /** dx += dy · W, with W's current values. */
+    private void inputGradient(float[] dx, float[] dy, Tensor w, int n) {
         int in = w.cols();
         int out = w.rows();
         if (Simd.enabled()) {
@@ -489,13 +614,20 @@ public final class LlamaModel {
                 for (int i = lo; i < hi; i++) Matmul.inputGradRow(dx, dy, params, w.offset(), in, out, i);
             });
         }
-        weightGradient(sink, dy, x, w, n, lastUse);
     }
 
     /** W's gradient {@code dyᵀ · x} to the sink, a tile of rows at a time. */
     private void weightGradient(GradientSink sink, float[] dy, float[] x, Tensor w, int n, boolean lastUse) {
+        weightGradient(sink, dy, x, w, 0, w.rows(), n, lastUse);
+    }
+
+    /**
+     * Rows [r0, r1) of W's gradient {@code dyᵀ · x} to the sink, a tile of rows at a time; dy (N, r1 − r0)
+     * holds those rows' output gradients only.
+     */
+    private void weightGradient(GradientSink sink, float[] dy, float[] x, Tensor w, int r0, int r1, int n, boolean lastUse) {
         int in = w.cols();
-        int out = w.rows();
+        int out = r1 - r0;
         if (Simd.enabled()) {
             if (xPackedFrom != x) {
                 par.forEach(MatmulVector.panels(in), (lo, hi, wk) -> MatmulVector.packColumns(xPacked, x, 0, n, in, lo, hi));
@@ -504,12 +636,12 @@ public final class LlamaModel {
             float[] ws = matmulWorkspace;
             int stride = workspaceStride;
             float[] xp = xPacked;
-            sink.accept(w, (g, gOff, row0, rows, wk) -> MatmulVector.weightGradRows(g, gOff, dy, xp, n, in, out, row0, rows,
-                    ws, wk * stride), lastUse);
+            sink.accept(w, r0, r1, (g, gOff, row0, rows, wk) -> MatmulVector.weightGradRows(g, gOff, dy, xp, n, in, out,
+                    row0 - r0, rows, ws, wk * stride), lastUse);
             return;
         }
-        sink.accept(w, (g, gOff, row0, rows, wk) -> {
-            for (int r = 0; r < rows; r++) Matmul.weightGradRow(g, gOff + r * in, dy, x, n, in, out, row0 + r);
+        sink.accept(w, r0, r1, (g, gOff, row0, rows, wk) -> {
+            for (int r = 0; r < rows; r++) Matmul.weightGradRow(g, gOff + r * in, dy, x, n, in, out, row0 - r0 + r);
         }, lastUse);
     }
 
@@ -542,6 +674,14 @@ public final class LlamaModel {
         sink.accept(w, (g, gOff, row0, rows, wk) -> {
             for (int i = 0; i < c; i++) g[gOff + i] += kept[slot * c + i];
         }, true);  // one row
+    }
+
+    /** x (N, heads·HD) into xT as {@link AttentionVector#transposeItem} lays it out. */
+    private void transpose(float[] xT, float[] x, int heads) {
+        int t = seqLen, hd = cfg.headDim();
+        par.forEach(batchSize * heads, (lo, hi, wk) -> {
+            for (int i = lo; i < hi; i++) AttentionVector.transposeItem(xT, x, t, heads, hd, i);
+        });
     }
 
     private void copy(float[] dst, float[] src, long count) {

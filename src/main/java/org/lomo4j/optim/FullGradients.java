@@ -31,12 +31,11 @@ public final class FullGradients implements GradientSink {
     }
 
     @Override
-    public void accept(Tensor t, RowGradient gradient, boolean lastUse) {
-        int rows = t.rows();
-        par.forEach(GradientSink.tiles(t), (lo, hi, w) -> {
+    public void accept(Tensor t, int rowStart, int rowEnd, RowGradient gradient, boolean lastUse) {
+        par.forEach(GradientSink.tiles(rowEnd - rowStart), (lo, hi, w) -> {
             for (int tile = lo; tile < hi; tile++) {
-                int row0 = tile * TILE_ROWS;
-                gradient.accumulate(grads, t.offset() + row0 * t.cols(), row0, Math.min(TILE_ROWS, rows - row0), w);
+                int row0 = rowStart + tile * TILE_ROWS;
+                gradient.accumulate(grads, t.offset() + row0 * t.cols(), row0, Math.min(TILE_ROWS, rowEnd - row0), w);
             }
         });
     }

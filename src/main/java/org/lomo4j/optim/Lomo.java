@@ -22,6 +22,8 @@ import org.lomo4j.model.LlamaModel;
  * accumulates Σg² and updates nothing. That backward leaves every weight's output gradient in activation
  * buffers it no longer needs, so the updating pass replays only the weight-gradient products: no input
  * gradients, attention or norm backwards, and no memory beyond the activations a plain step already holds.
+ * Under activation checkpointing those buffers do not exist, so the updating pass is a second full backward
+ * (recomputing each block again): a clipped step then costs two backwards and recomputations.
  */
 public final class Lomo extends Optimizer {
     private final LomoPass pass;
@@ -36,15 +38,17 @@ public final class Lomo extends Optimizer {
         float loss = model.forward(batch);
         double norm = Double.NaN;
         float scale = 1f;
+        boolean replay = config.clipNorm() > 0 && !model.checkpointing();
         if (config.clipNorm() > 0) {
             pass.begin(LomoPass.Mode.NORM, hp);
-            model.backwardKeepingOutputGradients(pass);
+            if (replay) model.backwardKeepingOutputGradients(pass);
+            else model.backward(pass);
             norm = Math.sqrt(pass.sumSquares());
             scale = Update.clipScale(norm, config.clipNorm());
         }
         double lr = prepareHyperParameters(scale);
         pass.begin(LomoPass.Mode.UPDATE, hp);
-        if (config.clipNorm() > 0) model.replayWeightGradients(pass);
+        if (replay) model.replayWeightGradients(pass);
         else model.backward(pass);
         step++;
         return new StepResult(loss, norm, lr);

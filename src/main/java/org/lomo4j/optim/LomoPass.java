@@ -53,30 +53,31 @@ final class LomoPass implements GradientSink {
     }
 
     @Override
-    public void accept(Tensor t, RowGradient gradient, boolean lastUse) {
+    public void accept(Tensor t, int rowStart, int rowEnd, RowGradient gradient, boolean lastUse) {
         int cols = t.cols();
+        int tiles = GradientSink.tiles(rowEnd - rowStart);
         if (!lastUse || t.equals(pendingTensor)) {
             if (pendingTensor == null) {
                 java.util.Arrays.fill(pending, 0, t.size(), 0f);
                 pendingTensor = t;
             }
-            par.forEach(GradientSink.tiles(t), (lo, hi, w) -> {
+            par.forEach(tiles, (lo, hi, w) -> {
                 for (int tile = lo; tile < hi; tile++) {
-                    int row0 = tile * TILE_ROWS;
-                    gradient.accumulate(pending, row0 * cols, row0, Math.min(TILE_ROWS, t.rows() - row0), w);
+                    int row0 = rowStart + tile * TILE_ROWS;
+                    gradient.accumulate(pending, row0 * cols, row0, Math.min(TILE_ROWS, rowEnd - row0), w);
                 }
             });
             if (!lastUse) return;
-            par.forEach(t.rows(), (lo, hi, w) -> {
-                for (int row = lo; row < hi; row++) consume(t, row, pending, row * cols);
+            par.forEach(rowEnd - rowStart, (lo, hi, w) -> {
+                for (int row = rowStart + lo; row < rowStart + hi; row++) consume(t, row, pending, row * cols);
             });
             pendingTensor = null;
         } else {
-            par.forEach(GradientSink.tiles(t), (lo, hi, w) -> {
+            par.forEach(tiles, (lo, hi, w) -> {
                 int slot = w * tileLength;
                 for (int tile = lo; tile < hi; tile++) {
-                    int row0 = tile * TILE_ROWS;
-                    int rows = Math.min(TILE_ROWS, t.rows() - row0);
+                    int row0 = rowStart + tile * TILE_ROWS;
+                    int rows = Math.min(TILE_ROWS, rowEnd - row0);
                     java.util.Arrays.fill(scratch, slot, slot + rows * cols, 0f);
                     gradient.accumulate(scratch, slot, row0, rows, w);
                     for (int r = 0; r < rows; r++) consume(t, row0 + r, scratch, slot + r * cols);
@@ -84,7 +85,7 @@ final class LomoPass implements GradientSink {
             });
         }
         if (mode == Mode.NORM) {
-            for (int row = 0; row < t.rows(); row++) sumSquares += rowSquares[row];
+            for (int row = rowStart; row < rowEnd; row++) sumSquares += rowSquares[row];
         }
     }
 

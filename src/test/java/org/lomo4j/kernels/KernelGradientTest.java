@@ -143,17 +143,18 @@ class KernelGradientTest {
 
     @Test
     void attentionWithGroupedQueries() {
-        int b = 2, t = 4, nh = 4, nkv = 2, hd = 4, n = b * t;
-        float[] q = random(rng, n * nh * hd, 1), k = random(rng, n * nkv * hd, 1), v = random(rng, n * nkv * hd, 1);
+        // Scores up to ~±6 so that the online softmax rescales its running sum along the rows.
+        int b = 2, t = 5, nh = 4, nkv = 2, hd = 4, n = b * t;
+        float[] q = random(rng, n * nh * hd, 2), k = random(rng, n * nkv * hd, 2), v = random(rng, n * nkv * hd, 1);
         float[] r = random(rng, n * nh * hd, 1);
-        float[] out = new float[n * nh * hd], probs = new float[b * nh * t * t];
+        float[] out = new float[n * nh * hd], lse = new float[b * nh * t];
         java.util.function.DoubleSupplier f = () -> {
-            Attention.forward(out, probs, q, k, v, b, t, nh, nkv, hd);
+            Attention.forward(out, lse, q, k, v, b, t, nh, nkv, hd);
             return weightedSum(out, r);
         };
         f.getAsDouble();
-        float[] dq = new float[q.length], dk = new float[k.length], dv = new float[v.length], ds = new float[probs.length];
-        Attention.backward(dq, dk, dv, ds, r, probs, q, k, v, b, t, nh, nkv, hd);
+        float[] dq = new float[q.length], dk = new float[k.length], dv = new float[v.length], delta = new float[lse.length];
+        Attention.backward(dq, dk, dv, delta, r, out, lse, q, k, v, b, t, nh, nkv, hd);
         assertClose("attention dq", numeric(q, H, f), dq, TOL);
         assertClose("attention dk", numeric(k, H, f), dk, TOL);
         assertClose("attention dv", numeric(v, H, f), dv, TOL);
@@ -180,5 +181,49 @@ class KernelGradientTest {
         for (int j = 0; j < vocab; j++) {
             org.junit.jupiter.api.Assertions.assertEquals(0f, dlogits[vocab + j], "ignored row must get no gradient");
         }
+    }
+
+    /** The vocabulary-tile form over tiles of 4 + 4 + 3 columns: its loss and gradient against finite differences. */
+    @Test
+    void crossEntropyOverVocabularyTiles() {
+        int n = 4, vocab = 11, tileCols = 4;
+        int[] targets = {3, -1, 10, 5};
+        float[] logits = random(rng, n * vocab, 3);
+        float[] losses = new float[n], lse = new float[n], sums = new float[n];
+        java.util.function.DoubleSupplier f = () -> {
+            java.util.Arrays.fill(lse, Float.NEGATIVE_INFINITY);
+            java.util.Arrays.fill(sums, 0f);
+            java.util.Arrays.fill(losses, 0f);
+            for (int v0 = 0; v0 < vocab; v0 += tileCols) {
+                float[] tile = columns(logits, n, vocab, v0, Math.min(tileCols, vocab - v0));
+                for (int i = 0; i < n; i++) CrossEntropy.tileForwardRow(lse, sums, losses, tile, targets, v0, Math.min(tileCols, vocab - v0), i);
+            }
+            for (int i = 0; i < n; i++) CrossEntropy.tileFinishRow(losses, lse, sums, targets, i);
+            double s = 0;
+            for (float l : losses) s += l;
+            return s / 3;
+        };
+        f.getAsDouble();
+        float[] rowLosses = new float[n];
+        CrossEntropy.forward(rowLosses, logits.clone(), targets, n, vocab);
+        org.junit.jupiter.api.Assertions.assertArrayEquals(rowLosses, losses, 1e-5f, "tiles give the row form's losses");
+
+        float[] dlogits = new float[n * vocab];
+        for (int v0 = 0; v0 < vocab; v0 += tileCols) {
+            int cols = Math.min(tileCols, vocab - v0);
+            float[] tile = columns(logits, n, vocab, v0, cols);
+            for (int i = 0; i < n; i++) CrossEntropy.tileBackwardRow(tile, lse, targets, 1f / 3, v0, cols, i);
+            for (int i = 0; i < n; i++) System.arraycopy(tile, i * cols, dlogits, i * vocab + v0, cols);
+        }
+        assertClose("tiled cross-entropy dlogits", numeric(logits, H, f), dlogits, TOL);
+        for (int j = 0; j < vocab; j++) {
+            org.junit.jupiter.api.Assertions.assertEquals(0f, dlogits[vocab + j], "ignored row must get no gradient");
+        }
+    }
+
+    private static float[] columns(float[] a, int rows, int width, int c0, int cols) {
+        float[] out = new float[rows * cols];
+        for (int i = 0; i < rows; i++) System.arraycopy(a, i * width + c0, out, i * cols, cols);
+        return out;
     }
 }

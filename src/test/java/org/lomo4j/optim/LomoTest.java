@@ -34,22 +34,29 @@ class LomoTest {
         LrSchedule cosine = new LrSchedule(LrSchedule.Kind.COSINE, 0.05, 1, 4);
         OptimizerConfig plain = OptimizerConfig.of(OptimizerConfig.Kind.SGD, constant);
         return Stream.of(
-                Arguments.of("plain", "untied", plain),
-                Arguments.of("plain, tied", "tied", plain),
-                Arguments.of("clip-norm active", "untied", plain.withClipNorm(0.05)),
-                Arguments.of("clip-norm active, tied", "tied", plain.withClipNorm(0.05)),
-                Arguments.of("clip-value", "untied", plain.withClipValue(0.01)),
+                Arguments.of("plain", "untied", plain, false),
+                Arguments.of("plain, tied", "tied", plain, false),
+                Arguments.of("clip-norm active", "untied", plain.withClipNorm(0.05), false),
+                Arguments.of("clip-norm active, tied", "tied", plain.withClipNorm(0.05), false),
+                Arguments.of("clip-value", "untied", plain.withClipValue(0.01), false),
                 Arguments.of("both clips, weight decay, cosine", "tied",
-                        OptimizerConfig.of(OptimizerConfig.Kind.SGD, cosine).withClipNorm(0.05).withClipValue(0.01).withWeightDecay(0.1)),
-                Arguments.of("qwen2 q/k/v biases, clip-norm active", "qwen2", plain.withClipNorm(0.05)));
+                        OptimizerConfig.of(OptimizerConfig.Kind.SGD, cosine).withClipNorm(0.05).withClipValue(0.01).withWeightDecay(0.1), false),
+                Arguments.of("qwen2 q/k/v biases, clip-norm active", "qwen2", plain.withClipNorm(0.05), false),
+                Arguments.of("head in vocabulary tiles, clip-norm active", "vocab-tiles", plain.withClipNorm(0.05), false),
+                Arguments.of("head in vocabulary tiles, tied", "vocab-tiles, tied", plain, false),
+                Arguments.of("checkpointed", "untied", plain, true),
+                Arguments.of("checkpointed, clip-norm active, tied", "tied", plain.withClipNorm(0.05), true),
+                Arguments.of("checkpointed, vocabulary tiles, weight decay", "vocab-tiles", plain.withClipNorm(0.05).withWeightDecay(0.1), true));
     }
 
+    /** LOMO (checkpointed or not) against SGD without checkpointing. */
     @ParameterizedTest(name = "{0}")
     @MethodSource("settings")
-    void lomoStepEqualsSgdStep(String name, String model, OptimizerConfig sgdConfig) {
+    void lomoStepEqualsSgdStep(String name, String model, OptimizerConfig sgdConfig, boolean checkpointing) {
         LlamaConfig cfg = TinyModels.named(model);
         LlamaModel sgdModel = TinyModels.model(cfg, 11, PAR, new MemoryLedger());
         LlamaModel lomoModel = TinyModels.model(cfg, 11, PAR, new MemoryLedger());
+        lomoModel.setCheckpointing(checkpointing);
         Optimizer sgd = Optimizer.create(sgdModel, sgdConfig);
         Optimizer lomo = Optimizer.create(lomoModel, sgdConfig.withKind(OptimizerConfig.Kind.LOMO));
         float[] before = sgdModel.params().clone();

@@ -24,7 +24,7 @@ public class LayerShapes {
     float[] x, y, dy, dx, w, rstd;          // (N, C), (C), (N)
     float[] gate, up, h, dgate, dup, dh;    // (N, F)
     float[] q, k, v, att, dq, dk, dv, datt; // (N, NH·HD) and (N, NKV·HD)
-    float[] probs, dscores;                 // (B, NH, T, T)
+    float[] lse, delta;                     // (B, NH, T) attention's log-sum-exp and dout·out per query row
     float[] cos, sin;                       // (T, HD/2)
     float[] logits, dlogits, losses, table; // (N, V), (N), (V, C)
     int[] tokens, targets;
@@ -56,8 +56,8 @@ public class LayerShapes {
         dq = new float[n * NH * HD];
         dk = new float[n * NKV * HD];
         dv = new float[n * NKV * HD];
-        probs = new float[b * NH * t * t];
-        dscores = new float[b * NH * t * t];
+        lse = new float[b * NH * t];
+        delta = new float[b * NH * t];
         cos = new float[t * HD / 2];
         sin = new float[t * HD / 2];
         org.lomo4j.kernels.Rope.tables(cos, sin, t, HD, 10000.0);
@@ -71,7 +71,7 @@ public class LayerShapes {
             tokens[i] = rng.nextInt(V);
             targets[i] = rng.nextInt(V);
         }
-        org.lomo4j.kernels.Attention.forward(att, probs, q, k, v, b, t, NH, NKV, HD);  // probabilities for backward
+        org.lomo4j.kernels.Attention.forward(att, lse, q, k, v, b, t, NH, NKV, HD);  // the output and lse backward reads
         org.lomo4j.kernels.RmsNorm.forward(y, rstd, x, w, 0, n, C, 1e-5f);
     }
 

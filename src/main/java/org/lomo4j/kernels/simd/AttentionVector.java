@@ -4,15 +4,20 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 import org.lomo4j.kernels.Attention;
+import org.lomo4j.kernels.Matmul;
 
 /**
- * {@link Attention} for the JVM backend: the same items and results up to float rounding order, shaped for
- * vectors. A query's scores against keys 0..t are {@code q · Kᵀ}, computed L keys at a time from K's
- * transpose, so that no dot product needs a horizontal sum: one dot of HD = 64 was 4 FMAs and a 4-level
- * lane fold. Each head's K (in forward) or V (in backward) is first transposed into a (B, NKV, HD, T)
- * scratch by {@link #transposeItem}. The weighted sums over positions ({@code Σ p · v}, {@code Σ ds · k},
- * and dk, dv) keep HD/L accumulators in registers instead of reading and writing the output row per
- * position. The softmax rows are Attention's own.
+ * {@link Attention} for the JVM backend: the same items, the same FlashAttention-2 algorithm and results
+ * up to float rounding order, shaped for vectors. Keys are taken {@link #BLOCK} at a time: a block's scores
+ * go to a small per-worker scratch ({@link #WORK_FLOATS} floats), the online softmax rescales the output
+ * row once per block, and the probabilities come from {@link SwiGluVector#exp}. Nothing of size T × T
+ * exists, in forward or backward.
+ *
+ * <p>A query's scores against a block of keys are {@code q · Kᵀ}, computed L keys at a time from K's
+ * transpose, so that no dot product needs a horizontal sum. {@link #transposeItem} lays out each head's K
+ * (forward), K and V (backward's query pass), and Q and dout (backward's key pass, which scores L queries
+ * against one key) as (B, heads, HD, T). The weighted sums over positions ({@code Σ p · v}, {@code Σ ds · k},
+ * and dk, dv) keep HD/L accumulators in registers instead of reading and writing the output row per position.
  */
 public final class AttentionVector {
     private AttentionVector() {}
@@ -20,23 +25,31 @@ public final class AttentionVector {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
 
+    /** Keys (or, in the key pass, queries) per block. */
+    public static final int BLOCK = 64;
+    /** Scratch floats a worker needs: a block of scores and a block of dp. */
+    public static final int WORK_FLOATS = 2 * BLOCK;
+
     /**
-     * One key/value head of one sequence, {@code item = b · NKV + kvh}: x (N, NKV·HD) into xT at
-     * {@code ((b · NKV + kvh) · HD + d) · T + t}, each row one channel over the positions.
+     * One head of one sequence, {@code item = b · heads + h}: x (N, heads·HD) into xT at
+     * {@code ((b · heads + h) · HD + d) · T + t}, each row one channel over the positions.
      */
-    public static void transposeItem(float[] xT, float[] x, int seqLen, int nKvHeads, int hd, int item) {
-        int b = item / nKvHeads;
-        int kvh = item % nKvHeads;
-        int kvStride = nKvHeads * hd;
+    public static void transposeItem(float[] xT, float[] x, int seqLen, int heads, int hd, int item) {
+        int b = item / heads;
+        int h = item % heads;
+        int stride = heads * hd;
         int base = item * hd * seqLen;
         for (int t = 0; t < seqLen; t++) {
-            int src = (b * seqLen + t) * kvStride + kvh * hd;
+            int src = (b * seqLen + t) * stride + h * hd;
             for (int d = 0; d < hd; d++) xT[base + d * seqLen + t] = x[src + d];
         }
     }
 
-    /** One query, {@code item = (b · NH + h) · T + t}, as {@code Attention.forwardItem}, with K as {@link #transposeItem} lays it out. */
-    public static void forwardItem(float[] out, float[] probs, float[] q, float[] kT, float[] v,
+    /**
+     * One query, {@code item = (b · NH + h) · T + t}, as {@code Attention.forwardItem}, with K transposed;
+     * {@code work} at {@code wOff} is the worker's scratch.
+     */
+    public static void forwardItem(float[] out, float[] lse, float[] q, float[] kT, float[] v, float[] work, int wOff,
                                    int seqLen, int nHeads, int nKvHeads, int hd, int item) {
         int t = item % seqLen;
         int h = (item / seqLen) % nHeads;
@@ -44,19 +57,36 @@ public final class AttentionVector {
         int kvh = h / (nHeads / nKvHeads);
         int kvStride = nKvHeads * hd;
         int qOff = (b * seqLen + t) * nHeads * hd + h * hd;
-        int pOff = item * seqLen;
+        int kTOff = (b * nKvHeads + kvh) * hd * seqLen;
+        int vOff = b * seqLen * kvStride + kvh * hd;
         float scale = (float) (1.0 / Math.sqrt(hd));
 
-        scores(probs, pOff, q, qOff, kT, (b * nKvHeads + kvh) * hd * seqLen, seqLen, t + 1, hd, scale);
-        float max = Float.NEGATIVE_INFINITY;
-        for (int t2 = 0; t2 <= t; t2++) max = Math.max(max, probs[pOff + t2]);
-        Attention.softmaxRow(probs, pOff, t, seqLen, max);
         java.util.Arrays.fill(out, qOff, qOff + hd, 0f);
-        weightedRows(out, qOff, probs, pOff, 1, 1f, v, b * seqLen * kvStride + kvh * hd, kvStride, t + 1, hd);
+        float max = Float.NEGATIVE_INFINITY;
+        float sum = 0f;
+        for (int j0 = 0; j0 <= t; j0 += BLOCK) {
+            int count = Math.min(BLOCK, t + 1 - j0);
+            scores(work, wOff, q, qOff, kT, kTOff + j0, seqLen, count, hd, scale);
+            float blockMax = max;
+            for (int j = 0; j < count; j++) blockMax = Math.max(blockMax, work[wOff + j]);
+            if (blockMax > max) {
+                float rescale = (float) Math.exp(max - blockMax);  // 0 for the first block
+                sum *= rescale;
+                for (int d = 0; d < hd; d++) out[qOff + d] *= rescale;
+                max = blockMax;
+            }
+            expMinus(work, wOff, count, max);
+            for (int j = 0; j < count; j++) sum += work[wOff + j];
+            weightedRows(out, qOff, work, wOff, 1f, v, vOff + j0 * kvStride, kvStride, count, hd);
+        }
+        float inv = 1f / sum;
+        for (int d = 0; d < hd; d++) out[qOff + d] *= inv;
+        lse[item] = max + (float) Math.log(sum);
     }
 
-    /** The first backward pass for one query, as {@code Attention.backwardQueryItem}, with V as {@link #transposeItem} lays it out. */
-    public static void backwardQueryItem(float[] dq, float[] dscores, float[] dout, float[] probs, float[] k, float[] vT,
+    /** The first backward pass for one query, as {@code Attention.backwardQueryItem}, with K and V transposed. */
+    public static void backwardQueryItem(float[] dq, float[] delta, float[] dout, float[] out, float[] lse,
+                                         float[] q, float[] k, float[] kT, float[] vT, float[] work, int wOff,
                                          int seqLen, int nHeads, int nKvHeads, int hd, int item) {
         int t = item % seqLen;
         int h = (item / seqLen) % nHeads;
@@ -64,19 +94,29 @@ public final class AttentionVector {
         int kvh = h / (nHeads / nKvHeads);
         int kvStride = nKvHeads * hd;
         int qOff = (b * seqLen + t) * nHeads * hd + h * hd;
-        int pOff = item * seqLen;
+        int tOff = (b * nKvHeads + kvh) * hd * seqLen;
+        int kOff = b * seqLen * kvStride + kvh * hd;
         float scale = (float) (1.0 / Math.sqrt(hd));
 
-        scores(dscores, pOff, dout, qOff, vT, (b * nKvHeads + kvh) * hd * seqLen, seqLen, t + 1, hd, 1f);  // dp = dout · v
-        float pdp = 0f;
-        for (int t2 = 0; t2 <= t; t2++) pdp += probs[pOff + t2] * dscores[pOff + t2];
-        Attention.softmaxGradRow(dscores, probs, pOff, t, seqLen, pdp);
-        weightedRows(dq, qOff, dscores, pOff, 1, scale, k, b * seqLen * kvStride + kvh * hd, kvStride, t + 1, hd);
+        float dSum = Matmul.dot(dout, qOff, out, qOff, hd);
+        delta[item] = dSum;
+        for (int j0 = 0; j0 <= t; j0 += BLOCK) {
+            int count = Math.min(BLOCK, t + 1 - j0);
+            scores(work, wOff, q, qOff, kT, tOff + j0, seqLen, count, hd, scale);
+            scores(work, wOff + BLOCK, dout, qOff, vT, tOff + j0, seqLen, count, hd, 1f);
+            scoreGradients(work, wOff, count, lse, item, 0, delta, item);
+            weightedRows(dq, qOff, work, wOff, scale, k, kOff + j0 * kvStride, kvStride, count, hd);
+        }
     }
 
-    /** The second backward pass for one key/value position, {@code item = (b · NKV + kvh) · T + t2}, as {@code Attention.backwardKeyValueItem}. */
-    public static void backwardKeyValueItem(float[] dk, float[] dv, float[] dscores, float[] probs, float[] q, float[] dout,
-                                            int seqLen, int nHeads, int nKvHeads, int hd, int item) {
+    /**
+     * The second backward pass for one key/value position, {@code item = (b · NKV + kvh) · T + t2}, as
+     * {@code Attention.backwardKeyValueItem}, scoring {@link #BLOCK} queries at a time against the key from
+     * Q and dout transposed.
+     */
+    public static void backwardKeyValueItem(float[] dk, float[] dv, float[] delta, float[] lse,
+                                            float[] q, float[] k, float[] v, float[] dout, float[] qT, float[] doutT,
+                                            float[] work, int wOff, int seqLen, int nHeads, int nKvHeads, int hd, int item) {
         int t2 = item % seqLen;
         int kvh = (item / seqLen) % nKvHeads;
         int b = item / (seqLen * nKvHeads);
@@ -85,10 +125,42 @@ public final class AttentionVector {
         int kvOff = (b * seqLen + t2) * nKvHeads * hd + kvh * hd;
         float scale = (float) (1.0 / Math.sqrt(hd));
         for (int h = kvh * group; h < (kvh + 1) * group; h++) {
-            int sOff = ((b * nHeads + h) * seqLen + t2) * seqLen + t2;  // query t2's score for key t2; query t's is t − t2 rows on
-            int rows = (b * seqLen + t2) * qStride + h * hd;
-            weightedRows(dk, kvOff, dscores, sOff, seqLen, scale, q, rows, qStride, seqLen - t2, hd);
-            weightedRows(dv, kvOff, probs, sOff, seqLen, 1f, dout, rows, qStride, seqLen - t2, hd);
+            int tOff = (b * nHeads + h) * hd * seqLen;
+            int rows = (b * nHeads + h) * seqLen;  // query t's lse and delta are at rows + t
+            for (int i0 = t2; i0 < seqLen; i0 += BLOCK) {
+                int count = Math.min(BLOCK, seqLen - i0);
+                scores(work, wOff, k, kvOff, qT, tOff + i0, seqLen, count, hd, scale);
+                scores(work, wOff + BLOCK, v, kvOff, doutT, tOff + i0, seqLen, count, hd, 1f);
+                scoreGradients(work, wOff, count, lse, rows + i0, 1, delta, rows + i0);
+                int qRows = (b * seqLen + i0) * qStride + h * hd;
+                weightedRows(dk, kvOff, work, wOff, scale, q, qRows, qStride, count, hd);
+                weightedRows(dv, kvOff, work, wOff + BLOCK, 1f, dout, qRows, qStride, count, hd);
+            }
+        }
+    }
+
+    /** {@code a[off + j] = e^(a[off + j] − shift)} for j in [0, count). */
+    private static void expMinus(float[] a, int off, int count, float shift) {
+        for (int j = 0; j < count; j += L) {
+            VectorMask<Float> m = S.indexInRange(j, count);
+            SwiGluVector.exp(FloatVector.fromArray(S, a, off + j, m).sub(shift)).intoArray(a, off + j, m);
+        }
+    }
+
+    /**
+     * A block's scores s (at {@code off}) and dp (at {@code off + BLOCK}) become ds = p · (dp − D) and
+     * p = e^(s − lse) in their places. lse and D are one row's ({@code step} 0) or one per position (1).
+     */
+    private static void scoreGradients(float[] work, int off, int count, float[] lse, int lseOff, int step,
+                                       float[] delta, int deltaOff) {
+        for (int j = 0; j < count; j += L) {
+            VectorMask<Float> m = S.indexInRange(j, count);
+            FloatVector l = step == 0 ? FloatVector.broadcast(S, lse[lseOff]) : FloatVector.fromArray(S, lse, lseOff + j, m);
+            FloatVector dd = step == 0 ? FloatVector.broadcast(S, delta[deltaOff]) : FloatVector.fromArray(S, delta, deltaOff + j, m);
+            FloatVector p = SwiGluVector.exp(FloatVector.fromArray(S, work, off + j, m).sub(l));
+            FloatVector dp = FloatVector.fromArray(S, work, off + BLOCK + j, m);
+            p.mul(dp.sub(dd)).intoArray(work, off + j, m);
+            p.intoArray(work, off + BLOCK + j, m);
         }
     }
 
@@ -96,8 +168,8 @@ public final class AttentionVector {
     // chain ran at an eighth of the FMA rate); each chain sums its terms in a fixed order.
 
     /**
-     * {@code s[sOff + j] = scale · Σ_d x[xOff + d] · xT[tOff + d · T + j]} for keys j in [0, count): L keys per
-     * vector, one FMA per channel, no horizontal sums.
+     * {@code s[sOff + j] = scale · Σ_d x[xOff + d] · xT[tOff + d · T + j]} for j in [0, count): L positions
+     * per vector, one FMA per channel, no horizontal sums.
      */
     private static void scores(float[] s, int sOff, float[] x, int xOff, float[] xT, int tOff, int seqLen, int count,
                                int hd, float scale) {
@@ -120,19 +192,19 @@ public final class AttentionVector {
     }
 
     /**
-     * {@code y[yOff + d] += Σ_j scale · w[wOff + j · wStride] · rows[rowOff + j · rowStride + d]} over j in
-     * [0, count), for d in [0, hd): four vectors of channels (HD = 64 in one pass), each summed in a register
-     * over all j, reading each row's channels together, then added to y.
+     * {@code y[yOff + d] += Σ_j scale · w[wOff + j] · rows[rowOff + j · rowStride + d]} over j in [0, count),
+     * for d in [0, hd): four vectors of channels (HD = 64 in one pass), each summed in a register over all j,
+     * reading each row's channels together, then added to y.
      */
-    private static void weightedRows(float[] y, int yOff, float[] w, int wOff, int wStride, float scale,
+    private static void weightedRows(float[] y, int yOff, float[] w, int wOff, float scale,
                                      float[] rows, int rowOff, int rowStride, int count, int hd) {
         for (int d0 = 0; d0 < hd; d0 += 4 * L) {
             VectorMask<Float> m0 = S.indexInRange(d0, hd), m1 = S.indexInRange(d0 + L, hd);
             VectorMask<Float> m2 = S.indexInRange(d0 + 2 * L, hd), m3 = S.indexInRange(d0 + 3 * L, hd);
             FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
-            int wi = wOff, row = rowOff + d0;
-            for (int j = 0; j < count; j++, wi += wStride, row += rowStride) {
-                FloatVector wj = FloatVector.broadcast(S, w[wi] * scale);
+            int row = rowOff + d0;
+            for (int j = 0; j < count; j++, row += rowStride) {
+                FloatVector wj = FloatVector.broadcast(S, w[wOff + j] * scale);
                 a0 = FloatVector.fromArray(S, rows, row, m0).fma(wj, a0);
                 a1 = FloatVector.fromArray(S, rows, row + L, m1).fma(wj, a1);
                 a2 = FloatVector.fromArray(S, rows, row + 2 * L, m2).fma(wj, a2);
