@@ -88,16 +88,9 @@ public final class Checkpoint {
      * (its config and weights).
      */
     public static LlamaModel loadModel(Path path, long seed, Parallel par, MemoryLedger ledger) {
+        LlamaConfig cfg = loadConfig(path);
         path = newest(path);
-        if (Files.isRegularFile(path)) {
-            return LlamaModel.initialize(LlamaConfig.load(path), seed, par, ledger);
-        }
-        if (!Files.isDirectory(path)) {
-            throw new IllegalArgumentException("--model " + path + ": no such config file or checkpoint directory");
-        }
-        Path configFile = path.resolve(CONFIG);
-        if (!Files.isRegularFile(configFile)) throw new CheckpointException(path + ": no " + CONFIG);
-        LlamaConfig cfg = LlamaConfig.load(configFile);
+        if (Files.isRegularFile(path)) return LlamaModel.initialize(cfg, seed, par, ledger);
         ModelWeights weights = ModelWeights.open(path);
         ParameterLayout layout = new ParameterLayout(cfg);
         for (String name : weights.names()) {
@@ -112,6 +105,18 @@ public final class Checkpoint {
         float[] params = ledger.floats(Category.PARAMETERS, layout.totalSize());
         for (Tensor t : layout.tensors()) weights.read(t.name(), t.shape(), params, t.offset());
         return new LlamaModel(cfg, params, par, ledger);
+    }
+
+    /** The config of a {@code config.json} or of a checkpoint directory, without reading any weights. */
+    public static LlamaConfig loadConfig(Path path) {
+        path = newest(path);
+        if (Files.isRegularFile(path)) return LlamaConfig.load(path);
+        if (!Files.isDirectory(path)) {
+            throw new IllegalArgumentException("--model " + path + ": no such config file or checkpoint directory");
+        }
+        Path configFile = path.resolve(CONFIG);
+        if (!Files.isRegularFile(configFile)) throw new CheckpointException(path + ": no " + CONFIG);
+        return LlamaConfig.load(configFile);
     }
 
     public static boolean isCheckpoint(Path dir) {

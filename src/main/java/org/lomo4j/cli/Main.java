@@ -26,7 +26,15 @@ public final class Main implements Runnable {
             }
             throw e;
         });
-        return cli.execute(args);
+        try {
+            return cli.execute(args);
+        } catch (OutOfMemoryError e) {
+            // Past the memory plan (train checks it before loading): say so in one line, not a stack trace.
+            System.err.printf(java.util.Locale.ROOT, "error: out of memory (the JVM's max heap is %s): %s; try a smaller --batch or --seq, "
+                            + "--checkpoint-activations, or a larger heap (LOMO4J_HEAP=24g ./lomo4j ...)%n",
+                    org.lomo4j.memory.MemoryLedger.human(Runtime.getRuntime().maxMemory()), e.getMessage());
+            return 3;
+        }
     }
 
     @Override

@@ -10,12 +10,15 @@ import org.lomo4j.data.JsonlSource;
 import org.lomo4j.data.PromptTemplate;
 import org.lomo4j.generate.Evaluator;
 import org.lomo4j.memory.MemoryLedger;
+import org.lomo4j.model.LlamaConfig;
 import org.lomo4j.model.LlamaModel;
+import org.lomo4j.model.ParameterLayout;
 import org.lomo4j.optim.LrSchedule;
 import org.lomo4j.optim.Optimizer;
 import org.lomo4j.optim.OptimizerConfig;
 import org.lomo4j.parallel.Parallel;
 import org.lomo4j.tokenizer.Tokenizer;
+import org.lomo4j.train.MemoryPlan;
 import org.lomo4j.train.RunReport;
 import org.lomo4j.train.Trainer;
 import picocli.CommandLine.Command;
@@ -105,6 +108,14 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--no-eval", description = "Skip the evaluation before and after training")
     boolean noEval;
 
+    @Option(names = "--checkpoint-activations", negatable = true,
+            description = "Keep only each block's input and recompute the block in backward (fewer activations, ~1.3x the step time). "
+                    + "Default: on when the run would not fit the JVM's heap without it")
+    Boolean checkpointActivations;
+
+    @Option(names = "--dry-run", description = "Print the memory plan (parameters, gradients, optimizer states, activations, scratch) and stop")
+    boolean dryRun;
+
     private ModelWeights.Format saveFormat;
     private java.util.Map<String, byte[]> tokenizerFiles = java.util.Map.of();
     private java.util.Map<String, Integer> specialIds = java.util.Map.of();
@@ -126,11 +137,10 @@ final class TrainCommand implements Callable<Integer> {
                 specialIds.put("eos_token_id", tok.eos());
             }
             TrainState recipe;
-            LlamaModel model;
             DataSource source;
+            LlamaConfig cfg = Checkpoint.loadConfig(modelOptions.model);
             if (resume != null) {
                 recipe = Checkpoint.loadTrainState(resume);
-                model = Checkpoint.loadModel(resume, recipe.seed(), par, ledger);
                 source = DataSource.open(recipe.data(), tok, recipe.template(), skipBadLines);
                 LrSchedule lrs = recipe.optimizer().schedule();
                 if (steps == null) steps = lrs.totalSteps();
@@ -140,7 +150,6 @@ final class TrainCommand implements Callable<Integer> {
                             + " schedule, where the learning rate is 0; start a new run from the checkpoint with --model");
                 }
             } else {
-                model = modelOptions.load(par, ledger);
                 PromptTemplate wrap = PromptTemplate.parse(template);
                 source = DataSource.open(data, tok, wrap, skipBadLines);
                 int total = totalSteps(source);
@@ -156,26 +165,14 @@ final class TrainCommand implements Callable<Integer> {
                 recipe = new TrainState(0, modelOptions.seed, data, batchOptions.batch, batchOptions.seq, oc, wrap);
                 steps = total;
             }
-            ModelOptions.checkVocab(model, tok);
             int b = recipe.batchSize(), t = recipe.seqLen();
             Backend device = modelOptions.deviceBackend();
             String kernels = modelOptions.describeKernels(device);
-            Optimizer opt;
-            if (device == null) {
-                opt = Optimizer.create(model, recipe.optimizer());
-                model.reserve(b, t);
-            } else {
-                opt = device.lomo(model, recipe.optimizer(), modelOptions.device, b, t);
-            }
-            if (resume != null) {
-                opt.setStepCount(recipe.step());
-                Checkpoint.loadOptimizerState(resume, opt);
-            }
-
+            ParameterLayout layout = new ParameterLayout(cfg);
             log.printf(Locale.ROOT, "model    %s: %,d parameters (hidden %d, %d layers, %d/%d heads, vocab %d%s)%n",
-                    resume != null ? resume : modelOptions.model, model.layout().totalSize(), model.config().hiddenSize(),
-                    model.config().numHiddenLayers(), model.config().numAttentionHeads(), model.config().numKeyValueHeads(),
-                    model.config().vocabSize(), model.layout().tied() ? ", tied embeddings" : "");
+                    resume != null ? resume : modelOptions.model, layout.totalSize(), cfg.hiddenSize(),
+                    cfg.numHiddenLayers(), cfg.numAttentionHeads(), cfg.numKeyValueHeads(),
+                    cfg.vocabSize(), layout.tied() ? ", tied embeddings" : "");
             log.printf(Locale.ROOT, "data     %s%n", source.describe());
             log.printf(Locale.ROOT, "kernels  %s%n", kernels);
             OptimizerConfig oc = recipe.optimizer();
@@ -183,7 +180,41 @@ final class TrainCommand implements Callable<Integer> {
                             + "batch %d x %d tokens, steps %d..%d, %d threads%n",
                     oc.kind().id(), oc.schedule().peak(), oc.schedule().kind().name().toLowerCase(Locale.ROOT), oc.schedule().warmup(),
                     oc.weightDecay(), oc.clipNorm() > 0 ? oc.clipNorm() : "off", oc.clipValue() > 0 ? oc.clipValue() : "off",
-                    b, t, opt.stepCount(), steps, par.threads());
+                    b, t, recipe.step(), steps, par.threads());
+
+            // Memory, before any is spent (the JVM backend's: a device's buffers are not planned yet).
+            MemoryPlan plan = null;
+            if (device == null) {
+                long budget = MemoryPlan.budget();
+                plan = MemoryPlan.choose(cfg, oc, b, t, checkpointActivations, par, budget);
+                log.print(plan.table(oc.kind().id()));
+                log.printf(Locale.ROOT, "  %-17s %12s  (%.0f%% of the max heap %s; machine %s)%n", "Budget", MemoryLedger.human(budget),
+                        100 * MemoryPlan.HEAP_SHARE, MemoryLedger.human(Runtime.getRuntime().maxMemory()),
+                        MemoryLedger.human(MemoryPlan.physicalMemory()));
+                if (plan.checkpointing() && checkpointActivations == null) {
+                    log.println("  activation checkpointing is on: without it the run would not fit the budget");
+                }
+                String verdict = plan.verdict(budget);
+                if (verdict != null) throw new IllegalArgumentException(verdict);
+            } else if (dryRun) {
+                throw new IllegalArgumentException("--dry-run plans the JVM backend's memory; a TornadoVM device's is not planned yet");
+            }
+            if (dryRun) return 0;
+
+            LlamaModel model = resume != null ? Checkpoint.loadModel(resume, recipe.seed(), par, ledger) : modelOptions.load(par, ledger);
+            ModelOptions.checkVocab(model, tok);
+            Optimizer opt;
+            if (device == null) {
+                model.setCheckpointing(plan.checkpointing());
+                opt = Optimizer.create(model, oc);
+                model.reserve(b, t);
+            } else {
+                opt = device.lomo(model, oc, modelOptions.device, b, t);
+            }
+            if (resume != null) {
+                opt.setStepCount(recipe.step());
+                Checkpoint.loadOptimizerState(resume, opt);
+            }
 
             Evaluator evaluator = new Evaluator(model, tok);
             Evaluator.Result before = noEval ? null : evaluator.evaluate(source, b, t);

@@ -8,38 +8,60 @@ import java.util.Map;
  * The one allocator for large buffers. It counts the bytes of every buffer by {@link Category} and keeps
  * the peak of each category and of the total, so a run can print its own memory breakdown. The counts
  * are bytes accounted (array payloads), not the JVM's heap usage.
+ *
+ * <p>A {@link #planning} ledger counts the same bytes without allocating them (every buffer it hands out is
+ * empty): running a run's own constructors against it gives the run's memory before any of it is spent.
  */
 public final class MemoryLedger {
+    private static final float[] NO_FLOATS = new float[0];
+    private static final double[] NO_DOUBLES = new double[0];
+
     private final Map<Category, Long> current = new EnumMap<>(Category.class);
     private final Map<Category, Long> peak = new EnumMap<>(Category.class);
+    private final boolean planning;
     private long currentTotal;
     private long peakTotal;
 
     public MemoryLedger() {
+        this(false);
+    }
+
+    private MemoryLedger(boolean planning) {
+        this.planning = planning;
         for (Category c : Category.values()) {
             current.put(c, 0L);
             peak.put(c, 0L);
         }
     }
 
+    /** A ledger that counts without allocating: its buffers are empty, its bytes and peaks are a plan's. */
+    public static MemoryLedger planning() {
+        return new MemoryLedger(true);
+    }
+
+    /** Whether this ledger only plans (its buffers are empty). */
+    public boolean isPlanning() {
+        return planning;
+    }
+
     public synchronized float[] floats(Category category, long count) {
-        float[] a = new float[checkedLength(count)];
+        float[] a = planning ? NO_FLOATS : new float[checkedLength(count)];
         record(category, 4L * count);
         return a;
     }
 
     public synchronized double[] doubles(Category category, long count) {
-        double[] a = new double[checkedLength(count)];
+        double[] a = planning ? NO_DOUBLES : new double[checkedLength(count)];
         record(category, 8L * count);
         return a;
     }
 
     public synchronized void release(Category category, float[] buffer) {
-        record(category, -4L * buffer.length);
+        if (!planning) record(category, -4L * buffer.length);
     }
 
     public synchronized void release(Category category, double[] buffer) {
-        record(category, -8L * buffer.length);
+        if (!planning) record(category, -8L * buffer.length);
     }
 
     /** Returns bytes of buffers released together (a set of activations). */
@@ -56,11 +78,14 @@ public final class MemoryLedger {
     }
 
     private static int checkedLength(long count) {
-        if (count < 0 || count > Integer.MAX_VALUE - 8) {
+        if (count < 0 || count > MAX_ARRAY) {
             throw new IllegalArgumentException("buffer of " + count + " elements exceeds a Java array's limit");
         }
         return (int) count;
     }
+
+    /** The longest Java array lomo4j allocates. */
+    public static final long MAX_ARRAY = Integer.MAX_VALUE - 8;
 
     public synchronized long current(Category category) {
         return current.get(category);
@@ -80,8 +105,13 @@ public final class MemoryLedger {
 
     /** The paper's Table 1 for this run: peak bytes per category and the peak total. */
     public synchronized String table(String optimizerName) {
+        return titledTable("Memory (peak bytes accounted), optimizer " + optimizerName);
+    }
+
+    /** Peak bytes per category and the peak total, under {@code title}. */
+    public synchronized String titledTable(String title) {
         StringBuilder sb = new StringBuilder();
-        sb.append(String.format(Locale.ROOT, "Memory (peak bytes accounted), optimizer %s%n", optimizerName));
+        sb.append(title).append(System.lineSeparator());
         for (Category c : Category.values()) {
             long bytes = peak.get(c);
             sb.append(String.format(Locale.ROOT, "  %-17s %12s  %5.1f%%%n", c.label(), human(bytes),

@@ -72,7 +72,7 @@ public final class LlamaModel {
     public LlamaModel(LlamaConfig cfg, float[] params, Parallel par, MemoryLedger ledger) {
         this.cfg = cfg;
         this.layout = new ParameterLayout(cfg);
-        if (params.length != layout.totalSize()) {
+        if (params.length != layout.totalSize() && !ledger.isPlanning()) {
             throw new IllegalArgumentException("parameter array has " + params.length + " floats, the config needs "
                     + layout.totalSize());
         }
@@ -165,10 +165,12 @@ public final class LlamaModel {
                     Math.max(n, Math.max(layout.maxRows(), layout.maxCols())));
             matmulWorkspace = ledger.floats(Category.SCRATCH, (long) threads * workspaceStride);
             // A weight as the forward's B (depth IN, OUT columns) or the input gradient's (depth OUT, IN columns).
+            // The head only ever runs one vocabulary tile of its rows at a time; an untied embedding is only read by rows.
             int packed = 0;
             for (Tensor w : layout.tensors()) {
-                if (w.vector()) continue;
-                packed = Math.max(packed, Math.max(MatmulVector.packedFloats(w.cols(), w.rows()), MatmulVector.packedFloats(w.rows(), w.cols())));
+                if (w.vector() || (w.equals(layout.embedding()) && !layout.tied())) continue;
+                int rows = w.equals(layout.head()) ? Activations.vocabTile(cfg) : w.rows();
+                packed = Math.max(packed, Math.max(MatmulVector.packedFloats(w.cols(), rows), MatmulVector.packedFloats(rows, w.cols())));
             }
             wPacked = ledger.floats(Category.SCRATCH, packed);
             xPacked = ledger.floats(Category.SCRATCH, MatmulVector.packedFloats(n, layout.maxCols()));
@@ -254,7 +256,7 @@ public final class LlamaModel {
             if (fullLogits != null) ledger.release(Category.ACTIVATIONS, fullLogits);
             fullLogits = ledger.floats(Category.ACTIVATIONS, size);
         }
-        matmul(fullLogits, acts.lnf, layout.head(), b * t);
+        headLogits(fullLogits, acts.lnf, b * t);
         return fullLogits;
     }
 
@@ -268,8 +270,20 @@ public final class LlamaModel {
         int c = cfg.hiddenSize();
         float[] rows = acts.dln;  // free outside backward
         for (int i = 0; i < b; i++) System.arraycopy(acts.lnf, (i * t + positions[i]) * c, rows, i * c, c);
-        matmul(acts.nextLogits, rows, layout.head(), b);
+        headLogits(acts.nextLogits, rows, b);
         return acts.nextLogits;
+    }
+
+    /** {@code out} (n, V) = x · headᵀ, a vocabulary tile at a time through the tile buffer. */
+    private void headLogits(float[] out, float[] x, int n) {
+        float[] tile = acts.logitsTile;
+        int vocab = cfg.vocabSize();
+        forEachVocabTile((rows, v0, cols) -> {
+            matmul(tile, x, rows, n);
+            par.forEach(n, (lo, hi, w) -> {
+                for (int i = lo; i < hi; i++) System.arraycopy(tile, i * cols, out, i * vocab + v0, cols);
+            });
+        });
     }
 
     /** Embedding, every block and the final norm: the hidden states {@code lnf} the head reads. */

@@ -34,7 +34,8 @@ import java.util.concurrent.TimeUnit;
  * One whole training step (forward, backward, update) on a backend: the JVM's workers on all cores, or a
  * TornadoVM device. The rows to set side by side: {@code lomo} against {@code sgd} (what fusing the update
  * into backward costs), {@code lomo-clip} against {@code lomo} (what global-norm clipping's norm pass costs),
- * and {@code tornado} against {@code jvm}. The model starts from {@code LlamaModel.initialize(config, 1)} and
+ * {@code checkpointing=true} against {@code false} (what recomputing each block in backward costs), and
+ * {@code tornado} against {@code jvm}. The model starts from {@code LlamaModel.initialize(config, 1)} and
  * trains on {@code synthetic:reverse} batches, as {@code bench/compare} does (16 made up front, in turn).
  * Run, from the repository root (the config is a path):
  * <pre>
@@ -69,6 +70,10 @@ public class TrainStep {
     @Param({"8x128"})
     public String batch;
 
+    /** Activation checkpointing (JVM only): {@code -p checkpointing=false,true} measures what recomputing blocks costs. */
+    @Param({"false"})
+    public boolean checkpointing;
+
     private Parallel par;
     private Optimizer opt;
     private final Batch[] batches = new Batch[16];
@@ -85,6 +90,7 @@ public class TrainStep {
         OptimizerConfig oc = OptimizerConfig.of(OptimizerConfig.Kind.parse(clip ? "lomo" : optimizer), LrSchedule.constant(0.01));
         if (clip) oc = oc.withClipNorm(1.0);
         if (backend.equals("jvm")) {
+            model.setCheckpointing(checkpointing);
             opt = Optimizer.create(model, oc);
             model.reserve(b, t);
         } else {

@@ -17,23 +17,23 @@ final class DeviceBuffers {
     final float[][] residual; // L+1 × (N, C)
     final Block[] blocks;
     final float[] lnf, rstdf, logits, losses;
-    final float[] dres, dln, dq, dk, dv, datt, dscores, dgate, dup, dh, dlogits;
+    final float[] dres, dln, dq, dk, dv, datt, delta, dgate, dup, dh, dlogits;
     final float[] hp;         // the update kernels' hyper-parameters (Update)
     final float[] control;    // Tasks.MODE, Tasks.LOSS_SCALE
     final float[] squares;    // Σg² per row of every weight, written by the norm pass
 
     /** What one block keeps from forward; shapes as in the JVM's Activations.Block. */
     static final class Block {
-        final float[] ln1, rstd1, q, k, v, probs, att, res1, ln2, rstd2, gate, up, h;
+        final float[] ln1, rstd1, q, k, v, lse, att, res1, ln2, rstd2, gate, up, h;
 
-        Block(LlamaConfig c, int n, int scores) {
+        Block(LlamaConfig c, int n, int rows) {
             int qDim = c.numAttentionHeads() * c.headDim();
             ln1 = new float[n * c.hiddenSize()];
             rstd1 = new float[n];
             q = new float[n * qDim];
             k = new float[n * c.kvDim()];
             v = new float[n * c.kvDim()];
-            probs = new float[scores];
+            lse = new float[rows];
             att = new float[n * qDim];
             res1 = new float[n * c.hiddenSize()];
             ln2 = new float[n * c.hiddenSize()];
@@ -49,7 +49,7 @@ final class DeviceBuffers {
         this.seq = seq;
         this.n = batch * seq;
         int hidden = c.hiddenSize(), f = c.intermediateSize(), qDim = c.numAttentionHeads() * c.headDim();
-        int scores = batch * c.numAttentionHeads() * seq * seq;
+        int rows = batch * c.numAttentionHeads() * seq;  // attention keeps one log-sum-exp per query row
         tokens = new int[n];
         targets = new int[n];
         ropeCos = new float[seq * c.headDim() / 2];
@@ -58,7 +58,7 @@ final class DeviceBuffers {
         residual = new float[c.numHiddenLayers() + 1][];
         for (int l = 0; l < residual.length; l++) residual[l] = new float[n * hidden];
         blocks = new Block[c.numHiddenLayers()];
-        for (int l = 0; l < blocks.length; l++) blocks[l] = new Block(c, n, scores);
+        for (int l = 0; l < blocks.length; l++) blocks[l] = new Block(c, n, rows);
         lnf = new float[n * hidden];
         rstdf = new float[n];
         logits = new float[n * c.vocabSize()];
@@ -69,7 +69,7 @@ final class DeviceBuffers {
         dk = new float[n * c.kvDim()];
         dv = new float[n * c.kvDim()];
         datt = new float[n * qDim];
-        dscores = new float[scores];
+        delta = new float[rows];
         dgate = new float[n * f];
         dup = new float[n * f];
         dh = new float[n * f];

@@ -118,7 +118,7 @@ final class Graphs {
         projection(g, "v", a.v, a.ln1, w.wv(), w.bv());
         g.task("rope_q", Tasks::rope, a.q, d.ropeCos, d.ropeSin, t, nh, hd, n * nh);
         g.task("rope_k", Tasks::rope, a.k, d.ropeCos, d.ropeSin, t, nkv, hd, n * nkv);
-        g.task("attention", Tasks::attention, a.att, a.probs, a.q, a.k, a.v, t, nh, nkv, hd, d.batch * nh * t);
+        g.task("attention", Tasks::attention, a.att, a.lse, a.q, a.k, a.v, t, nh, nkv, hd, d.batch * nh * t);
         projection(g, "o", a.res1, a.att, w.wo(), null);
         g.task("attention_residual", Tasks::residual, a.res1, x, c, n);
         g.task("post_attention_norm", Tasks::rmsnorm, a.ln2, a.rstd2, a.res1, params, w.postAttnNorm().offset(), c, cfg.rmsNormEps(), n);
@@ -181,10 +181,10 @@ final class Graphs {
         g.task("zero_dq", Tasks::zero, d.dq, n * nh * hd);
         g.task("zero_dk", Tasks::zero, d.dk, n * nkv * hd);
         g.task("zero_dv", Tasks::zero, d.dv, n * nkv * hd);
-        g.task("attention_bwd_query", Tasks::attentionBackwardQuery, d.dq, d.dscores, d.datt, a.probs, a.k, a.v, t, nh, nkv, hd,
-                d.batch * nh * t);
-        g.task("attention_bwd_key_value", Tasks::attentionBackwardKeyValue, d.dk, d.dv, d.dscores, a.probs, a.q, d.datt, t, nh, nkv,
-                hd, d.batch * nkv * t);
+        g.task("attention_bwd_query", Tasks::attentionBackwardQuery, d.dq, d.delta, d.datt, a.att, a.lse, a.q, a.k, a.v, t, nh,
+                nkv, hd, d.batch * nh * t);
+        g.task("attention_bwd_key_value", Tasks::attentionBackwardKeyValue, d.dk, d.dv, d.delta, a.lse, a.q, a.k, a.v, d.datt, t,
+                nh, nkv, hd, d.batch * nkv * t);
         g.task("rope_q_bwd", Tasks::ropeBackward, d.dq, d.ropeCos, d.ropeSin, t, nh, hd, n * nh);
         g.task("rope_k_bwd", Tasks::ropeBackward, d.dk, d.ropeCos, d.ropeSin, t, nkv, hd, n * nkv);
         g.task("zero_dln1", Tasks::zero, d.dln, n * c);
@@ -314,6 +314,13 @@ final class Graphs {
                 A a, B b, C c, D dd, E e, F f, G gg, H h, I i, J j, K kk, L ll) {
             use(a, b, c, dd, e, f, gg, h, i, j, kk, ll);
             tasks.add(tg -> tg.task(id, k, a, b, c, dd, e, f, gg, h, i, j, kk, ll));
+        }
+
+        <A, B, C, D, E, F, G, H, I, J, K, L, M> void task(String id,
+                TornadoFunctions.Task13<A, B, C, D, E, F, G, H, I, J, K, L, M> k,
+                A a, B b, C c, D dd, E e, F f, G gg, H h, I i, J j, K kk, L ll, M m) {
+            use(a, b, c, dd, e, f, gg, h, i, j, kk, ll, m);
+            tasks.add(tg -> tg.task(id, k, a, b, c, dd, e, f, gg, h, i, j, kk, ll, m));
         }
 
         /** Declares the transfers (see the class comment), then the tasks, then what stays or comes back. */

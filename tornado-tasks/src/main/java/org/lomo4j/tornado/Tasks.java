@@ -69,10 +69,10 @@ final class Tasks {
         }
     }
 
-    static void attention(float[] out, float[] probs, float[] q, float[] k, float[] v, int seqLen, int nHeads,
+    static void attention(float[] out, float[] lse, float[] q, float[] k, float[] v, int seqLen, int nHeads,
                           int nKvHeads, int hd, int items) {
         for (@Parallel int i = 0; i < items; i++) {
-            Attention.forwardItem(out, probs, q, k, v, seqLen, nHeads, nKvHeads, hd, i);
+            Attention.forwardItem(out, lse, q, k, v, seqLen, nHeads, nKvHeads, hd, i);
         }
     }
 
@@ -129,17 +129,17 @@ final class Tasks {
         }
     }
 
-    static void attentionBackwardQuery(float[] dq, float[] dscores, float[] dout, float[] probs, float[] k, float[] v,
-                                       int seqLen, int nHeads, int nKvHeads, int hd, int items) {
+    static void attentionBackwardQuery(float[] dq, float[] delta, float[] dout, float[] out, float[] lse, float[] q, float[] k,
+                                       float[] v, int seqLen, int nHeads, int nKvHeads, int hd, int items) {
         for (@Parallel int i = 0; i < items; i++) {
-            Attention.backwardQueryItem(dq, dscores, dout, probs, k, v, seqLen, nHeads, nKvHeads, hd, i);
+            Attention.backwardQueryItem(dq, delta, dout, out, lse, q, k, v, seqLen, nHeads, nKvHeads, hd, i);
         }
     }
 
-    static void attentionBackwardKeyValue(float[] dk, float[] dv, float[] dscores, float[] probs, float[] q, float[] dout,
-                                          int seqLen, int nHeads, int nKvHeads, int hd, int items) {
+    static void attentionBackwardKeyValue(float[] dk, float[] dv, float[] delta, float[] lse, float[] q, float[] k, float[] v,
+                                          float[] dout, int seqLen, int nHeads, int nKvHeads, int hd, int items) {
         for (@Parallel int i = 0; i < items; i++) {
-            Attention.backwardKeyValueItem(dk, dv, dscores, probs, q, dout, seqLen, nHeads, nKvHeads, hd, i);
+            Attention.backwardKeyValueItem(dk, dv, delta, lse, q, k, v, dout, seqLen, nHeads, nKvHeads, hd, i);
         }
     }
 
