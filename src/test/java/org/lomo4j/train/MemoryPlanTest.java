@@ -62,10 +62,10 @@ class MemoryPlanTest {
         long deeperWhole = MemoryPlan.of(deeper, lomo, 4, 32, false, PAR).bytes(Category.ACTIVATIONS);
         long deeperCheckpointed = MemoryPlan.of(deeper, lomo, 4, 32, true, PAR).bytes(Category.ACTIVATIONS);
 
-        long perBlock = (deeperWhole - whole) / 4;       // what a block adds without checkpointing
+        long perBlock = (deeperWhole - whole) / 4;       // what a layer adds without checkpointing: its block, input, norm rows
         long perInput = (deeperCheckpointed - checkpointed) / 4;  // with it: the block's input, (N, C)
         assertEquals(4L * (4 * 32 * 16 + 2 * 16), perInput, "a checkpointed layer keeps its input (and its norms' two gradient rows)");
-        assertEquals(3 * perBlock, whole - checkpointed, "of 4 layers' blocks, 3 are gone: one working block remains");
+        assertEquals(3 * (perBlock - perInput), whole - checkpointed, "of 4 layers' blocks, 3 are gone: one working block remains");
         assertTrue(perInput * 10 < perBlock, "a block keeps far more than its input");
     }
 
