@@ -90,9 +90,10 @@ public record MemoryPlan(MemoryLedger ledger, boolean checkpointing) {
         if (!checkpointing) ways.append("--checkpoint-activations, ");
         ways.append("a smaller --batch or --seq");
         if (bytes(Category.GRADIENTS) > 0) ways.append(", --optimizer lomo (no gradients or optimizer states)");
-        if (budget < ram && (long) (HEAP_SHARE * heap) < ram) {
+        long heapNeeded = (long) Math.ceil(peak() / HEAP_SHARE / (1L << 30));  // GiB
+        if (heapNeeded << 30 <= ram) {
             ways.append(String.format(Locale.ROOT, ", or a larger heap (LOMO4J_HEAP=%dg ./lomo4j ...; ./lomo4j gives the JVM 85%% of memory by default)",
-                    (long) Math.ceil(peak() / HEAP_SHARE / (1L << 30))));
+                    heapNeeded));
         }
         return String.format(Locale.ROOT, "this run needs %s (parameters %s, gradients %s, optimizer states %s, activations %s, "
                         + "scratch %s), more than %s; try %s", MemoryLedger.human(peak()), MemoryLedger.human(bytes(Category.PARAMETERS)),

@@ -1,7 +1,6 @@
 package org.lomo4j.kernels.simd;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 import org.lomo4j.kernels.Attention;
 import org.lomo4j.kernels.Matmul;
@@ -139,12 +138,17 @@ public final class AttentionVector {
         }
     }
 
+    // Loads below are unmasked over whole vectors and the tail (fewer than L positions) runs in scalar code:
+    // masked loads with a mask from indexInRange ran as the Vector API's Java fallback, not as C2 intrinsics
+    // (JFR: VectorSupport.loadMasked itself on top), at ~2 GFLOP/s.
+
     /** {@code a[off + j] = e^(a[off + j] − shift)} for j in [0, count). */
     private static void expMinus(float[] a, int off, int count, float shift) {
-        for (int j = 0; j < count; j += L) {
-            VectorMask<Float> m = S.indexInRange(j, count);
-            SwiGluVector.exp(FloatVector.fromArray(S, a, off + j, m).sub(shift)).intoArray(a, off + j, m);
+        int j = 0;
+        for (; j + L <= count; j += L) {
+            SwiGluVector.exp(FloatVector.fromArray(S, a, off + j).sub(shift)).intoArray(a, off + j);
         }
+        for (; j < count; j++) a[off + j] = (float) Math.exp(a[off + j] - shift);
     }
 
     /**
@@ -153,14 +157,19 @@ public final class AttentionVector {
      */
     private static void scoreGradients(float[] work, int off, int count, float[] lse, int lseOff, int step,
                                        float[] delta, int deltaOff) {
-        for (int j = 0; j < count; j += L) {
-            VectorMask<Float> m = S.indexInRange(j, count);
-            FloatVector l = step == 0 ? FloatVector.broadcast(S, lse[lseOff]) : FloatVector.fromArray(S, lse, lseOff + j, m);
-            FloatVector dd = step == 0 ? FloatVector.broadcast(S, delta[deltaOff]) : FloatVector.fromArray(S, delta, deltaOff + j, m);
-            FloatVector p = SwiGluVector.exp(FloatVector.fromArray(S, work, off + j, m).sub(l));
-            FloatVector dp = FloatVector.fromArray(S, work, off + BLOCK + j, m);
-            p.mul(dp.sub(dd)).intoArray(work, off + j, m);
-            p.intoArray(work, off + BLOCK + j, m);
+        int j = 0;
+        for (; j + L <= count; j += L) {
+            FloatVector l = step == 0 ? FloatVector.broadcast(S, lse[lseOff]) : FloatVector.fromArray(S, lse, lseOff + j);
+            FloatVector dd = step == 0 ? FloatVector.broadcast(S, delta[deltaOff]) : FloatVector.fromArray(S, delta, deltaOff + j);
+            FloatVector p = SwiGluVector.exp(FloatVector.fromArray(S, work, off + j).sub(l));
+            FloatVector dp = FloatVector.fromArray(S, work, off + BLOCK + j);
+            p.mul(dp.sub(dd)).intoArray(work, off + j);
+            p.intoArray(work, off + BLOCK + j);
+        }
+        for (; j < count; j++) {
+            float p = (float) Math.exp(work[off + j] - lse[lseOff + step * j]);
+            work[off + j] = p * (work[off + BLOCK + j] - delta[deltaOff + step * j]);
+            work[off + BLOCK + j] = p;
         }
     }
 
@@ -173,48 +182,57 @@ public final class AttentionVector {
      */
     private static void scores(float[] s, int sOff, float[] x, int xOff, float[] xT, int tOff, int seqLen, int count,
                                int hd, float scale) {
-        for (int j0 = 0; j0 < count; j0 += L) {
-            VectorMask<Float> m = S.indexInRange(j0, count);
+        int j0 = 0;
+        for (; j0 + L <= count; j0 += L) {
             FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
             int col = tOff + j0;
             int d = 0;
             for (; d + 4 <= hd; d += 4, col += 4 * seqLen) {
-                a0 = FloatVector.fromArray(S, xT, col, m).fma(FloatVector.broadcast(S, x[xOff + d]), a0);
-                a1 = FloatVector.fromArray(S, xT, col + seqLen, m).fma(FloatVector.broadcast(S, x[xOff + d + 1]), a1);
-                a2 = FloatVector.fromArray(S, xT, col + 2 * seqLen, m).fma(FloatVector.broadcast(S, x[xOff + d + 2]), a2);
-                a3 = FloatVector.fromArray(S, xT, col + 3 * seqLen, m).fma(FloatVector.broadcast(S, x[xOff + d + 3]), a3);
+                a0 = FloatVector.fromArray(S, xT, col).fma(FloatVector.broadcast(S, x[xOff + d]), a0);
+                a1 = FloatVector.fromArray(S, xT, col + seqLen).fma(FloatVector.broadcast(S, x[xOff + d + 1]), a1);
+                a2 = FloatVector.fromArray(S, xT, col + 2 * seqLen).fma(FloatVector.broadcast(S, x[xOff + d + 2]), a2);
+                a3 = FloatVector.fromArray(S, xT, col + 3 * seqLen).fma(FloatVector.broadcast(S, x[xOff + d + 3]), a3);
             }
             for (; d < hd; d++, col += seqLen) {
-                a0 = FloatVector.fromArray(S, xT, col, m).fma(FloatVector.broadcast(S, x[xOff + d]), a0);
+                a0 = FloatVector.fromArray(S, xT, col).fma(FloatVector.broadcast(S, x[xOff + d]), a0);
             }
-            a0.add(a1).add(a2.add(a3)).mul(scale).intoArray(s, sOff + j0, m);
+            a0.add(a1).add(a2.add(a3)).mul(scale).intoArray(s, sOff + j0);
+        }
+        for (int j = j0; j < count; j++) {
+            float sum = 0f;
+            for (int d = 0, col = tOff + j; d < hd; d++, col += seqLen) sum = Math.fma(x[xOff + d], xT[col], sum);
+            s[sOff + j] = sum * scale;
         }
     }
 
     /**
      * {@code y[yOff + d] += Σ_j scale · w[wOff + j] · rows[rowOff + j · rowStride + d]} over j in [0, count),
      * for d in [0, hd): four vectors of channels (HD = 64 in one pass), each summed in a register over all j,
-     * reading each row's channels together, then added to y.
+     * reading each row's channels together, then added to y; channels past the last 4·L run in scalar code.
      */
     private static void weightedRows(float[] y, int yOff, float[] w, int wOff, float scale,
                                      float[] rows, int rowOff, int rowStride, int count, int hd) {
-        for (int d0 = 0; d0 < hd; d0 += 4 * L) {
-            VectorMask<Float> m0 = S.indexInRange(d0, hd), m1 = S.indexInRange(d0 + L, hd);
-            VectorMask<Float> m2 = S.indexInRange(d0 + 2 * L, hd), m3 = S.indexInRange(d0 + 3 * L, hd);
+        int d0 = 0;
+        for (; d0 + 4 * L <= hd; d0 += 4 * L) {
             FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
             int row = rowOff + d0;
             for (int j = 0; j < count; j++, row += rowStride) {
                 FloatVector wj = FloatVector.broadcast(S, w[wOff + j] * scale);
-                a0 = FloatVector.fromArray(S, rows, row, m0).fma(wj, a0);
-                a1 = FloatVector.fromArray(S, rows, row + L, m1).fma(wj, a1);
-                a2 = FloatVector.fromArray(S, rows, row + 2 * L, m2).fma(wj, a2);
-                a3 = FloatVector.fromArray(S, rows, row + 3 * L, m3).fma(wj, a3);
+                a0 = FloatVector.fromArray(S, rows, row).fma(wj, a0);
+                a1 = FloatVector.fromArray(S, rows, row + L).fma(wj, a1);
+                a2 = FloatVector.fromArray(S, rows, row + 2 * L).fma(wj, a2);
+                a3 = FloatVector.fromArray(S, rows, row + 3 * L).fma(wj, a3);
             }
             int o = yOff + d0;
-            a0.add(FloatVector.fromArray(S, y, o, m0)).intoArray(y, o, m0);
-            a1.add(FloatVector.fromArray(S, y, o + L, m1)).intoArray(y, o + L, m1);
-            a2.add(FloatVector.fromArray(S, y, o + 2 * L, m2)).intoArray(y, o + 2 * L, m2);
-            a3.add(FloatVector.fromArray(S, y, o + 3 * L, m3)).intoArray(y, o + 3 * L, m3);
+            a0.add(FloatVector.fromArray(S, y, o)).intoArray(y, o);
+            a1.add(FloatVector.fromArray(S, y, o + L)).intoArray(y, o + L);
+            a2.add(FloatVector.fromArray(S, y, o + 2 * L)).intoArray(y, o + 2 * L);
+            a3.add(FloatVector.fromArray(S, y, o + 3 * L)).intoArray(y, o + 3 * L);
+        }
+        for (int d = d0; d < hd; d++) {
+            float sum = 0f;
+            for (int j = 0, row = rowOff + d; j < count; j++, row += rowStride) sum = Math.fma(w[wOff + j] * scale, rows[row], sum);
+            y[yOff + d] += sum;
         }
     }
 }
