@@ -50,10 +50,10 @@ public final class LlamaModel {
     private float[] wPacked;          // the weight of the running forward or input gradient, in panels (B, shared by the workers)
     private float[] xPacked;          // (N, maxCols) a weight's input in column panels, for its gradient's tiles
     private float[] xPackedFrom;      // the activation xPacked holds, so q, k and v (gate and up) pack theirs once
-    private float[] kT;               // (B, NKV, HD, T) a layer's K transposed, for AttentionVector
-    private float[] vT;               // (B, NKV, HD, T) its V transposed (backward)
-    private float[] qT;               // (B, NH, HD, T) its Q transposed (backward)
-    private float[] doutT;            // (B, NH, HD, T) its attention output's gradient transposed (backward)
+    private float[] kT;               // (B, NKV, HD, Tp) a layer's K transposed, for AttentionVector
+    private float[] vT;               // (B, NKV, HD, Tp) its V transposed (backward)
+    private float[] qT;               // (B, NH, HD, Tp) its Q transposed (backward)
+    private float[] doutT;            // (B, NH, HD, Tp) its attention output's gradient transposed (backward)
     private float[] attentionWork;    // (threads, WORK_FLOATS) a block of scores per worker
     private float[] fullLogits;       // (N, V) only for logits(): training and generation never hold it
     private boolean checkpointing;    // keep only each block's input; backward recomputes the block
@@ -174,10 +174,11 @@ public final class LlamaModel {
             }
             wPacked = ledger.floats(Category.SCRATCH, packed);
             xPacked = ledger.floats(Category.SCRATCH, MatmulVector.packedFloats(n, layout.maxCols()));
-            kT = ledger.floats(Category.SCRATCH, (long) n * cfg.kvDim());
-            vT = ledger.floats(Category.SCRATCH, (long) n * cfg.kvDim());
-            qT = ledger.floats(Category.SCRATCH, (long) n * cfg.numAttentionHeads() * cfg.headDim());
-            doutT = ledger.floats(Category.SCRATCH, (long) n * cfg.numAttentionHeads() * cfg.headDim());
+            long padded = (long) nb * AttentionVector.paddedSeq(nt);  // transposed rows are padded to whole vectors
+            kT = ledger.floats(Category.SCRATCH, padded * cfg.kvDim());
+            vT = ledger.floats(Category.SCRATCH, padded * cfg.kvDim());
+            qT = ledger.floats(Category.SCRATCH, padded * cfg.numAttentionHeads() * cfg.headDim());
+            doutT = ledger.floats(Category.SCRATCH, padded * cfg.numAttentionHeads() * cfg.headDim());
             attentionWork = ledger.floats(Category.SCRATCH, (long) threads * AttentionVector.WORK_FLOATS);
         }
     }

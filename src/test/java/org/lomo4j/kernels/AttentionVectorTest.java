@@ -27,7 +27,9 @@ class AttentionVectorTest {
         float[] dout = random(rng, n * nh * hd, 1);
         float[] work = new float[AttentionVector.WORK_FLOATS];
 
-        float[] kT = new float[n * nkv * hd], vT = new float[n * nkv * hd], qT = new float[n * nh * hd], doutT = new float[n * nh * hd];
+        int padded = b * AttentionVector.paddedSeq(t);
+        float[] kT = new float[padded * nkv * hd], vT = new float[padded * nkv * hd];
+        float[] qT = new float[padded * nh * hd], doutT = new float[padded * nh * hd];
         for (int i = 0; i < b * nkv; i++) {
             AttentionVector.transposeItem(kT, k, t, nkv, hd, i);
             AttentionVector.transposeItem(vT, v, t, nkv, hd, i);

@@ -15,7 +15,7 @@ import org.lomo4j.kernels.Matmul;
  * <p>A query's scores against a block of keys are {@code q · Kᵀ}, computed L keys at a time from K's
  * transpose, so that no dot product needs a horizontal sum. {@link #transposeItem} lays out each head's K
  * (forward), K and V (backward's query pass), and Q and dout (backward's key pass, which scores L queries
- * against one key) as (B, heads, HD, T). The weighted sums over positions ({@code Σ p · v}, {@code Σ ds · k},
+ * against one key) as (B, heads, HD, Tp), rows padded to whole vectors. The weighted sums over positions ({@code Σ p · v}, {@code Σ ds · k},
  * and dk, dv) keep HD/L accumulators in registers instead of reading and writing the output row per position.
  */
 public final class AttentionVector {
@@ -30,18 +30,30 @@ public final class AttentionVector {
     public static final int WORK_FLOATS = 2 * BLOCK;
 
     /**
+     * Positions per row of a transposed head: T rounded up to whole vectors, plus one vector. Scores are
+     * then computed a whole vector at a time from any block start without leaving the row (positions past
+     * the block's count are computed and ignored), so no scalar tail is needed.
+     */
+    public static int paddedSeq(int seqLen) {
+        return (seqLen + L - 1) / L * L + L;
+    }
+
+    /**
      * One head of one sequence, {@code item = b · heads + h}: x (N, heads·HD) into xT at
-     * {@code ((b · heads + h) · HD + d) · T + t}, each row one channel over the positions.
+     * {@code ((b · heads + h) · HD + d) · Tp + t} with {@code Tp = paddedSeq(T)}, each row one channel over
+     * the positions, zeros after T.
      */
     public static void transposeItem(float[] xT, float[] x, int seqLen, int heads, int hd, int item) {
         int b = item / heads;
         int h = item % heads;
         int stride = heads * hd;
-        int base = item * hd * seqLen;
+        int tp = paddedSeq(seqLen);
+        int base = item * hd * tp;
         for (int t = 0; t < seqLen; t++) {
             int src = (b * seqLen + t) * stride + h * hd;
-            for (int d = 0; d < hd; d++) xT[base + d * seqLen + t] = x[src + d];
+            for (int d = 0; d < hd; d++) xT[base + d * tp + t] = x[src + d];
         }
+        for (int d = 0; d < hd; d++) java.util.Arrays.fill(xT, base + d * tp + seqLen, base + (d + 1) * tp, 0f);
     }
 
     /**
@@ -56,7 +68,8 @@ public final class AttentionVector {
         int kvh = h / (nHeads / nKvHeads);
         int kvStride = nKvHeads * hd;
         int qOff = (b * seqLen + t) * nHeads * hd + h * hd;
-        int kTOff = (b * nKvHeads + kvh) * hd * seqLen;
+        int tp = paddedSeq(seqLen);
+        int kTOff = (b * nKvHeads + kvh) * hd * tp;
         int vOff = b * seqLen * kvStride + kvh * hd;
         float scale = (float) (1.0 / Math.sqrt(hd));
 
@@ -65,7 +78,7 @@ public final class AttentionVector {
         float sum = 0f;
         for (int j0 = 0; j0 <= t; j0 += BLOCK) {
             int count = Math.min(BLOCK, t + 1 - j0);
-            scores(work, wOff, q, qOff, kT, kTOff + j0, seqLen, count, hd, scale);
+            scores(work, wOff, q, qOff, kT, kTOff + j0, tp, count, hd, scale);
             float blockMax = max;
             for (int j = 0; j < count; j++) blockMax = Math.max(blockMax, work[wOff + j]);
             if (blockMax > max) {
@@ -93,7 +106,8 @@ public final class AttentionVector {
         int kvh = h / (nHeads / nKvHeads);
         int kvStride = nKvHeads * hd;
         int qOff = (b * seqLen + t) * nHeads * hd + h * hd;
-        int tOff = (b * nKvHeads + kvh) * hd * seqLen;
+        int tp = paddedSeq(seqLen);
+        int tOff = (b * nKvHeads + kvh) * hd * tp;
         int kOff = b * seqLen * kvStride + kvh * hd;
         float scale = (float) (1.0 / Math.sqrt(hd));
 
@@ -101,8 +115,8 @@ public final class AttentionVector {
         delta[item] = dSum;
         for (int j0 = 0; j0 <= t; j0 += BLOCK) {
             int count = Math.min(BLOCK, t + 1 - j0);
-            scores(work, wOff, q, qOff, kT, tOff + j0, seqLen, count, hd, scale);
-            scores(work, wOff + BLOCK, dout, qOff, vT, tOff + j0, seqLen, count, hd, 1f);
+            scores(work, wOff, q, qOff, kT, tOff + j0, tp, count, hd, scale);
+            scores(work, wOff + BLOCK, dout, qOff, vT, tOff + j0, tp, count, hd, 1f);
             scoreGradients(work, wOff, count, lse, item, 0, delta, item);
             weightedRows(dq, qOff, work, wOff, scale, k, kOff + j0 * kvStride, kvStride, count, hd);
         }
@@ -123,13 +137,14 @@ public final class AttentionVector {
         int qStride = nHeads * hd;
         int kvOff = (b * seqLen + t2) * nKvHeads * hd + kvh * hd;
         float scale = (float) (1.0 / Math.sqrt(hd));
+        int tp = paddedSeq(seqLen);
         for (int h = kvh * group; h < (kvh + 1) * group; h++) {
-            int tOff = (b * nHeads + h) * hd * seqLen;
+            int tOff = (b * nHeads + h) * hd * tp;
             int rows = (b * nHeads + h) * seqLen;  // query t's lse and delta are at rows + t
             for (int i0 = t2; i0 < seqLen; i0 += BLOCK) {
                 int count = Math.min(BLOCK, seqLen - i0);
-                scores(work, wOff, k, kvOff, qT, tOff + i0, seqLen, count, hd, scale);
-                scores(work, wOff + BLOCK, v, kvOff, doutT, tOff + i0, seqLen, count, hd, 1f);
+                scores(work, wOff, k, kvOff, qT, tOff + i0, tp, count, hd, scale);
+                scores(work, wOff + BLOCK, v, kvOff, doutT, tOff + i0, tp, count, hd, 1f);
                 scoreGradients(work, wOff, count, lse, rows + i0, 1, delta, rows + i0);
                 int qRows = (b * seqLen + i0) * qStride + h * hd;
                 weightedRows(dk, kvOff, work, wOff, scale, q, qRows, qStride, count, hd);
@@ -177,31 +192,26 @@ public final class AttentionVector {
     // chain ran at an eighth of the FMA rate); each chain sums its terms in a fixed order.
 
     /**
-     * {@code s[sOff + j] = scale · Σ_d x[xOff + d] · xT[tOff + d · T + j]} for j in [0, count): L positions
-     * per vector, one FMA per channel, no horizontal sums.
+     * {@code s[sOff + j] = scale · Σ_d x[xOff + d] · xT[tOff + d · Tp + j]} for j in [0, count), and for the
+     * positions up to the next whole vector (ignored by the caller): L positions per vector, one FMA per
+     * channel, no horizontal sums.
      */
-    private static void scores(float[] s, int sOff, float[] x, int xOff, float[] xT, int tOff, int seqLen, int count,
+    private static void scores(float[] s, int sOff, float[] x, int xOff, float[] xT, int tOff, int tp, int count,
                                int hd, float scale) {
-        int j0 = 0;
-        for (; j0 + L <= count; j0 += L) {
+        for (int j0 = 0; j0 < count; j0 += L) {
             FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
             int col = tOff + j0;
             int d = 0;
-            for (; d + 4 <= hd; d += 4, col += 4 * seqLen) {
+            for (; d + 4 <= hd; d += 4, col += 4 * tp) {
                 a0 = FloatVector.fromArray(S, xT, col).fma(FloatVector.broadcast(S, x[xOff + d]), a0);
-                a1 = FloatVector.fromArray(S, xT, col + seqLen).fma(FloatVector.broadcast(S, x[xOff + d + 1]), a1);
-                a2 = FloatVector.fromArray(S, xT, col + 2 * seqLen).fma(FloatVector.broadcast(S, x[xOff + d + 2]), a2);
-                a3 = FloatVector.fromArray(S, xT, col + 3 * seqLen).fma(FloatVector.broadcast(S, x[xOff + d + 3]), a3);
+                a1 = FloatVector.fromArray(S, xT, col + tp).fma(FloatVector.broadcast(S, x[xOff + d + 1]), a1);
+                a2 = FloatVector.fromArray(S, xT, col + 2 * tp).fma(FloatVector.broadcast(S, x[xOff + d + 2]), a2);
+                a3 = FloatVector.fromArray(S, xT, col + 3 * tp).fma(FloatVector.broadcast(S, x[xOff + d + 3]), a3);
             }
-            for (; d < hd; d++, col += seqLen) {
+            for (; d < hd; d++, col += tp) {
                 a0 = FloatVector.fromArray(S, xT, col).fma(FloatVector.broadcast(S, x[xOff + d]), a0);
             }
             a0.add(a1).add(a2.add(a3)).mul(scale).intoArray(s, sOff + j0);
-        }
-        for (int j = j0; j < count; j++) {
-            float sum = 0f;
-            for (int d = 0, col = tOff + j; d < hd; d++, col += seqLen) sum = Math.fma(x[xOff + d], xT[col], sum);
-            s[sOff + j] = sum * scale;
         }
     }
 
