@@ -30,11 +30,22 @@ public final class Main implements Runnable {
             return cli.execute(args);
         } catch (OutOfMemoryError e) {
             // Past the memory plan (train checks it before loading): say so in one line, not a stack trace.
-            System.err.printf(java.util.Locale.ROOT, "error: out of memory (the JVM's max heap is %s): %s; try a smaller --batch or --seq, "
-                            + "--checkpoint-activations, or a larger heap (LOMO4J_HEAP=24g ./lomo4j ...)%n",
-                    org.lomo4j.memory.MemoryLedger.human(Runtime.getRuntime().maxMemory()), e.getMessage());
+            System.err.println(outOfMemory(e));
             return 3;
         }
+    }
+
+    /** One line for an OutOfMemoryError: the heap there was, and the launcher's default (85% of memory) when it was smaller. */
+    static String outOfMemory(OutOfMemoryError e) {
+        long heap = Runtime.getRuntime().maxMemory();
+        long ram = org.lomo4j.train.MemoryPlan.physicalMemory();
+        long larger = (ram * 85 / 100) >> 30;  // GiB
+        String heapHint = larger << 30 > heap
+                ? String.format(java.util.Locale.ROOT, ", or a larger heap (LOMO4J_HEAP=%dg ./lomo4j ..., 85%% of memory, the launcher's default)", larger)
+                : "";
+        return String.format(java.util.Locale.ROOT, "error: out of memory (the JVM's max heap is %s, the machine has %s): %s; "
+                        + "try a smaller --batch or --seq, --checkpoint-activations%s", org.lomo4j.memory.MemoryLedger.human(heap),
+                org.lomo4j.memory.MemoryLedger.human(ram), e.getMessage(), heapHint);
     }
 
     @Override
