@@ -2,11 +2,12 @@ package org.lomo4j.checkpoint;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
-import org.lomo4j.memory.Category;
 import org.lomo4j.memory.MemoryLedger;
 import org.lomo4j.model.LlamaConfig;
 import org.lomo4j.model.LlamaModel;
+import org.lomo4j.model.ParamDtype;
 import org.lomo4j.model.ParameterLayout;
+import org.lomo4j.model.Parameters;
 import org.lomo4j.model.Tensor;
 import org.lomo4j.optim.Optimizer;
 import org.lomo4j.parallel.Parallel;
@@ -23,10 +24,10 @@ import java.util.stream.Stream;
  * A checkpoint directory, loadable by Hugging Face transformers as a model:
  * <pre>
  *   config.json              the model config, HF field names
- *   model.safetensors        the weights, HF LLaMA tensor names, F32 unless asked otherwise; above the
+ *   model.safetensors        the weights, HF LLaMA tensor names, in their stored dtype unless asked otherwise; above the
  *                            shard limit, model-0000N-of-0000M.safetensors + model.safetensors.index.json
  *   trainer.json             step, seed, data, batch, seq and the optimizer recipe (to resume)
- *   optimizer.safetensors    optimizer buffers, when the optimizer has any (AdamW's moments)
+ *   optimizer.safetensors    optimizer buffers, when the optimizer has any (AdamW's moments, a loss scale)
  * </pre>
  * The directory is written beside its final name and renamed into place, so a crash leaves either the
  * previous checkpoint or the new one, never a mix.
@@ -38,8 +39,19 @@ public final class Checkpoint {
 
     private Checkpoint() {}
 
+    /** Saves with the weights in their stored dtype, in HF's default shards. */
     public static void save(Path dir, LlamaModel model, Optimizer optimizer, TrainState state) throws IOException {
-        save(dir, model, optimizer, state, Map.of(), Map.of(), ModelWeights.Format.DEFAULT);
+        save(dir, model, optimizer, state, Map.of(), Map.of(), new ModelWeights.Format(storedDtype(model.parameters().dtype()),
+                ModelWeights.Format.DEFAULT.maxShardBytes()));
+    }
+
+    /** The file dtype that holds {@code dtype}'s weights exactly. */
+    public static Safetensors.Dtype storedDtype(ParamDtype dtype) {
+        return switch (dtype) {
+            case F32 -> Safetensors.Dtype.F32;
+            case BF16 -> Safetensors.Dtype.BF16;
+            case F16 -> Safetensors.Dtype.F16;
+        };
     }
 
     /**
@@ -61,8 +73,10 @@ public final class Checkpoint {
         config.put("torch_dtype", format.dtype().torchName);
         AtomicFiles.writeString(tmp.resolve(CONFIG), json.writeValueAsString(config));
         Map<String, Safetensors.Slice> weights = new LinkedHashMap<>();
+        Parameters p = model.parameters();
         for (Tensor t : model.layout().tensors()) {
-            weights.put(t.name(), new Safetensors.Slice(model.params(), t.offset(), t.shape()));
+            weights.put(t.name(), p.dtype().half() ? new Safetensors.Slice(p.halves(t), p.dtype().halfFormat, t.offset(), t.shape())
+                    : new Safetensors.Slice(p.floats(t), t.offset(), t.shape()));
         }
         ModelWeights.write(tmp, weights, format);
         Map<String, float[]> optState = optimizer.state();
@@ -83,14 +97,20 @@ public final class Checkpoint {
         }
     }
 
+    /** {@link #loadModel(Path, ParamDtype, long, Parallel, MemoryLedger)} with fp32 weights. */
+    public static LlamaModel loadModel(Path path, long seed, Parallel par, MemoryLedger ledger) {
+        return loadModel(path, ParamDtype.F32, seed, par, ledger);
+    }
+
     /**
      * A model from a {@code config.json} (fresh weights from {@code seed}) or from a checkpoint directory
-     * (its config and weights).
+     * (its config and weights), its weights stored as {@code dtype}: each tensor is converted as it is read,
+     * so a bf16 checkpoint loads into bf16 weights without an fp32 copy.
      */
-    public static LlamaModel loadModel(Path path, long seed, Parallel par, MemoryLedger ledger) {
+    public static LlamaModel loadModel(Path path, ParamDtype dtype, long seed, Parallel par, MemoryLedger ledger) {
         LlamaConfig cfg = loadConfig(path);
         path = newest(path);
-        if (Files.isRegularFile(path)) return LlamaModel.initialize(cfg, seed, par, ledger);
+        if (Files.isRegularFile(path)) return LlamaModel.initialize(cfg, dtype, seed, par, ledger);
         ModelWeights weights = ModelWeights.open(path);
         ParameterLayout layout = new ParameterLayout(cfg);
         for (String name : weights.names()) {
@@ -102,9 +122,12 @@ public final class Checkpoint {
                         + cfg.modelType() + " model of this config");
             }
         }
-        float[] params = ledger.floats(Category.PARAMETERS, layout.totalSize());
-        for (Tensor t : layout.tensors()) weights.read(t.name(), t.shape(), params, t.offset());
-        return new LlamaModel(cfg, params, par, ledger);
+        Parameters p = Parameters.allocate(layout, dtype, ledger);
+        for (Tensor t : layout.tensors()) {
+            if (dtype.half()) weights.read(t.name(), t.shape(), p.halves(t), t.offset(), dtype.halfFormat);
+            else weights.read(t.name(), t.shape(), p.floats(t), t.offset());
+        }
+        return new LlamaModel(cfg, p, par, ledger);
     }
 
     /** The config of a {@code config.json} or of a checkpoint directory, without reading any weights. */

@@ -29,7 +29,7 @@ public final class ModelWeights {
 
     /** How weights are written: their dtype, and the size above which they are split into shards. */
     public record Format(Dtype dtype, long maxShardBytes) {
-        /** F32 (so resuming is exact) and HF's default shard size of 5 GB. */
+        /** F32 and HF's default shard size of 5 GB. */
         public static final Format DEFAULT = new Format(Dtype.F32, 5_000_000_000L);
 
         public Format {
@@ -97,9 +97,18 @@ public final class ModelWeights {
     }
 
     public void read(String name, int[] shape, float[] dst, int off) {
+        shard(name).read(name, shape, dst, off);
+    }
+
+    /** Tensor {@code name} into 16-bit weights of {@link org.lomo4j.kernels.Half} {@code format}. */
+    public void read(String name, int[] shape, short[] dst, int off, int format) {
+        shard(name).read(name, shape, dst, off, format);
+    }
+
+    private Safetensors shard(String name) {
         Safetensors st = byTensor.get(name);
         if (st == null) throw new CheckpointException(source + ": missing tensor '" + name + "'");
-        st.read(name, shape, dst, off);
+        return st;
     }
 
     /**

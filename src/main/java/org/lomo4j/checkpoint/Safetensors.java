@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.lomo4j.kernels.Half;
 
 import java.io.IOException;
 import java.io.OutputStream;
@@ -28,7 +29,7 @@ import java.util.Map;
  */
 public final class Safetensors {
 
-    /** The element types lomo4j reads and writes; 16-bit ones are widened to fp32 on load. */
+    /** The element types lomo4j reads and writes, into fp32 or 16-bit weights. */
     public enum Dtype {
         F32(4, "float32"), F16(2, "float16"), BF16(2, "bfloat16");
 
@@ -57,12 +58,27 @@ public final class Safetensors {
         }
     }
 
-    /** A float view of {@code length} values of {@code data} from {@code offset}, saved under {@code shape}. */
-    public record Slice(float[] data, int offset, int[] shape) {
+    /**
+     * The values to save under {@code shape}, from {@code offset} of either {@code data} (fp32) or
+     * {@code halves} (16-bit, {@link Half} format {@code halfFormat}).
+     */
+    public record Slice(float[] data, short[] halves, int halfFormat, int offset, int[] shape) {
+        public Slice(float[] data, int offset, int[] shape) {
+            this(data, null, -1, offset, shape);
+        }
+
+        public Slice(short[] halves, int halfFormat, int offset, int[] shape) {
+            this(null, halves, halfFormat, offset, shape);
+        }
+
         int length() {
             int n = 1;
             for (int d : shape) n *= d;
             return n;
+        }
+
+        float get(int i) {
+            return data != null ? data[offset + i] : Half.toFloat(halves[offset + i], halfFormat);
         }
     }
 
@@ -160,6 +176,45 @@ public final class Safetensors {
 
     /** Converts tensor {@code name} to fp32 into {@code dst[off ..]}, after checking its shape. */
     public void read(String name, int[] expectedShape, float[] dst, int off) {
+        ByteBuffer data = map(name, expectedShape);
+        int n = data.capacity() / entries.get(name).dtype().width;
+        switch (entries.get(name).dtype()) {
+            case F32 -> data.asFloatBuffer().get(dst, off, n);
+            case F16 -> {
+                for (int i = 0; i < n; i++) dst[off + i] = Float.float16ToFloat(data.getShort(2 * i));
+            }
+            case BF16 -> {
+                for (int i = 0; i < n; i++) dst[off + i] = Float.intBitsToFloat((data.getShort(2 * i) & 0xFFFF) << 16);
+            }
+        }
+    }
+
+    /**
+     * Tensor {@code name} into 16-bit weights of {@link Half} {@code format} at {@code dst[off ..]}, after
+     * checking its shape: copied when the file has that format, else rounded to nearest one value at a time
+     * (no fp32 copy of the tensor). A finite value past float16's range is an error naming the tensor.
+     */
+    public void read(String name, int[] expectedShape, short[] dst, int off, int format) {
+        ByteBuffer data = map(name, expectedShape);
+        Dtype from = entries.get(name).dtype();
+        int n = data.capacity() / from.width;
+        if (from == (format == Half.BF16 ? Dtype.BF16 : Dtype.F16)) {
+            data.asShortBuffer().get(dst, off, n);
+            return;
+        }
+        for (int i = 0; i < n; i++) {
+            float v = from == Dtype.F32 ? data.getFloat(4 * i) : Half.toFloat(data.getShort(2 * i), from == Dtype.BF16 ? Half.BF16 : Half.F16);
+            short h = Half.nearest(v, format);
+            if (format == Half.F16 && Float.isFinite(v) && !Float.isFinite(Float.float16ToFloat(h))) {
+                throw new CheckpointException(path + ": tensor '" + name + "' holds " + v + ", beyond float16's range (±"
+                        + Half.F16_MAX + "); load it with --param-dtype bf16 or f32");
+            }
+            dst[off + i] = h;
+        }
+    }
+
+    /** Tensor {@code name}'s bytes, mapped, after checking its shape. */
+    private ByteBuffer map(String name, int[] expectedShape) {
         Entry e = entries.get(name);
         if (e == null) throw new CheckpointException(path + ": missing tensor '" + name + "'");
         long[] want = Arrays.stream(expectedShape).asLongStream().toArray();
@@ -171,29 +226,11 @@ public final class Safetensors {
         if (bytes > Integer.MAX_VALUE) {
             throw new CheckpointException(path + ": tensor '" + name + "' is " + bytes + " bytes, more than one mapping holds");
         }
-        int n = (int) e.numel();
-        ByteBuffer data;
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-            data = ch.map(FileChannel.MapMode.READ_ONLY, dataStart + e.begin(), bytes).order(ByteOrder.LITTLE_ENDIAN);
+            return ch.map(FileChannel.MapMode.READ_ONLY, dataStart + e.begin(), bytes).order(ByteOrder.LITTLE_ENDIAN);
         } catch (IOException ex) {
             throw new CheckpointException(path + ": cannot read tensor '" + name + "': " + ex.getMessage());
         }
-        switch (e.dtype()) {
-            case F32 -> data.asFloatBuffer().get(dst, off, n);
-            case F16 -> {
-                for (int i = 0; i < n; i++) dst[off + i] = Float.float16ToFloat(data.getShort(2 * i));
-            }
-            case BF16 -> {
-                for (int i = 0; i < n; i++) dst[off + i] = Float.intBitsToFloat((data.getShort(2 * i) & 0xFFFF) << 16);
-            }
-        }
-    }
-
-    /** fp32 → bf16, rounding to nearest even as torch does; NaN stays a (quiet) NaN. */
-    public static short toBfloat16(float v) {
-        int bits = Float.floatToRawIntBits(v);
-        if (Float.isNaN(v)) return (short) ((bits >>> 16) | 0x40);
-        return (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16);
     }
 
     /** Writes F32 tensors in the given order (to a temporary file, then renamed over {@code path}). */
@@ -236,11 +273,12 @@ public final class Safetensors {
             for (Slice s : tensors.values()) {
                 for (int i = 0; i < s.length(); i++) {
                     if (!buf.hasRemaining()) flush(buf, out);
-                    float v = s.data()[s.offset() + i];
+                    // 16-bit weights saved in their own format come back as they were: widening is exact.
+                    float v = s.get(i);
                     switch (dtype) {
                         case F32 -> buf.putFloat(v);
-                        case F16 -> buf.putShort(Float.floatToFloat16(v));
-                        case BF16 -> buf.putShort(toBfloat16(v));
+                        case F16 -> buf.putShort(Half.nearest(v, Half.F16));
+                        case BF16 -> buf.putShort(Half.nearest(v, Half.BF16));
                     }
                 }
             }

@@ -4,19 +4,28 @@ import org.lomo4j.data.PromptTemplate;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.lomo4j.model.ParamDtype;
 import org.lomo4j.optim.LrSchedule;
 import org.lomo4j.optim.OptimizerConfig;
 
-/** What a checkpoint needs beyond the weights to resume bit-exactly: the position and the whole recipe. */
+/**
+ * What a checkpoint needs beyond the weights to resume bit-exactly: the position and the whole recipe,
+ * including how the weights are stored ({@code paramDtype}) and rounded.
+ */
 public record TrainState(int step, long seed, String data, int batchSize, int seqLen, OptimizerConfig optimizer,
-                         PromptTemplate template) {
+                         PromptTemplate template, ParamDtype paramDtype) {
+
+    /** The optimizer's seed (stochastic rounding's key) is the run's. */
+    public TrainState {
+        optimizer = optimizer.withSeed(seed);
+    }
 
     public TrainState(int step, long seed, String data, int batchSize, int seqLen, OptimizerConfig optimizer) {
-        this(step, seed, data, batchSize, seqLen, optimizer, PromptTemplate.NONE);
+        this(step, seed, data, batchSize, seqLen, optimizer, PromptTemplate.NONE, ParamDtype.F32);
     }
 
     public TrainState withStep(int newStep) {
-        return new TrainState(newStep, seed, data, batchSize, seqLen, optimizer, template);
+        return new TrainState(newStep, seed, data, batchSize, seqLen, optimizer, template, paramDtype);
     }
 
     public ObjectNode toJson() {
@@ -28,6 +37,7 @@ public record TrainState(int step, long seed, String data, int batchSize, int se
         o.put("batch", batchSize);
         o.put("seq", seqLen);
         o.put("template", template.id());
+        o.put("param_dtype", paramDtype.id());
         ObjectNode opt = o.putObject("optimizer");
         opt.put("kind", optimizer.kind().id());
         opt.put("schedule", optimizer.schedule().kind().name().toLowerCase(java.util.Locale.ROOT));
@@ -40,6 +50,7 @@ public record TrainState(int step, long seed, String data, int batchSize, int se
         opt.put("beta1", optimizer.beta1());
         opt.put("beta2", optimizer.beta2());
         opt.put("eps", optimizer.eps());
+        opt.put("rounding", optimizer.rounding().id());
         return o;
     }
 
@@ -52,10 +63,13 @@ public record TrainState(int step, long seed, String data, int batchSize, int se
             OptimizerConfig oc = new OptimizerConfig(OptimizerConfig.Kind.parse(require(opt, "kind", source).asText()), schedule,
                     require(opt, "weight_decay", source).asDouble(), require(opt, "clip_norm", source).asDouble(),
                     require(opt, "clip_value", source).asDouble(), require(opt, "beta1", source).asDouble(),
-                    require(opt, "beta2", source).asDouble(), require(opt, "eps", source).asDouble());
-            return new TrainState(require(o, "step", source).asInt(), require(o, "seed", source).asLong(),
+                    require(opt, "beta2", source).asDouble(), require(opt, "eps", source).asDouble(),
+                    OptimizerConfig.Rounding.parse(opt.path("rounding").asText("stochastic")),  // absent before 16-bit weights
+                    require(o, "seed", source).asLong());
+            return new TrainState(require(o, "step", source).asInt(), oc.seed(),
                     require(o, "data", source).asText(), require(o, "batch", source).asInt(), require(o, "seq", source).asInt(), oc,
-                    PromptTemplate.parse(o.path("template").asText("none")));  // absent before templates existed
+                    PromptTemplate.parse(o.path("template").asText("none")),  // absent before templates existed
+                    ParamDtype.parse(o.path("param_dtype").asText("f32"), "param_dtype"));
         } catch (CheckpointException e) {
             throw e;
         } catch (IllegalArgumentException e) {

@@ -8,6 +8,7 @@ import org.lomo4j.data.PromptTemplate;
 import org.lomo4j.data.ByteTokenizer;
 import org.lomo4j.memory.MemoryLedger;
 import org.lomo4j.model.LlamaModel;
+import org.lomo4j.model.ParamDtype;
 import org.lomo4j.parallel.Parallel;
 import org.lomo4j.tokenizer.Tokenizer;
 import picocli.CommandLine.Option;
@@ -36,6 +37,10 @@ final class ModelOptions {
     @Option(names = "--device", defaultValue = "0", description = "--backend tornado: the device, as 'tornado --devices' numbers them. Default: ${DEFAULT-VALUE}")
     int device;
 
+    @Option(names = "--param-dtype", paramLabel = "f32|bf16|f16",
+            description = "Store the weights as f32, bf16 or f16 (half the memory; computation is fp32 either way). Default: the checkpoint's, else f32")
+    String paramDtype;
+
     @Option(names = "--seed", defaultValue = "1234", description = "Seed for weights, data order and sampling. Default: ${DEFAULT-VALUE}")
     long seed;
 
@@ -46,7 +51,18 @@ final class ModelOptions {
     /** The device backend asked for, or null for the JVM's own. */
     Backend deviceBackend() {
         if (backend.equals("jvm")) return null;
+        if (paramDtype() != ParamDtype.F32) {
+            throw new IllegalArgumentException("--backend " + backend + " keeps fp32 weights; run it with --param-dtype f32 "
+                    + "(16-bit weights are on the JVM backend)");
+        }
         return Backend.named(backend);
+    }
+
+    /** {@code --param-dtype} as given, else the dtype the checkpoint was trained in, else f32. */
+    ParamDtype paramDtype() {
+        if (paramDtype != null) return ParamDtype.parse(paramDtype, "--param-dtype");
+        TrainState st = trainState();
+        return st == null ? ParamDtype.F32 : st.paramDtype();
     }
 
     /** What runs the kernels, for the log's {@code kernels} line. */
@@ -68,7 +84,7 @@ final class ModelOptions {
     }
 
     LlamaModel load(Parallel par, MemoryLedger ledger) {
-        return Checkpoint.loadModel(model, seed, par, ledger);
+        return Checkpoint.loadModel(model, paramDtype(), seed, par, ledger);
     }
 
     /** The directory holding the model's files: the newest checkpoint of a run, or a config file's folder. */

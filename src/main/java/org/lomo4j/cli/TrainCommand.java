@@ -12,6 +12,7 @@ import org.lomo4j.generate.Evaluator;
 import org.lomo4j.memory.MemoryLedger;
 import org.lomo4j.model.LlamaConfig;
 import org.lomo4j.model.LlamaModel;
+import org.lomo4j.model.ParamDtype;
 import org.lomo4j.model.ParameterLayout;
 import org.lomo4j.optim.LrSchedule;
 import org.lomo4j.optim.Optimizer;
@@ -68,6 +69,10 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--clip-value", defaultValue = "0", description = "Clip each gradient element to ±this; 0 turns it off. Default: ${DEFAULT-VALUE}")
     double clipValue;
 
+    @Option(names = "--rounding", defaultValue = "stochastic",
+            description = "How an update is rounded to a bf16/f16 weight: stochastic (unbiased, keeps updates below half an ulp) or nearest. Default: ${DEFAULT-VALUE}")
+    String rounding;
+
     @Option(names = "--steps", description = "Optimizer steps in total (default 600 unless --epochs)")
     Integer steps;
 
@@ -94,8 +99,8 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--checkpoint-every", defaultValue = "0", description = "Also save every N steps (0: only at the end). Default: ${DEFAULT-VALUE}")
     int checkpointEvery;
 
-    @Option(names = "--save-dtype", defaultValue = "f32",
-            description = "Checkpoint weights as f32, f16 or bf16 (f32 keeps --resume exact). Default: ${DEFAULT-VALUE}")
+    @Option(names = "--save-dtype",
+            description = "Checkpoint weights as f32, f16 or bf16. Default: the dtype the weights are stored in (--param-dtype), which keeps --resume exact")
     String saveDtype;
 
     @Option(names = "--max-shard-size", defaultValue = "5GB",
@@ -124,7 +129,7 @@ final class TrainCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintStream log = System.out;
         batchOptions.validate();
-        saveFormat = new ModelWeights.Format(parseDtype(saveDtype), parseSize(maxShardSize));
+        long shardBytes = parseSize(maxShardSize);
         try (Parallel par = modelOptions.parallel()) {
             MemoryLedger ledger = new MemoryLedger();
             if (resume != null) modelOptions.model = resume;  // the checkpoint's own tokenizer, too
@@ -161,18 +166,27 @@ final class TrainCommand implements Callable<Integer> {
                 }
                 LrSchedule lrs = new LrSchedule(kind, lr, warm, kind == LrSchedule.Kind.CONSTANT ? 0 : total);
                 OptimizerConfig oc = OptimizerConfig.of(OptimizerConfig.Kind.parse(optimizer), lrs)
-                        .withWeightDecay(weightDecay).withClipNorm(clipNorm).withClipValue(clipValue);
-                recipe = new TrainState(0, modelOptions.seed, data, batchOptions.batch, batchOptions.seq, oc, wrap);
+                        .withWeightDecay(weightDecay).withClipNorm(clipNorm).withClipValue(clipValue)
+                        .withRounding(OptimizerConfig.Rounding.parse(rounding));
+                recipe = new TrainState(0, modelOptions.seed, data, batchOptions.batch, batchOptions.seq, oc, wrap,
+                        modelOptions.paramDtype());
                 steps = total;
             }
+            ParamDtype dtype = recipe.paramDtype();
+            if (resume != null && modelOptions.paramDtype != null && ParamDtype.parse(modelOptions.paramDtype, "--param-dtype") != dtype) {
+                throw new IllegalArgumentException("--param-dtype " + modelOptions.paramDtype + ": the run being resumed stores its weights as "
+                        + dtype.id() + " and keeps them so (to change, start a new run from the checkpoint with --model)");
+            }
+            saveFormat = new ModelWeights.Format(saveDtype == null ? Checkpoint.storedDtype(dtype) : parseDtype(saveDtype), shardBytes);
             int b = recipe.batchSize(), t = recipe.seqLen();
             Backend device = modelOptions.deviceBackend();
             String kernels = modelOptions.describeKernels(device);
             ParameterLayout layout = new ParameterLayout(cfg);
-            log.printf(Locale.ROOT, "model    %s: %,d parameters (hidden %d, %d layers, %d/%d heads, vocab %d%s)%n",
+            log.printf(Locale.ROOT, "model    %s: %,d parameters (hidden %d, %d layers, %d/%d heads, vocab %d%s), %s weights%s%n",
                     resume != null ? resume : modelOptions.model, layout.totalSize(), cfg.hiddenSize(),
                     cfg.numHiddenLayers(), cfg.numAttentionHeads(), cfg.numKeyValueHeads(),
-                    cfg.vocabSize(), layout.tied() ? ", tied embeddings" : "");
+                    cfg.vocabSize(), layout.tied() ? ", tied embeddings" : "", dtype.id(),
+                    dtype.half() ? ", " + recipe.optimizer().rounding().id() + " rounding" : "");
             log.printf(Locale.ROOT, "data     %s%n", source.describe());
             log.printf(Locale.ROOT, "kernels  %s%n", kernels);
             OptimizerConfig oc = recipe.optimizer();
@@ -186,7 +200,7 @@ final class TrainCommand implements Callable<Integer> {
             MemoryPlan plan = null;
             if (device == null) {
                 long budget = MemoryPlan.budget();
-                plan = MemoryPlan.choose(cfg, oc, b, t, checkpointActivations, par, budget);
+                plan = MemoryPlan.choose(cfg, dtype, oc, b, t, checkpointActivations, par, budget);
                 log.print(plan.table(oc.kind().id()));
                 log.printf(Locale.ROOT, "  %-17s %12s  (%.0f%% of the max heap %s; machine %s)%n", "Budget", MemoryLedger.human(budget),
                         100 * MemoryPlan.HEAP_SHARE, MemoryLedger.human(Runtime.getRuntime().maxMemory()),
@@ -201,7 +215,7 @@ final class TrainCommand implements Callable<Integer> {
             }
             if (dryRun) return 0;
 
-            LlamaModel model = resume != null ? Checkpoint.loadModel(resume, recipe.seed(), par, ledger) : modelOptions.load(par, ledger);
+            LlamaModel model = resume != null ? Checkpoint.loadModel(resume, dtype, recipe.seed(), par, ledger) : modelOptions.load(par, ledger);
             ModelOptions.checkVocab(model, tok);
             Optimizer opt;
             if (device == null) {

@@ -38,6 +38,19 @@ public final class Update {
         }
     }
 
+    /**
+     * {@link #sgdRow} on a 16-bit weight row: widened, updated in fp32, narrowed by {@code rounding}
+     * ({@link Half}); element i's random bits are drawn for position {@code index0 + i} under {@code key}.
+     */
+    public static void sgdRowHalf(short[] w, int wOff, float[] g, int gOff, int len, float[] hp, int format, int rounding,
+                                  long key, long index0) {
+        float lr = hp[LR], wd = hp[WEIGHT_DECAY], clip = hp[CLIP_VALUE], scale = hp[GRAD_SCALE];
+        for (int i = 0; i < len; i++) {
+            float wi = sgd(Half.toFloat(w[wOff + i], format), g[gOff + i], lr, wd, clip, scale);
+            w[wOff + i] = Half.round(wi, format, rounding, key, index0 + i);
+        }
+    }
+
     /** The SGD update of one weight {@code w[idx]} by its gradient {@code g}: LOMO's fused step on a device. */
     public static void sgdElement(float[] w, int idx, float g, float[] hp) {
         w[idx] = sgd(w[idx], g, hp[LR], hp[WEIGHT_DECAY], hp[CLIP_VALUE], hp[GRAD_SCALE]);
@@ -73,6 +86,30 @@ public final class Update {
             v[sOff + i] = vi;
             float step = (mi / bc1) / ((float) Math.sqrt(vi / bc2) + eps);
             w[wOff + i] -= lr * (step + wd * w[wOff + i]);
+        }
+    }
+
+    /** {@link #adamwRow} on a 16-bit weight row, narrowed as {@link #sgdRowHalf} does; the moments stay fp32. */
+    public static void adamwRowHalf(short[] w, int wOff, float[] g, int gOff, float[] m, float[] v, int sOff, int len,
+                                    float[] hp, int format, int rounding, long key, long index0) {
+        float lr = hp[LR];
+        float wd = hp[WEIGHT_DECAY];
+        float clip = hp[CLIP_VALUE];
+        float scale = hp[GRAD_SCALE];
+        float b1 = hp[BETA1];
+        float b2 = hp[BETA2];
+        float eps = hp[EPS];
+        float bc1 = hp[BIAS_CORRECTION1];
+        float bc2 = hp[BIAS_CORRECTION2];
+        for (int i = 0; i < len; i++) {
+            float gi = Math.max(-clip, Math.min(clip, g[gOff + i])) * scale;
+            float mi = b1 * m[sOff + i] + (1f - b1) * gi;
+            float vi = b2 * v[sOff + i] + (1f - b2) * gi * gi;
+            m[sOff + i] = mi;
+            v[sOff + i] = vi;
+            float step = (mi / bc1) / ((float) Math.sqrt(vi / bc2) + eps);
+            float wi = Half.toFloat(w[wOff + i], format);
+            w[wOff + i] = Half.round(wi - lr * (step + wd * wi), format, rounding, key, index0 + i);
         }
     }
 

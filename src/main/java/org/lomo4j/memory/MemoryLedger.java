@@ -15,6 +15,7 @@ import java.util.Map;
 public final class MemoryLedger {
     private static final float[] NO_FLOATS = new float[0];
     private static final double[] NO_DOUBLES = new double[0];
+    private static final short[] NO_SHORTS = new short[0];
 
     private final Map<Category, Long> current = new EnumMap<>(Category.class);
     private final Map<Category, Long> peak = new EnumMap<>(Category.class);
@@ -53,6 +54,13 @@ public final class MemoryLedger {
     public synchronized double[] doubles(Category category, long count) {
         double[] a = planning ? NO_DOUBLES : new double[checkedLength(count)];
         record(category, 8L * count);
+        return a;
+    }
+
+    /** 16-bit values: half-precision weights. */
+    public synchronized short[] shorts(Category category, long count) {
+        short[] a = planning ? NO_SHORTS : new short[checkedLength(count)];
+        record(category, 2L * count);
         return a;
     }
 

@@ -4,6 +4,7 @@ import org.lomo4j.kernels.Attention;
 import org.lomo4j.kernels.Bias;
 import org.lomo4j.kernels.CrossEntropy;
 import org.lomo4j.kernels.Embedding;
+import org.lomo4j.kernels.Half;
 import org.lomo4j.kernels.Matmul;
 import org.lomo4j.kernels.Residual;
 import org.lomo4j.kernels.RmsNorm;
@@ -21,8 +22,12 @@ import java.util.Arrays;
 import java.util.SplittableRandom;
 
 /**
- * A LLaMA decoder on the JVM backend: the flat parameters, the activations, and the orchestration that
- * runs each kernel's per-item body over its items on all cores.
+ * A LLaMA decoder on the JVM backend: the parameters, the activations, and the orchestration that runs
+ * each kernel's per-item body over its items on all cores.
+ *
+ * <p>Weights may be stored in 16 bits ({@link ParamDtype}); everything is computed in fp32. A 16-bit weight
+ * is widened where it is read: while the SIMD matmul packs it into panels (which it does anyway), a row at
+ * a time for the embedding, and into a small scratch for norm weights, biases and the plain kernels.
  *
  * <p>Backward walks the blocks from the top. Inside each layer it first computes the gradient flowing to
  * the layer's input, with the weights as they were in forward, and only then hands the weight's gradient
@@ -39,7 +44,7 @@ import java.util.SplittableRandom;
 public final class LlamaModel {
     private final LlamaConfig cfg;
     private final ParameterLayout layout;
-    private final float[] params;   // (P) every weight, at the offsets of the layout
+    private final Parameters parameters;  // every weight, at the offsets of the layout
     private final float[] ropeCos;  // (maxT, HD/2)
     private final float[] ropeSin;  // (maxT, HD/2)
     private final Parallel par;
@@ -56,6 +61,8 @@ public final class LlamaModel {
     private float[] doutT;            // (B, NH, HD, Tp) its attention output's gradient transposed (backward)
     private float[] attentionWork;    // (threads, WORK_FLOATS) a block of scores per worker
     private float[] fullLogits;       // (N, V) only for logits(): training and generation never hold it
+    private float[] widenedVector;    // (maxCols) a 16-bit norm weight or bias, widened
+    private float[] widenedMatrix;    // a 16-bit weight widened for the plain kernels (no SIMD), or null
     private boolean checkpointing;    // keep only each block's input; backward recomputes the block
     private int workingBlock = -1;    // the block whose activations the working block holds (checkpointing)
 
@@ -66,17 +73,19 @@ public final class LlamaModel {
     private int seqLen;
     private boolean lossComputed;
     private float lossScale;              // d(mean loss)/d(per-token loss): 1 / counted targets
+    private float gradientScale = 1f;     // backward's seed is multiplied by it: a loss scale (float16 weights)
     private boolean keepOutputGradients;  // this backward leaves each weight's output gradient for a replay
     private boolean replayable;           // the activations now hold what replayWeightGradients reads
 
+    /** A model over one flat fp32 array of {@code cfg}'s parameters, at the layout's offsets. */
     public LlamaModel(LlamaConfig cfg, float[] params, Parallel par, MemoryLedger ledger) {
+        this(cfg, Parameters.of(new ParameterLayout(cfg), params), par, ledger);
+    }
+
+    public LlamaModel(LlamaConfig cfg, Parameters parameters, Parallel par, MemoryLedger ledger) {
         this.cfg = cfg;
-        this.layout = new ParameterLayout(cfg);
-        if (params.length != layout.totalSize() && !ledger.isPlanning()) {
-            throw new IllegalArgumentException("parameter array has " + params.length + " floats, the config needs "
-                    + layout.totalSize());
-        }
-        this.params = params;
+        this.layout = parameters.layout();
+        this.parameters = parameters;
         this.par = par;
         this.ledger = ledger;
         int half = cfg.headDim() / 2;
@@ -85,17 +94,21 @@ public final class LlamaModel {
         Rope.tables(ropeCos, ropeSin, cfg.maxPositionEmbeddings(), cfg.headDim(), cfg.ropeTheta());
     }
 
-    /** A model with fresh weights: N(0, 0.02) matrices (HF's initializer_range), unit norm weights, zero biases. */
+    /** A model with fresh fp32 weights: N(0, 0.02) matrices (HF's initializer_range), unit norm weights, zero biases. */
     public static LlamaModel initialize(LlamaConfig cfg, long seed, Parallel par, MemoryLedger ledger) {
-        ParameterLayout layout = new ParameterLayout(cfg);
-        float[] params = ledger.floats(Category.PARAMETERS, layout.totalSize());
+        return initialize(cfg, ParamDtype.F32, seed, par, ledger);
+    }
+
+    /** Fresh weights stored as {@code dtype}: the fp32 draws of the seed, rounded to nearest when 16-bit. */
+    public static LlamaModel initialize(LlamaConfig cfg, ParamDtype dtype, long seed, Parallel par, MemoryLedger ledger) {
+        Parameters p = Parameters.allocate(new ParameterLayout(cfg), dtype, ledger);
         SplittableRandom rng = new SplittableRandom(seed);
-        for (Tensor t : layout.tensors()) {
-            for (int i = t.offset(); i < t.offset() + t.size(); i++) {
-                params[i] = t.bias() ? 0f : t.vector() ? 1f : (float) (0.02 * rng.nextGaussian());
+        for (Tensor t : p.layout().tensors()) {
+            for (int i = 0; i < t.size(); i++) {
+                p.set(t, i, t.bias() ? 0f : t.vector() ? 1f : (float) (0.02 * rng.nextGaussian()));
             }
         }
-        return new LlamaModel(cfg, params, par, ledger);
+        return new LlamaModel(cfg, p, par, ledger);
     }
 
     public LlamaConfig config() {
@@ -106,9 +119,14 @@ public final class LlamaModel {
         return layout;
     }
 
-    /** The flat parameters (P); writes change the model. */
+    /** The weights; writes change the model. */
+    public Parameters parameters() {
+        return parameters;
+    }
+
+    /** The weights as one flat fp32 array (P), for fp32 models below 2³¹ parameters; writes change the model. */
     public float[] params() {
-        return params;
+        return parameters.flat();
     }
 
     public Parallel parallel() {
@@ -124,8 +142,11 @@ public final class LlamaModel {
      * weight's input in panels, and one layer's K or V transposed; 0 without SIMD or activations).
      */
     public long workspaceBytes() {
-        return matmulWorkspace == null ? 0 : 4L * (matmulWorkspace.length + wPacked.length + xPacked.length + kT.length
-                + vT.length + qT.length + doutT.length + attentionWork.length);
+        long bytes = 0;
+        for (float[] a : new float[][] {matmulWorkspace, wPacked, xPacked, kT, vT, qT, doutT, attentionWork, widenedVector, widenedMatrix}) {
+            if (a != null) bytes += 4L * a.length;
+        }
+        return bytes;
     }
 
     /**
@@ -140,6 +161,14 @@ public final class LlamaModel {
 
     public boolean checkpointing() {
         return checkpointing;
+    }
+
+    /**
+     * Backward then differentiates {@code scale} times the loss: every gradient comes out times {@code scale}
+     * (LOMO's loss scaling). 1 by default.
+     */
+    public void setGradientScale(float scale) {
+        this.gradientScale = scale;
     }
 
     /** Makes sure activations hold batches of {@code b × t}; reallocates only when they grow. */
@@ -181,6 +210,17 @@ public final class LlamaModel {
             doutT = ledger.floats(Category.SCRATCH, padded * cfg.numAttentionHeads() * cfg.headDim());
             attentionWork = ledger.floats(Category.SCRATCH, (long) threads * AttentionVector.WORK_FLOATS);
         }
+        if (parameters.dtype().half()) {
+            widenedVector = ledger.floats(Category.SCRATCH, layout.maxCols());
+            if (!Simd.enabled()) {
+                long largest = 0;  // as wPacked: the head a vocabulary tile at a time, an untied embedding never
+                for (Tensor w : layout.tensors()) {
+                    if (w.vector() || (w.equals(layout.embedding()) && !layout.tied())) continue;
+                    largest = Math.max(largest, (long) (w.equals(layout.head()) ? Activations.vocabTile(cfg) : w.rows()) * w.cols());
+                }
+                widenedMatrix = ledger.floats(Category.SCRATCH, largest);
+            }
+        }
     }
 
     /** Frees the activations and the matmul workspace (their bytes return to the ledger). */
@@ -190,14 +230,14 @@ public final class LlamaModel {
         if (matmulWorkspace != null) ledger.release(Category.SCRATCH, matmulWorkspace);
         if (wPacked != null) ledger.release(Category.SCRATCH, wPacked);
         if (xPacked != null) ledger.release(Category.SCRATCH, xPacked);
-        for (float[] a : new float[][] {kT, vT, qT, doutT, attentionWork}) {
+        for (float[] a : new float[][] {kT, vT, qT, doutT, attentionWork, widenedVector, widenedMatrix}) {
             if (a != null) ledger.release(Category.SCRATCH, a);
         }
         if (fullLogits != null) ledger.release(Category.ACTIVATIONS, fullLogits);
         matmulWorkspace = null;
         wPacked = null;
         xPacked = null;
-        kT = vT = qT = doutT = attentionWork = fullLogits = null;
+        kT = vT = qT = doutT = attentionWork = widenedVector = widenedMatrix = fullLogits = null;
         workingBlock = -1;
     }
 
@@ -241,7 +281,7 @@ public final class LlamaModel {
         int c = head.cols();
         for (int v0 = 0; v0 < head.rows(); v0 += acts.vocabTile) {
             int cols = Math.min(acts.vocabTile, head.rows() - v0);
-            body.run(new Tensor(head.name(), head.offset() + v0 * c, cols, c, false), v0, cols);
+            body.run(head.rows(v0, cols), v0, cols);
         }
     }
 
@@ -304,9 +344,16 @@ public final class LlamaModel {
         int c = cfg.hiddenSize();
         Tensor emb = layout.embedding();
         float[] x0 = acts.residual[0];
-        par.forEach(n, (lo, hi, w) -> {
-            for (int i = lo; i < hi; i++) Embedding.forwardRow(x0, tokens, params, emb.offset(), c, i);
-        });
+        if (parameters.dtype().half()) {
+            par.forEach(n, (lo, hi, w) -> {
+                for (int i = lo; i < hi; i++) parameters.readRows(emb, tokens[i], 1, x0, i * c);
+            });
+        } else {
+            float[] p = parameters.floats(emb);
+            par.forEach(n, (lo, hi, w) -> {
+                for (int i = lo; i < hi; i++) Embedding.forwardRow(x0, tokens, p, emb.offset(), c, i);
+            });
+        }
         for (int l = 0; l < cfg.numHiddenLayers(); l++) {
             blockForward(l, acts.residual[l], acts.residual[l + 1]);
         }
@@ -463,7 +510,7 @@ public final class LlamaModel {
         int n = batchSize * seqLen;
         float[] tile = acts.logitsTile, lse = acts.lse;
         int[] tg = targets;
-        float scale = lossScale;
+        float scale = lossScale * gradientScale;
         Tensor head = layout.head();
         forEachVocabTile((rows, v0, cols) -> {
             matmul(tile, acts.lnf, rows, n);
@@ -571,12 +618,21 @@ public final class LlamaModel {
         int out = w.rows();
         if (Simd.enabled()) {
             float[] ws = matmulWorkspace, wp = wPacked;
-            par.forEach(MatmulVector.panels(out), (lo, hi, wk) -> MatmulVector.packTransposed(wp, params, w.offset(), out, in, lo, hi));
+            if (parameters.dtype().half()) {
+                short[] h = parameters.halves(w);
+                int format = parameters.dtype().halfFormat;
+                par.forEach(MatmulVector.panels(out), (lo, hi, wk) -> MatmulVector.packTransposedHalf(wp, h, w.offset(), out, in, lo, hi, format));
+            } else {
+                float[] p = parameters.floats(w);
+                par.forEach(MatmulVector.panels(out), (lo, hi, wk) -> MatmulVector.packTransposed(wp, p, w.offset(), out, in, lo, hi));
+            }
             forEachTokenBlock(n, (n0, n1, wsOff) -> MatmulVector.forwardRows(y, x, wp, in, out, n0, n1, ws, wsOff));
             return;
         }
+        float[] p = widen(w);
+        int off = widenedOffset(w);
         par.forEach(n, (lo, hi, wk) -> {
-            for (int i = lo; i < hi; i++) Matmul.forwardRow(y, x, params, w.offset(), in, out, i);
+            for (int i = lo; i < hi; i++) Matmul.forwardRow(y, x, p, off, in, out, i);
         });
     }
 
@@ -598,8 +654,10 @@ public final class LlamaModel {
         matmul(y, x, w, n);
         if (b == null) return;
         int out = b.cols();
+        float[] p = widen(b);
+        int off = widenedOffset(b);
         par.forEach(n, (lo, hi, wk) -> {
-            for (int i = lo; i < hi; i++) Bias.forwardRow(y, params, b.offset(), out, i);
+            for (int i = lo; i < hi; i++) Bias.forwardRow(y, p, off, out, i);
         });
     }
 
@@ -622,11 +680,20 @@ public final class LlamaModel {
         int out = w.rows();
         if (Simd.enabled()) {
             float[] ws = matmulWorkspace, wp = wPacked;
-            par.forEach(MatmulVector.panels(in), (lo, hi, wk) -> MatmulVector.packColumns(wp, params, w.offset(), out, in, lo, hi));
+            if (parameters.dtype().half()) {
+                short[] h = parameters.halves(w);
+                int format = parameters.dtype().halfFormat;
+                par.forEach(MatmulVector.panels(in), (lo, hi, wk) -> MatmulVector.packColumnsHalf(wp, h, w.offset(), out, in, lo, hi, format));
+            } else {
+                float[] p = parameters.floats(w);
+                par.forEach(MatmulVector.panels(in), (lo, hi, wk) -> MatmulVector.packColumns(wp, p, w.offset(), out, in, lo, hi));
+            }
             forEachTokenBlock(n, (n0, n1, wsOff) -> MatmulVector.inputGradRows(dx, dy, wp, in, out, n0, n1, ws, wsOff));
         } else {
+            float[] p = widen(w);
+            int off = widenedOffset(w);
             par.forEach(n, (lo, hi, wk) -> {
-                for (int i = lo; i < hi; i++) Matmul.inputGradRow(dx, dy, params, w.offset(), in, out, i);
+                for (int i = lo; i < hi; i++) Matmul.inputGradRow(dx, dy, p, off, in, out, i);
             });
         }
     }
@@ -663,9 +730,28 @@ public final class LlamaModel {
     private void rmsnorm(float[] y, float[] rstd, float[] x, Tensor w, int n) {
         int c = w.cols();
         float eps = cfg.rmsNormEps();
+        float[] p = widen(w);
+        int off = widenedOffset(w);
         par.forEach(n, (lo, hi, wk) -> {
-            for (int i = lo; i < hi; i++) RmsNorm.forwardRow(y, rstd, x, params, w.offset(), c, eps, i);
+            for (int i = lo; i < hi; i++) RmsNorm.forwardRow(y, rstd, x, p, off, c, eps, i);
         });
+    }
+
+    /**
+     * W's values in fp32 at {@link #widenedOffset}: its own array when fp32, else widened into scratch (a
+     * vector, or a whole matrix for the plain kernels), valid until the next call.
+     */
+    private float[] widen(Tensor w) {
+        if (!parameters.dtype().half()) return parameters.floats(w);
+        float[] dst = w.vector() ? widenedVector : widenedMatrix;
+        short[] src = parameters.halves(w);
+        int from = w.offset(), format = parameters.dtype().halfFormat;
+        par.forEach(w.size(), (lo, hi, wk) -> Half.decode(dst, lo, src, from + lo, hi - lo, format));
+        return dst;
+    }
+
+    private int widenedOffset(Tensor w) {
+        return parameters.dtype().half() ? 0 : w.offset();
     }
 
     /**
@@ -674,8 +760,10 @@ public final class LlamaModel {
      */
     private void rmsnormBackward(GradientSink sink, float[] dx, float[] dy, float[] x, float[] rstd, Tensor w, int n, int slot) {
         int c = w.cols();
+        float[] p = widen(w);
+        int off = widenedOffset(w);
         par.forEach(n, (lo, hi, wk) -> {
-            for (int i = lo; i < hi; i++) RmsNorm.inputGradRow(dx, dy, x, rstd, params, w.offset(), c, i);
+            for (int i = lo; i < hi; i++) RmsNorm.inputGradRow(dx, dy, x, rstd, p, off, c, i);
         });
         Arrays.fill(acts.normGrads, slot * c, (slot + 1) * c, 0f);
         RmsNorm.weightGrad(acts.normGrads, slot * c, dy, x, rstd, n, c);

@@ -7,9 +7,11 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Where every weight lives in the flat parameter array, named as in Hugging Face LLaMA checkpoints.
- * Tensors are laid out in forward order: embedding, then each block, then the final norm and head.
- * With tied embeddings, the head is the embedding tensor itself. Qwen2 adds a bias after each of q, k and v.
+ * Where every weight lives, named as in Hugging Face LLaMA checkpoints. Tensors are laid out in forward
+ * order (embedding, then each block, then the final norm and head) into segments: arrays of at most
+ * {@link #MAX_SEGMENT} values, a new one begun when the next tensor would not fit. A model below 2³¹
+ * parameters is one segment, at the offsets a flat array would give; a 7B model is four. With tied
+ * embeddings, the head is the embedding tensor itself. Qwen2 adds a bias after each of q, k and v.
  */
 public final class ParameterLayout {
 
@@ -35,13 +37,22 @@ public final class ParameterLayout {
     private final Tensor finalNorm;    // (C)
     private final Tensor head;         // (V, C), the embedding when tied
     private final long total;
+    private final List<Long> segmentSizes = new ArrayList<>();
+
+    /** The most values one segment holds: the largest Java array. */
+    public static final long MAX_SEGMENT = Integer.MAX_VALUE - 8;
 
     public ParameterLayout(LlamaConfig cfg) {
+        this(cfg, MAX_SEGMENT);
+    }
+
+    /** A layout whose segments hold at most {@code maxSegment} values (tests use small ones to exercise many). */
+    public ParameterLayout(LlamaConfig cfg, long maxSegment) {
         int c = cfg.hiddenSize();
         int f = cfg.intermediateSize();
         int qDim = cfg.numAttentionHeads() * cfg.headDim();
         int kvDim = cfg.kvDim();
-        Allocator a = new Allocator();
+        Allocator a = new Allocator(maxSegment);
         embedding = a.matrix("model.embed_tokens.weight", cfg.vocabSize(), c);
         List<Block> bs = new ArrayList<>();
         for (int l = 0; l < cfg.numHiddenLayers(); l++) {
@@ -63,7 +74,8 @@ public final class ParameterLayout {
         blocks = Collections.unmodifiableList(bs);
         finalNorm = a.vector("model.norm.weight", c);
         head = cfg.tieWordEmbeddings() ? embedding : a.matrix("lm_head.weight", cfg.vocabSize(), c);
-        total = a.next;
+        segmentSizes.add(a.next);
+        total = segmentSizes.stream().mapToLong(Long::longValue).sum();
     }
 
     public Tensor embedding() {
@@ -86,9 +98,18 @@ public final class ParameterLayout {
         return head == embedding;
     }
 
-    /** Number of parameters (floats) in the flat array. */
+    /** Number of parameters. */
     public long totalSize() {
         return total;
+    }
+
+    public int segments() {
+        return segmentSizes.size();
+    }
+
+    /** Values in segment {@code s}. */
+    public int segmentSize(int s) {
+        return (int) (long) segmentSizes.get(s);
     }
 
     /** All tensors in layout order; a tied head is listed once, as the embedding. */
@@ -110,7 +131,14 @@ public final class ParameterLayout {
     }
 
     private final class Allocator {
-        long next;
+        final long maxSegment;
+        int segment;
+        long next;  // the next offset in the current segment
+        long done;  // values in the segments before it
+
+        Allocator(long maxSegment) {
+            this.maxSegment = maxSegment;
+        }
 
         Tensor matrix(String name, int rows, int cols) {
             return add(name, rows, cols, false);
@@ -122,11 +150,16 @@ public final class ParameterLayout {
 
         private Tensor add(String name, int rows, int cols, boolean vector) {
             long size = (long) rows * cols;
-            if (next + size > Integer.MAX_VALUE - 8) {
-                throw new ConfigException("model has more than " + (Integer.MAX_VALUE - 8)
-                        + " parameters, the limit of lomo4j's flat fp32 storage (at " + name + ")");
+            if (size > maxSegment) {
+                throw new ConfigException(name + " has " + size + " values, more than one array holds (" + maxSegment + ")");
             }
-            Tensor t = new Tensor(name, (int) next, rows, cols, vector);
+            if (next + size > maxSegment) {
+                segmentSizes.add(next);
+                segment++;
+                done += next;
+                next = 0;
+            }
+            Tensor t = new Tensor(name, segment, (int) next, done + next, rows, cols, vector);
             byName.put(name, t);
             next += size;
             return t;

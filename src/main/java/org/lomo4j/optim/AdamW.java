@@ -3,20 +3,30 @@ package org.lomo4j.optim;
 import org.lomo4j.kernels.Update;
 import org.lomo4j.memory.Category;
 import org.lomo4j.model.LlamaModel;
+import org.lomo4j.model.ParameterLayout;
+import org.lomo4j.model.Parameters;
+import org.lomo4j.model.Tensor;
 
 import java.util.LinkedHashMap;
 import java.util.Map;
 
-/** AdamW with full gradients and two moment buffers; the equations are on {@link Update#adamwRow}. */
+/**
+ * AdamW with full gradients and two fp32 moment buffers (one per parameter segment each); the equations are
+ * on {@link Update#adamwRow}.
+ */
 public final class AdamW extends FullGradientOptimizer {
-    private final float[] m;  // (P) first moment
-    private final float[] v;  // (P) second moment
+    private final float[][] m;  // per segment, first moment
+    private final float[][] v;  // per segment, second moment
 
     AdamW(LlamaModel model, OptimizerConfig config) {
         super(model, config);
-        long size = model.layout().totalSize();
-        this.m = model.ledger().floats(Category.OPTIMIZER_STATE, size);
-        this.v = model.ledger().floats(Category.OPTIMIZER_STATE, size);
+        ParameterLayout layout = model.layout();
+        this.m = new float[layout.segments()][];
+        this.v = new float[layout.segments()][];
+        for (int s = 0; s < m.length; s++) {
+            m[s] = model.ledger().floats(Category.OPTIMIZER_STATE, layout.segmentSize(s));
+            v[s] = model.ledger().floats(Category.OPTIMIZER_STATE, layout.segmentSize(s));
+        }
     }
 
     @Override
@@ -30,15 +40,26 @@ public final class AdamW extends FullGradientOptimizer {
     }
 
     @Override
-    protected void updateRow(float[] g, int off, int len) {
-        Update.adamwRow(model.params(), off, g, off, m, v, off, len, hp);
+    protected void updateRow(Tensor t, float[] g, int off, int len) {
+        Parameters p = model.parameters();
+        float[] ms = m[t.segment()], vs = v[t.segment()];
+        if (p.dtype().half()) {
+            Update.adamwRowHalf(p.halves(t), off, g, off, ms, vs, off, len, hp, p.dtype().halfFormat, config.rounding().code,
+                    roundingKey, t.position(off - t.offset()));
+        } else {
+            Update.adamwRow(p.floats(t), off, g, off, ms, vs, off, len, hp);
+        }
     }
 
+    /** The moments by name: {@code adamw.m} and {@code adamw.v}, with {@code .1}, {@code .2} … for later segments. */
     @Override
     public Map<String, float[]> state() {
         Map<String, float[]> s = new LinkedHashMap<>();
-        s.put("adamw.m", m);
-        s.put("adamw.v", v);
+        for (int i = 0; i < m.length; i++) {
+            String suffix = i == 0 ? "" : "." + i;
+            s.put("adamw.m" + suffix, m[i]);
+            s.put("adamw.v" + suffix, v[i]);
+        }
         return s;
     }
 }

@@ -22,10 +22,10 @@ abstract sealed class FullGradientOptimizer extends Optimizer permits Sgd, AdamW
         double norm = config.clipNorm() > 0 ? gradients.norm() : Double.NaN;
         double lr = prepareHyperParameters(Update.clipScale(norm, config.clipNorm()));
         beforeUpdate();
-        float[] g = gradients.grads();
         for (Tensor t : model.layout().tensors()) {
+            float[] g = gradients.grads(t);
             model.parallel().forEach(t.rows(), (lo, hi, w) -> {
-                for (int row = lo; row < hi; row++) updateRow(g, t.offset() + row * t.cols(), t.cols());
+                for (int row = lo; row < hi; row++) updateRow(t, g, t.offset() + row * t.cols(), t.cols());
             });
         }
         step++;
@@ -34,6 +34,9 @@ abstract sealed class FullGradientOptimizer extends Optimizer permits Sgd, AdamW
 
     protected void beforeUpdate() {}
 
-    /** Updates {@code len} parameters from {@code off}, whose gradient is at the same offset in {@code g}. */
-    protected abstract void updateRow(float[] g, int off, int len);
+    /**
+     * Updates {@code len} parameters of {@code t} from {@code off} in its segment, whose gradient is at the
+     * same offset in {@code g}.
+     */
+    protected abstract void updateRow(Tensor t, float[] g, int off, int len);
 }

@@ -10,24 +10,35 @@ import org.lomo4j.parallel.Parallel;
 
 import java.util.Arrays;
 
-/** The standard way: every weight's gradient accumulates into one buffer laid out like the parameters. */
+/**
+ * The standard way: every weight's gradient accumulates into fp32 buffers laid out like the parameters (one
+ * per segment), whatever the parameters' dtype.
+ */
 public final class FullGradients implements GradientSink {
     private final Parallel par;
     private final ParameterLayout layout;
-    private final float[] grads;  // (P) same layout as the parameters
+    private final float[][] grads;  // per segment, same layout as the parameters
 
     public FullGradients(ParameterLayout layout, Parallel par, MemoryLedger ledger) {
         this.par = par;
         this.layout = layout;
-        this.grads = ledger.floats(Category.GRADIENTS, layout.totalSize());
+        this.grads = new float[layout.segments()][];
+        for (int s = 0; s < grads.length; s++) grads[s] = ledger.floats(Category.GRADIENTS, layout.segmentSize(s));
     }
 
+    /** The gradient buffer holding {@code t}'s gradient, at {@code t.offset()}. */
+    public float[] grads(Tensor t) {
+        return grads[t.segment()];
+    }
+
+    /** The one buffer of a one-segment layout (P). */
     public float[] grads() {
-        return grads;
+        if (grads.length != 1) throw new IllegalStateException("the gradients are in " + grads.length + " segments");
+        return grads[0];
     }
 
     public void zero() {
-        par.forEach(grads.length, (lo, hi, w) -> Arrays.fill(grads, lo, hi, 0f));
+        for (float[] g : grads) par.forEach(g.length, (lo, hi, w) -> Arrays.fill(g, lo, hi, 0f));
     }
 
     @Override
@@ -35,7 +46,7 @@ public final class FullGradients implements GradientSink {
         par.forEach(GradientSink.tiles(rowEnd - rowStart), (lo, hi, w) -> {
             for (int tile = lo; tile < hi; tile++) {
                 int row0 = rowStart + tile * TILE_ROWS;
-                gradient.accumulate(grads, t.offset() + row0 * t.cols(), row0, Math.min(TILE_ROWS, rowEnd - row0), w);
+                gradient.accumulate(grads[t.segment()], t.offset() + row0 * t.cols(), row0, Math.min(TILE_ROWS, rowEnd - row0), w);
             }
         });
     }
@@ -45,7 +56,7 @@ public final class FullGradients implements GradientSink {
         double sum = 0;
         for (Tensor t : layout.tensors()) {
             for (int row = 0; row < t.rows(); row++) {
-                sum += Update.sumSquaresRow(grads, t.offset() + row * t.cols(), t.cols());
+                sum += Update.sumSquaresRow(grads[t.segment()], t.offset() + row * t.cols(), t.cols());
             }
         }
         return Math.sqrt(sum);

@@ -3,6 +3,9 @@ package org.lomo4j.optim;
 import org.lomo4j.kernels.Update;
 import org.lomo4j.model.Batch;
 import org.lomo4j.model.LlamaModel;
+import org.lomo4j.model.ParamDtype;
+
+import java.util.Map;
 
 /**
  * LOMO, LOw-Memory Optimization (Lv et al., 2023): SGD whose update is fused into backward.
@@ -24,33 +27,62 @@ import org.lomo4j.model.LlamaModel;
  * gradients, attention or norm backwards, and no memory beyond the activations a plain step already holds.
  * Under activation checkpointing those buffers do not exist, so the updating pass is a second full backward
  * (recomputing each block again): a clipped step then costs two backwards and recomputations.
+ *
+ * <p>With float16 weights the step is loss-scaled ({@link LossScaler}): the first pass then always runs, on
+ * gradients times S, and a step whose gradients are not all finite updates nothing.
  */
 public final class Lomo extends Optimizer {
     private final LomoPass pass;
+    private final LossScaler scaler;  // float16 weights only, else null
 
     Lomo(LlamaModel model, OptimizerConfig config) {
+        this(model, config, model.parameters().dtype() == ParamDtype.F16
+                ? new LossScaler(LossScaler.INITIAL_EXPONENT, LossScaler.WINDOW) : null);
+    }
+
+    Lomo(LlamaModel model, OptimizerConfig config, LossScaler scaler) {
         super(model, config);
-        this.pass = new LomoPass(model.layout(), model.params(), model.parallel(), model.ledger());
+        this.pass = new LomoPass(model.parameters(), config.rounding().code, model.parallel(), model.ledger());
+        this.scaler = scaler;
     }
 
     @Override
     public StepResult step(Batch batch) {
+        double s = scaler == null ? 1 : scaler.scale();
+        model.setGradientScale((float) s);
         float loss = model.forward(batch);
         double norm = Double.NaN;
-        float scale = 1f;
-        boolean replay = config.clipNorm() > 0 && !model.checkpointing();
-        if (config.clipNorm() > 0) {
-            pass.begin(LomoPass.Mode.NORM, hp);
+        float clip = 1f;
+        boolean measure = config.clipNorm() > 0 || scaler != null;
+        boolean replay = measure && !model.checkpointing();
+        if (measure) {
+            pass.begin(LomoPass.Mode.NORM, hp, 0);
             if (replay) model.backwardKeepingOutputGradients(pass);
             else model.backward(pass);
-            norm = Math.sqrt(pass.sumSquares());
-            scale = Update.clipScale(norm, config.clipNorm());
+            double sumSquares = pass.sumSquares();
+            if (!Double.isFinite(sumSquares) && scaler != null) {
+                scaler.overflowed();
+                double lr = config.schedule().at(step);
+                step++;
+                return new StepResult(loss, Double.NaN, lr, true);
+            }
+            norm = Math.sqrt(sumSquares) / s;
+            if (config.clipNorm() > 0) clip = Update.clipScale(norm, config.clipNorm());
         }
-        double lr = prepareHyperParameters(scale);
-        pass.begin(LomoPass.Mode.UPDATE, hp);
+        // The gradients arrive times s: clip their values at clipValue · s, and scale them back by 1 / s.
+        double lr = prepareHyperParameters((float) (clip / s));
+        hp[Update.CLIP_VALUE] *= (float) s;
+        pass.begin(LomoPass.Mode.UPDATE, hp, roundingKey);
         if (replay) model.replayWeightGradients(pass);
         else model.backward(pass);
+        if (scaler != null) scaler.good();
         step++;
         return new StepResult(loss, norm, lr);
+    }
+
+    /** The loss scaler's state ({@code lomo.loss_scale}: log₂ S and the good steps since it changed), with float16 weights. */
+    @Override
+    public Map<String, float[]> state() {
+        return scaler == null ? Map.of() : Map.of("lomo.loss_scale", scaler.state());
     }
 }

@@ -5,6 +5,7 @@ import org.lomo4j.memory.Category;
 import org.lomo4j.memory.MemoryLedger;
 import org.lomo4j.model.GradientSink;
 import org.lomo4j.model.ParameterLayout;
+import org.lomo4j.model.Parameters;
 import org.lomo4j.model.Tensor;
 import org.lomo4j.parallel.Parallel;
 
@@ -12,7 +13,7 @@ import org.lomo4j.parallel.Parallel;
  * One LOMO backward pass. For each weight, each tile of {@link #TILE_ROWS} rows of its gradient is computed
  * into the worker's scratch and consumed at once: applied to the weight ({@link Mode#UPDATE}), or only
  * squared and summed ({@link Mode#NORM}, the first pass of global-norm clipping). Scratch is one tile per
- * worker.
+ * worker. A 16-bit weight's row is widened, updated in fp32 and narrowed with the configured rounding.
  *
  * <p>A weight used twice (the head tied to the embedding) cannot be consumed at its first use, since its
  * gradient is not complete; its rows accumulate in a buffer of that one tensor until the last use.
@@ -21,7 +22,8 @@ final class LomoPass implements GradientSink {
     enum Mode { NORM, UPDATE }
 
     private final Parallel par;
-    private final float[] params;
+    private final Parameters parameters;
+    private final int rounding;         // Half.NEAREST or Half.STOCHASTIC, for 16-bit weights
     private final int tileLength;
     private final float[] scratch;      // (threads, min(TILE_ROWS, maxRows), maxCols) one gradient tile per worker
     private final double[] rowSquares;  // (maxRows) Σg² per row, summed in row order so runs are deterministic
@@ -29,20 +31,25 @@ final class LomoPass implements GradientSink {
     private Tensor pendingTensor;
     private Mode mode = Mode.UPDATE;
     private float[] hp;
+    private long roundingKey;
     private double sumSquares;
 
-    LomoPass(ParameterLayout layout, float[] params, Parallel par, MemoryLedger ledger) {
+    LomoPass(Parameters parameters, int rounding, Parallel par, MemoryLedger ledger) {
+        ParameterLayout layout = parameters.layout();
         this.par = par;
-        this.params = params;
+        this.parameters = parameters;
+        this.rounding = rounding;
         this.tileLength = Math.min(TILE_ROWS, layout.maxRows()) * layout.maxCols();
         this.scratch = ledger.floats(Category.SCRATCH, (long) par.threads() * tileLength);
         this.rowSquares = ledger.doubles(Category.SCRATCH, layout.maxRows());
         this.pending = layout.tied() ? ledger.floats(Category.SCRATCH, layout.embedding().size()) : null;
     }
 
-    void begin(Mode mode, float[] hp) {
+    /** Starts a pass; {@code roundingKey} keys the stochastic rounding of its updates. */
+    void begin(Mode mode, float[] hp, long roundingKey) {
         this.mode = mode;
         this.hp = hp;
+        this.roundingKey = roundingKey;
         this.sumSquares = 0;
         this.pendingTensor = null;
     }
@@ -92,8 +99,11 @@ final class LomoPass implements GradientSink {
     private void consume(Tensor t, int row, float[] g, int gOff) {
         if (mode == Mode.NORM) {
             rowSquares[row] = Update.sumSquaresRow(g, gOff, t.cols());
+        } else if (parameters.dtype().half()) {
+            Update.sgdRowHalf(parameters.halves(t), t.offset() + row * t.cols(), g, gOff, t.cols(), hp,
+                    parameters.dtype().halfFormat, rounding, roundingKey, t.position(row * t.cols()));
         } else {
-            Update.sgdRow(params, t.offset() + row * t.cols(), g, gOff, t.cols(), hp);
+            Update.sgdRow(parameters.floats(t), t.offset() + row * t.cols(), g, gOff, t.cols(), hp);
         }
     }
 }

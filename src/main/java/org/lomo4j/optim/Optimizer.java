@@ -1,5 +1,6 @@
 package org.lomo4j.optim;
 
+import org.lomo4j.kernels.Half;
 import org.lomo4j.kernels.Update;
 import org.lomo4j.model.Batch;
 import org.lomo4j.model.LlamaModel;
@@ -15,6 +16,8 @@ public abstract class Optimizer implements AutoCloseable {
     /** Hyper-parameters as the update kernels read them (see {@link Update}). */
     protected final float[] hp = new float[Update.SIZE];
     protected int step;
+    /** Keys this step's stochastic rounding of 16-bit weights: the same for a step whenever it is run. */
+    protected long roundingKey;
 
     protected Optimizer(LlamaModel model, OptimizerConfig config) {
         this.model = model;
@@ -67,6 +70,7 @@ public abstract class Optimizer implements AutoCloseable {
         hp[Update.WEIGHT_DECAY] = (float) config.weightDecay();
         hp[Update.CLIP_VALUE] = config.clipValue() > 0 ? (float) config.clipValue() : Float.POSITIVE_INFINITY;
         hp[Update.GRAD_SCALE] = gradScale;
+        roundingKey = Half.key(config.seed(), step);
         return lr;
     }
 }

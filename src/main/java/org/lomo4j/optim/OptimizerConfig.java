@@ -1,13 +1,16 @@
 package org.lomo4j.optim;
 
+import org.lomo4j.kernels.Half;
+
 import java.util.Locale;
 
 /**
  * What to optimize with. {@code clipNorm} ≤ 0 and {@code clipValue} ≤ 0 turn the clippings off.
- * Betas and eps are used by AdamW only.
+ * Betas and eps are used by AdamW only. {@code rounding} is how an update is narrowed to a 16-bit weight,
+ * and {@code seed} (the run's) keys stochastic rounding's random bits; fp32 weights use neither.
  */
 public record OptimizerConfig(Kind kind, LrSchedule schedule, double weightDecay, double clipNorm, double clipValue,
-                              double beta1, double beta2, double eps) {
+                              double beta1, double beta2, double eps, Rounding rounding, long seed) {
 
     public enum Kind {
         LOMO, SGD, ADAMW;
@@ -25,28 +28,60 @@ public record OptimizerConfig(Kind kind, LrSchedule schedule, double weightDecay
         }
     }
 
+    /** How an updated 16-bit weight is rounded ({@code --rounding}). */
+    public enum Rounding {
+        STOCHASTIC(Half.STOCHASTIC), NEAREST(Half.NEAREST);
+
+        /** The {@link Half} code the update kernels take. */
+        public final int code;
+
+        Rounding(int code) {
+            this.code = code;
+        }
+
+        public static Rounding parse(String s) {
+            try {
+                return valueOf(s.toUpperCase(Locale.ROOT));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("--rounding must be stochastic or nearest, got '" + s + "'");
+            }
+        }
+
+        public String id() {
+            return name().toLowerCase(Locale.ROOT);
+        }
+    }
+
     public OptimizerConfig {
         if (weightDecay < 0) throw new IllegalArgumentException("--weight-decay must not be negative");
         if (!(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1)) throw new IllegalArgumentException("betas must be in [0, 1)");
     }
 
     public static OptimizerConfig of(Kind kind, LrSchedule schedule) {
-        return new OptimizerConfig(kind, schedule, 0, 0, 0, 0.9, 0.999, 1e-8);
+        return new OptimizerConfig(kind, schedule, 0, 0, 0, 0.9, 0.999, 1e-8, Rounding.STOCHASTIC, 0);
     }
 
     public OptimizerConfig withWeightDecay(double wd) {
-        return new OptimizerConfig(kind, schedule, wd, clipNorm, clipValue, beta1, beta2, eps);
+        return new OptimizerConfig(kind, schedule, wd, clipNorm, clipValue, beta1, beta2, eps, rounding, seed);
     }
 
     public OptimizerConfig withClipNorm(double maxNorm) {
-        return new OptimizerConfig(kind, schedule, weightDecay, maxNorm, clipValue, beta1, beta2, eps);
+        return new OptimizerConfig(kind, schedule, weightDecay, maxNorm, clipValue, beta1, beta2, eps, rounding, seed);
     }
 
     public OptimizerConfig withClipValue(double bound) {
-        return new OptimizerConfig(kind, schedule, weightDecay, clipNorm, bound, beta1, beta2, eps);
+        return new OptimizerConfig(kind, schedule, weightDecay, clipNorm, bound, beta1, beta2, eps, rounding, seed);
     }
 
     public OptimizerConfig withKind(Kind k) {
-        return new OptimizerConfig(k, schedule, weightDecay, clipNorm, clipValue, beta1, beta2, eps);
+        return new OptimizerConfig(k, schedule, weightDecay, clipNorm, clipValue, beta1, beta2, eps, rounding, seed);
+    }
+
+    public OptimizerConfig withRounding(Rounding r) {
+        return new OptimizerConfig(kind, schedule, weightDecay, clipNorm, clipValue, beta1, beta2, eps, r, seed);
+    }
+
+    public OptimizerConfig withSeed(long s) {
+        return new OptimizerConfig(kind, schedule, weightDecay, clipNorm, clipValue, beta1, beta2, eps, rounding, s);
     }
 }

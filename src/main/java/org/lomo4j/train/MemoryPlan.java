@@ -4,7 +4,9 @@ import org.lomo4j.memory.Category;
 import org.lomo4j.memory.MemoryLedger;
 import org.lomo4j.model.LlamaConfig;
 import org.lomo4j.model.LlamaModel;
+import org.lomo4j.model.ParamDtype;
 import org.lomo4j.model.ParameterLayout;
+import org.lomo4j.model.Parameters;
 import org.lomo4j.optim.Optimizer;
 import org.lomo4j.optim.OptimizerConfig;
 import org.lomo4j.parallel.Parallel;
@@ -25,11 +27,17 @@ public record MemoryPlan(MemoryLedger ledger, boolean checkpointing) {
     /** Share of the max heap a plan may fill: the rest is for what the ledger does not count (data, the JVM's own). */
     public static final double HEAP_SHARE = 0.9;
 
+    /** The plan of a run with fp32 weights. */
     public static MemoryPlan of(LlamaConfig cfg, OptimizerConfig optimizer, int batch, int seq, boolean checkpointing,
                                 Parallel par) {
+        return of(cfg, ParamDtype.F32, optimizer, batch, seq, checkpointing, par);
+    }
+
+    /** The plan of a run whose weights are stored as {@code dtype} (counted in their real bytes). */
+    public static MemoryPlan of(LlamaConfig cfg, ParamDtype dtype, OptimizerConfig optimizer, int batch, int seq,
+                                boolean checkpointing, Parallel par) {
         MemoryLedger plan = MemoryLedger.planning();
-        ParameterLayout layout = new ParameterLayout(cfg);
-        LlamaModel model = new LlamaModel(cfg, plan.floats(Category.PARAMETERS, layout.totalSize()), par, plan);
+        LlamaModel model = new LlamaModel(cfg, Parameters.allocate(new ParameterLayout(cfg), dtype, plan), par, plan);
         model.setCheckpointing(checkpointing);
         Optimizer.create(model, optimizer);
         model.reserve(batch, seq);
@@ -42,9 +50,15 @@ public record MemoryPlan(MemoryLedger ledger, boolean checkpointing) {
      */
     public static MemoryPlan choose(LlamaConfig cfg, OptimizerConfig optimizer, int batch, int seq, Boolean requested,
                                     Parallel par, long budget) {
-        if (requested != null) return of(cfg, optimizer, batch, seq, requested, par);
-        MemoryPlan whole = of(cfg, optimizer, batch, seq, false, par);
-        return whole.peak() <= budget ? whole : of(cfg, optimizer, batch, seq, true, par);
+        return choose(cfg, ParamDtype.F32, optimizer, batch, seq, requested, par, budget);
+    }
+
+    /** {@link #choose} for weights stored as {@code dtype}. */
+    public static MemoryPlan choose(LlamaConfig cfg, ParamDtype dtype, OptimizerConfig optimizer, int batch, int seq,
+                                    Boolean requested, Parallel par, long budget) {
+        if (requested != null) return of(cfg, dtype, optimizer, batch, seq, requested, par);
+        MemoryPlan whole = of(cfg, dtype, optimizer, batch, seq, false, par);
+        return whole.peak() <= budget ? whole : of(cfg, dtype, optimizer, batch, seq, true, par);
     }
 
     /** Bytes a plan may take in this JVM: {@link #HEAP_SHARE} of its max heap, and no more than the machine's memory. */

@@ -10,6 +10,7 @@ import org.junit.jupiter.params.provider.EnumSource;
 import org.lomo4j.data.ByteTokenizer;
 import org.lomo4j.data.SyntheticSource;
 import org.lomo4j.data.SyntheticTask;
+import org.lomo4j.kernels.Half;
 import org.lomo4j.memory.MemoryLedger;
 import org.lomo4j.model.LlamaConfig;
 import org.lomo4j.model.LlamaModel;
@@ -140,7 +141,8 @@ class CheckpointTest {
             assertEquals(state(0, lomo(10)), Checkpoint.loadTrainState(ckpt));
 
             // The prompt template travels with the recipe; trainer.json files from before templates mean none.
-            TrainState chat = new TrainState(3, 3, "chat.jsonl", BATCH, SEQ, lomo(10), org.lomo4j.data.PromptTemplate.CHATML);
+            TrainState chat = new TrainState(3, 3, "chat.jsonl", BATCH, SEQ, lomo(10), org.lomo4j.data.PromptTemplate.CHATML,
+                    org.lomo4j.model.ParamDtype.F32);
             Checkpoint.save(ckpt, m, opt, chat);
             assertEquals(chat, Checkpoint.loadTrainState(ckpt));
             ObjectNode old = (ObjectNode) new ObjectMapper().readTree(ckpt.resolve("trainer.json").toFile());
@@ -208,22 +210,11 @@ class CheckpointTest {
                 float want = switch (dtype) {
                     case F32 -> m.params()[i];
                     case F16 -> Float.float16ToFloat(Float.floatToFloat16(m.params()[i]));
-                    case BF16 -> Float.intBitsToFloat(Safetensors.toBfloat16(m.params()[i]) << 16);
+                    case BF16 -> Float.intBitsToFloat(Half.nearest(m.params()[i], Half.BF16) << 16);
                 };
                 assertEquals(want, back[i], 0f, "param " + i);
             }
         }
-    }
-
-    @Test
-    void bfloat16RoundsToNearestEven() {
-        assertEquals((short) 0x3F80, Safetensors.toBfloat16(1f));
-        assertEquals((short) 0x3F80, Safetensors.toBfloat16(Float.intBitsToFloat(0x3F808000)));  // halfway: to even
-        assertEquals((short) 0x3F82, Safetensors.toBfloat16(Float.intBitsToFloat(0x3F818000)));  // halfway: to even (up)
-        assertEquals((short) 0x3F81, Safetensors.toBfloat16(Float.intBitsToFloat(0x3F808001)));  // past halfway: up
-        assertEquals((short) 0xBF80, Safetensors.toBfloat16(-1f));
-        assertTrue(Float.isNaN(Float.intBitsToFloat(Safetensors.toBfloat16(Float.NaN) << 16)));
-        assertEquals(Float.POSITIVE_INFINITY, Float.intBitsToFloat(Safetensors.toBfloat16(Float.MAX_VALUE) << 16));
     }
 
     @Test
@@ -335,7 +326,7 @@ class CheckpointTest {
             Checkpoint.save(ckpt, first, o2, new TrainState(o2.stepCount(), 3, "synthetic:addition", BATCH, SEQ, oc));
 
             TrainState st = Checkpoint.loadTrainState(ckpt);
-            assertEquals(oc, st.optimizer());
+            assertEquals(oc.withSeed(3), st.optimizer(), "the recipe, keyed by the run's seed");
             LlamaModel resumed = Checkpoint.loadModel(ckpt, 0, par, new MemoryLedger());
             Optimizer o3 = Optimizer.create(resumed, st.optimizer());
             o3.setStepCount(st.step());
@@ -347,6 +338,62 @@ class CheckpointTest {
             for (String k : o1.state().keySet()) assertArrayEquals(o1.state().get(k), o3.state().get(k), k);
             assertFalse(Arrays.equals(straight.params(), LlamaModel.initialize(CFG, 11, par, new MemoryLedger()).params()),
                     "training changed the weights");
+        }
+    }
+
+    /**
+     * 16-bit weights resume bit-exactly too: the checkpoint stores them in their own dtype, stochastic rounding's
+     * bits come from the seed, the step and the weight's index, and float16's loss scale is saved with the run.
+     */
+    @ParameterizedTest
+    @EnumSource(value = org.lomo4j.model.ParamDtype.class, names = {"BF16", "F16"})
+    void resumeIsBitExactWithHalfWeights(org.lomo4j.model.ParamDtype dtype, @TempDir Path dir) throws IOException {
+        OptimizerConfig oc = OptimizerConfig.of(OptimizerConfig.Kind.LOMO, new LrSchedule(LrSchedule.Kind.COSINE, 0.1, 2, 6))
+                .withClipNorm(0.5).withWeightDecay(0.01);
+        SyntheticSource data = new SyntheticSource(SyntheticTask.ADDITION, new ByteTokenizer());
+        try (Parallel par = new Parallel(2)) {
+            LlamaModel straight = LlamaModel.initialize(CFG, dtype, 11, par, new MemoryLedger());
+            Optimizer o1 = Optimizer.create(straight, oc.withSeed(3));
+            new Trainer(o1, data, 3, BATCH, SEQ).run(6, (r, n) -> {}, () -> false);
+
+            LlamaModel first = LlamaModel.initialize(CFG, dtype, 11, par, new MemoryLedger());
+            Optimizer o2 = Optimizer.create(first, oc.withSeed(3));
+            new Trainer(o2, data, 3, BATCH, SEQ).run(3, (r, n) -> {}, () -> false);
+            Path ckpt = dir.resolve("step-000003");
+            Checkpoint.save(ckpt, first, o2, new TrainState(3, 3, "synthetic:addition", BATCH, SEQ, oc,
+                    org.lomo4j.data.PromptTemplate.NONE, dtype));
+            assertEquals(Checkpoint.storedDtype(dtype), Safetensors.open(ckpt.resolve("model.safetensors")).entries()
+                    .get("model.norm.weight").dtype(), "saved in the stored dtype");
+
+            TrainState st = Checkpoint.loadTrainState(ckpt);
+            assertEquals(dtype, st.paramDtype());
+            LlamaModel resumed = Checkpoint.loadModel(ckpt, st.paramDtype(), 0, par, new MemoryLedger());
+            Optimizer o3 = Optimizer.create(resumed, st.optimizer());
+            o3.setStepCount(st.step());
+            Checkpoint.loadOptimizerState(ckpt, o3);
+            assertEquals(dtype == org.lomo4j.model.ParamDtype.F16, !o3.state().isEmpty(), "float16's loss scale is saved");
+            new Trainer(o3, data, st.seed(), st.batchSize(), st.seqLen()).run(6, (r, n) -> {}, () -> false);
+
+            for (var t : straight.layout().tensors()) {
+                for (int i = 0; i < t.size(); i++) {
+                    assertEquals(straight.parameters().get(t, i), resumed.parameters().get(t, i), 0f, t.name() + "[" + i + "]");
+                }
+            }
+        }
+    }
+
+    @Test
+    void float16OverflowOnLoadIsAnErrorNamingTheTensor(@TempDir Path dir) throws IOException {
+        try (Parallel par = new Parallel(1)) {
+            LlamaModel m = LlamaModel.initialize(CFG, 5, par, new MemoryLedger());
+            m.params()[m.layout().get("model.norm.weight").offset()] = 1e6f;
+            Path ckpt = dir.resolve("big");
+            Checkpoint.save(ckpt, m, Optimizer.create(m, lomo(10)), state(0, lomo(10)));
+            CheckpointException e = assertThrows(CheckpointException.class,
+                    () -> Checkpoint.loadModel(ckpt, org.lomo4j.model.ParamDtype.F16, 0, par, new MemoryLedger()));
+            assertTrue(e.getMessage().contains("model.norm.weight") && e.getMessage().contains("--param-dtype bf16"), e.getMessage());
+            assertEquals(1e6f, Checkpoint.loadModel(ckpt, org.lomo4j.model.ParamDtype.BF16, 0, par, new MemoryLedger())
+                    .parameters().get(m.layout().get("model.norm.weight"), 0), 1e6f / 128, "bf16 holds it");
         }
     }
 

@@ -3,6 +3,7 @@ package org.lomo4j.kernels.simd;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
+import org.lomo4j.kernels.Half;
 
 /**
  * {@link org.lomo4j.kernels.Matmul} with the JDK Vector API, for the JVM backend: same shapes, same
@@ -121,6 +122,20 @@ public final class MatmulVector {
         }
     }
 
+    /** {@link #packColumns} from 16-bit weights ({@link Half} {@code format}), widened as they are packed. */
+    public static void packColumnsHalf(float[] dst, short[] src, int srcOff, int rows, int cols, int p0, int p1, int format) {
+        for (int p = p0; p < p1; p++) {
+            packBHalf(dst, p * rows * NR, src, srcOff + p * NR, cols, 1, rows, Math.min(NR, cols - p * NR), format);
+        }
+    }
+
+    /** {@link #packTransposed} from 16-bit weights, widened as they are packed. */
+    public static void packTransposedHalf(float[] dst, short[] src, int srcOff, int rows, int cols, int p0, int p1, int format) {
+        for (int p = p0; p < p1; p++) {
+            packBHalf(dst, p * cols * NR, src, srcOff + p * NR * cols, 1, cols, cols, Math.min(NR, rows - p * NR), format);
+        }
+    }
+
     /**
      * Rows [o0, o0 + rows) of the weight gradient, row o at {@code gOff + (o − o0) · IN}:
      * {@code g[o, i] += Σ_n dy[n, o] · x[n, i]}, with x as {@link #packColumns} packs it.
@@ -171,6 +186,21 @@ public final class MatmulVector {
             for (int r = 0; r < MR; r++) {
                 int src = aOff + Math.min(r0 + r, mc - 1) * ars;
                 for (int kk = 0; kk < kc; kk++) p[group + kk * MR + r] = a[src + kk * aks];
+            }
+        }
+    }
+
+    /** {@link #packB} from 16-bit values: the one place a half-precision weight is widened for the matmul. */
+    private static void packBHalf(float[] p, int pOff, short[] b, int bOff, int bks, int bjs, int kc, int nc, int format) {
+        for (int k0 = 0; k0 < kc; k0 += 64) {
+            int k1 = Math.min(kc, k0 + 64);
+            for (int j = 0; j < NR; j++) {
+                int src = bOff + j * bjs;
+                if (j < nc) {
+                    for (int kk = k0; kk < k1; kk++) p[pOff + kk * NR + j] = Half.toFloat(b[src + kk * bks], format);
+                } else {
+                    for (int kk = k0; kk < k1; kk++) p[pOff + kk * NR + j] = 0f;
+                }
             }
         }
     }
