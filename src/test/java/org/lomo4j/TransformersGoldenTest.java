@@ -10,10 +10,12 @@ import org.lomo4j.checkpoint.Checkpoint;
 import org.lomo4j.checkpoint.ModelWeights;
 import org.lomo4j.checkpoint.Safetensors;
 import org.lomo4j.checkpoint.TrainState;
+import org.lomo4j.data.PromptTemplate;
 import org.lomo4j.kernels.Half;
 import org.lomo4j.memory.MemoryLedger;
 import org.lomo4j.model.Batch;
 import org.lomo4j.model.LlamaModel;
+import org.lomo4j.model.ParamDtype;
 import org.lomo4j.model.Tensor;
 import org.lomo4j.optim.FullGradients;
 import org.lomo4j.optim.LrSchedule;
@@ -39,7 +41,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  *
  * <p>Then three LOMO steps, and the checkpoint lomo4j writes must load back to the same weights. With
  * {@code -Dlomo4j.hf.out=DIR} it is written to DIR/NAME with lomo4j's logits beside it, and again as BF16
- * shards to DIR/NAME-bf16-shards, for {@code check-hf-roundtrip.py} to load in transformers.
+ * shards to DIR/NAME-bf16-shards, for {@code check-hf-roundtrip.py} to load in transformers; and a model trained
+ * with bf16 weights, saved as bf16, to DIR/NAME-bf16 with its logits.
  */
 class TransformersGoldenTest {
     private static final Path FIXTURES = Path.of("src/test/resources/hf");
@@ -108,6 +111,23 @@ class TransformersGoldenTest {
         for (int i = 0; i < rounded.length; i++) {
             assertEquals(Float.intBitsToFloat(Half.nearest(model.params()[i], Half.BF16) << 16), rounded[i], 0f, "param " + i);
         }
+
+        // A bf16 model: the fixture loaded into bf16 weights, three LOMO steps with stochastic rounding, saved
+        // in its stored dtype; it must load back bit for bit (and in transformers, check-hf-roundtrip.py).
+        LlamaModel half = Checkpoint.loadModel(dir, ParamDtype.BF16, 0, PAR, new MemoryLedger());
+        Optimizer halfOpt = Optimizer.create(half, lomo);
+        for (int step = 0; step < 3; step++) halfOpt.step(batch);
+        Path bf16 = out.resolveSibling(out.getFileName() + "-bf16");
+        Checkpoint.save(bf16, half, halfOpt, new TrainState(3, 0, "golden", b, t, lomo, PromptTemplate.NONE, ParamDtype.BF16));
+        assertEquals(Safetensors.Dtype.BF16, Safetensors.open(bf16.resolve(ModelWeights.SINGLE)).entries().get("model.norm.weight").dtype());
+        LlamaModel halfBack = Checkpoint.loadModel(bf16, ParamDtype.BF16, 0, PAR, new MemoryLedger());
+        for (Tensor w : half.layout().tensors()) {
+            for (int i = 0; i < w.size(); i++) assertEquals(half.parameters().get(w, i), halfBack.parameters().get(w, i), 0f, w.name());
+        }
+        Map<String, Safetensors.Slice> halfLogits = new LinkedHashMap<>();
+        halfLogits.put("logits", new Safetensors.Slice(half.logits(batch.tokens(), b, t).clone(), 0, new int[] {b, t, vocab}));
+        Safetensors.write(bf16.resolve("lomo4j-logits.safetensors"), halfLogits, Map.of());
+        Files.copy(dir.resolve("golden.json"), bf16.resolve("golden.json"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
     }
 
     private static int[] ints(JsonNode array) {
