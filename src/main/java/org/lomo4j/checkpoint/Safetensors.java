@@ -177,8 +177,9 @@ public final class Safetensors {
     /** Converts tensor {@code name} to fp32 into {@code dst[off ..]}, after checking its shape. */
     public void read(String name, int[] expectedShape, float[] dst, int off) {
         ByteBuffer data = map(name, expectedShape);
-        int n = data.capacity() / entries.get(name).dtype().width;
-        switch (entries.get(name).dtype()) {
+        Dtype from = entries.get(name).dtype();
+        int n = data.capacity() / from.width;
+        switch (from) {
             case F32 -> data.asFloatBuffer().get(dst, off, n);
             case F16 -> {
                 for (int i = 0; i < n; i++) dst[off + i] = Float.float16ToFloat(data.getShort(2 * i));

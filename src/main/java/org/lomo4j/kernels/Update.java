@@ -79,12 +79,7 @@ public final class Update {
         float bc1 = hp[BIAS_CORRECTION1];
         float bc2 = hp[BIAS_CORRECTION2];
         for (int i = 0; i < len; i++) {
-            float gi = Math.max(-clip, Math.min(clip, g[gOff + i])) * scale;
-            float mi = b1 * m[sOff + i] + (1f - b1) * gi;
-            float vi = b2 * v[sOff + i] + (1f - b2) * gi * gi;
-            m[sOff + i] = mi;
-            v[sOff + i] = vi;
-            float step = (mi / bc1) / ((float) Math.sqrt(vi / bc2) + eps);
+            float step = adamwStep(g[gOff + i], m, v, sOff + i, clip, scale, b1, b2, eps, bc1, bc2);
             w[wOff + i] -= lr * (step + wd * w[wOff + i]);
         }
     }
@@ -102,15 +97,21 @@ public final class Update {
         float bc1 = hp[BIAS_CORRECTION1];
         float bc2 = hp[BIAS_CORRECTION2];
         for (int i = 0; i < len; i++) {
-            float gi = Math.max(-clip, Math.min(clip, g[gOff + i])) * scale;
-            float mi = b1 * m[sOff + i] + (1f - b1) * gi;
-            float vi = b2 * v[sOff + i] + (1f - b2) * gi * gi;
-            m[sOff + i] = mi;
-            v[sOff + i] = vi;
-            float step = (mi / bc1) / ((float) Math.sqrt(vi / bc2) + eps);
+            float step = adamwStep(g[gOff + i], m, v, sOff + i, clip, scale, b1, b2, eps, bc1, bc2);
             float wi = Half.toFloat(w[wOff + i], format);
             w[wOff + i] = Half.round(wi - lr * (step + wd * wi), format, rounding, key, index0 + i);
         }
+    }
+
+    /** Moves moments {@code m[s]}, {@code v[s]} by gradient g and returns Adam's step {@code m̂ / (sqrt(v̂) + eps)}. */
+    private static float adamwStep(float g, float[] m, float[] v, int s, float clip, float scale, float b1, float b2,
+                                   float eps, float bc1, float bc2) {
+        float gi = Math.max(-clip, Math.min(clip, g)) * scale;
+        float mi = b1 * m[s] + (1f - b1) * gi;
+        float vi = b2 * v[s] + (1f - b2) * gi * gi;
+        m[s] = mi;
+        v[s] = vi;
+        return (mi / bc1) / ((float) Math.sqrt(vi / bc2) + eps);
     }
 
     /** Σ g² over one row, in double so that millions of small squares do not vanish. */

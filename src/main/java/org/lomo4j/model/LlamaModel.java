@@ -618,14 +618,7 @@ public final class LlamaModel {
         int out = w.rows();
         if (Simd.enabled()) {
             float[] ws = matmulWorkspace, wp = wPacked;
-            if (parameters.dtype().half()) {
-                short[] h = parameters.halves(w);
-                int format = parameters.dtype().halfFormat;
-                par.forEach(MatmulVector.panels(out), (lo, hi, wk) -> MatmulVector.packTransposedHalf(wp, h, w.offset(), out, in, lo, hi, format));
-            } else {
-                float[] p = parameters.floats(w);
-                par.forEach(MatmulVector.panels(out), (lo, hi, wk) -> MatmulVector.packTransposed(wp, p, w.offset(), out, in, lo, hi));
-            }
+            packWeight(w, true);
             forEachTokenBlock(n, (n0, n1, wsOff) -> MatmulVector.forwardRows(y, x, wp, in, out, n0, n1, ws, wsOff));
             return;
         }
@@ -634,6 +627,30 @@ public final class LlamaModel {
         par.forEach(n, (lo, hi, wk) -> {
             for (int i = lo; i < hi; i++) Matmul.forwardRow(y, x, p, off, in, out, i);
         });
+    }
+
+    /**
+     * W into {@code wPacked} in panels, widened if it is 16-bit: transposed (depth IN) for the forward, by
+     * columns (depth OUT) for the input gradient.
+     */
+    private void packWeight(Tensor w, boolean transposed) {
+        int out = w.rows(), in = w.cols(), off = w.offset();
+        float[] wp = wPacked;
+        int panels = MatmulVector.panels(transposed ? out : in);
+        if (parameters.dtype().half()) {
+            short[] h = parameters.halves(w);
+            int format = parameters.dtype().halfFormat;
+            par.forEach(panels, (lo, hi, wk) -> {
+                if (transposed) MatmulVector.packTransposedHalf(wp, h, off, out, in, lo, hi, format);
+                else MatmulVector.packColumnsHalf(wp, h, off, out, in, lo, hi, format);
+            });
+        } else {
+            float[] p = parameters.floats(w);
+            par.forEach(panels, (lo, hi, wk) -> {
+                if (transposed) MatmulVector.packTransposed(wp, p, off, out, in, lo, hi);
+                else MatmulVector.packColumns(wp, p, off, out, in, lo, hi);
+            });
+        }
     }
 
     /** Tokens [n0, n1) of a SIMD matmul, run by the worker whose workspace is at {@code wsOff}. */
@@ -680,14 +697,7 @@ public final class LlamaModel {
         int out = w.rows();
         if (Simd.enabled()) {
             float[] ws = matmulWorkspace, wp = wPacked;
-            if (parameters.dtype().half()) {
-                short[] h = parameters.halves(w);
-                int format = parameters.dtype().halfFormat;
-                par.forEach(MatmulVector.panels(in), (lo, hi, wk) -> MatmulVector.packColumnsHalf(wp, h, w.offset(), out, in, lo, hi, format));
-            } else {
-                float[] p = parameters.floats(w);
-                par.forEach(MatmulVector.panels(in), (lo, hi, wk) -> MatmulVector.packColumns(wp, p, w.offset(), out, in, lo, hi));
-            }
+            packWeight(w, false);
             forEachTokenBlock(n, (n0, n1, wsOff) -> MatmulVector.inputGradRows(dx, dy, wp, in, out, n0, n1, ws, wsOff));
         } else {
             float[] p = widen(w);
