@@ -17,6 +17,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 
@@ -36,6 +37,7 @@ public final class Checkpoint {
     public static final String CONFIG = "config.json";
     public static final String TRAINER = "trainer.json";
     public static final String OPTIMIZER = "optimizer.safetensors";
+    private static final java.util.regex.Pattern STEP_DIR = java.util.regex.Pattern.compile("step-(\\d+)");
 
     private Checkpoint() {}
 
@@ -61,8 +63,36 @@ public final class Checkpoint {
      */
     public static void save(Path dir, LlamaModel model, Optimizer optimizer, TrainState state, Map<String, byte[]> companions,
                             Map<String, Integer> configIds, ModelWeights.Format format) throws IOException {
+        Tensor bad = model.parameters().firstNonFinite();
+        if (bad != null) {
+            throw new CheckpointException(dir + ": not written: '" + bad.name() + "' holds NaN or infinite values");
+        }
         Path tmp = dir.resolveSibling(dir.getFileName() + ".tmp");
         deleteRecursively(tmp);
+        try {
+            writeFiles(tmp, model, optimizer, state, companions, configIds, format);
+        } catch (IOException | RuntimeException e) {
+            // A full disk: give the space back, and leave the previous checkpoint as the newest.
+            try {
+                deleteRecursively(tmp);
+            } catch (IOException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            throw e;
+        }
+        if (Files.exists(dir)) {
+            Path old = dir.resolveSibling(dir.getFileName() + ".old");
+            deleteRecursively(old);
+            Files.move(dir, old);
+            Files.move(tmp, dir);
+            deleteRecursively(old);
+        } else {
+            Files.move(tmp, dir);
+        }
+    }
+
+    private static void writeFiles(Path tmp, LlamaModel model, Optimizer optimizer, TrainState state, Map<String, byte[]> companions,
+                                   Map<String, Integer> configIds, ModelWeights.Format format) throws IOException {
         Files.createDirectories(tmp);
         for (Map.Entry<String, byte[]> f : companions.entrySet()) {
             AtomicFiles.write(tmp.resolve(f.getKey()), out -> out.write(f.getValue()));
@@ -86,15 +116,6 @@ public final class Checkpoint {
             Safetensors.write(tmp.resolve(OPTIMIZER), slices, Map.of());
         }
         AtomicFiles.writeString(tmp.resolve(TRAINER), json.writeValueAsString(state.toJson()));
-        if (Files.exists(dir)) {
-            Path old = dir.resolveSibling(dir.getFileName() + ".old");
-            deleteRecursively(old);
-            Files.move(dir, old);
-            Files.move(tmp, dir);
-            deleteRecursively(old);
-        } else {
-            Files.move(tmp, dir);
-        }
     }
 
     /** {@link #loadModel(Path, ParamDtype, long, Parallel, MemoryLedger)} with fp32 weights. */
@@ -126,6 +147,11 @@ public final class Checkpoint {
         for (Tensor t : layout.tensors()) {
             if (dtype.half()) weights.read(t.name(), t.shape(), p.halves(t), t.offset(), dtype.halfFormat);
             else weights.read(t.name(), t.shape(), p.floats(t), t.offset());
+        }
+        Tensor bad = p.firstNonFinite();
+        if (bad != null) {
+            throw new CheckpointException(weights.file(bad.name()) + ": tensor '" + bad.name()
+                    + "' holds NaN or infinite values: the run that wrote it diverged; use an earlier checkpoint");
         }
         return new LlamaModel(cfg, p, par, ledger);
     }
@@ -167,34 +193,43 @@ public final class Checkpoint {
         state.forEach((name, buf) -> st.read(name, new int[] {buf.length}, buf, 0));
     }
 
-    static void deleteRecursively(Path p) throws IOException {
+    public static void deleteRecursively(Path p) throws IOException {
         if (!Files.exists(p)) return;
         try (Stream<Path> walk = Files.walk(p)) {
             for (Path q : walk.sorted(Comparator.reverseOrder()).toList()) Files.delete(q);
         }
     }
 
-    /** Deletes all but the newest {@code keep} {@code step-*} directories under {@code out}. */
-    public static void prune(Path out, int keep) throws IOException {
-        if (!Files.isDirectory(out)) return;
+    /** The {@code step-N} checkpoint directories under {@code out}, by step number (so step-1000000 follows step-999999). */
+    public static List<Path> steps(Path out) {
+        if (!Files.isDirectory(out)) return List.of();
         try (Stream<Path> s = Files.list(out)) {
-            var steps = s.filter(p -> p.getFileName().toString().matches("step-\\d+") && Files.isDirectory(p))
-                    .sorted(Comparator.comparing((Path p) -> p.getFileName().toString()).reversed()).toList();
-            for (int i = keep; i < steps.size(); i++) deleteRecursively(steps.get(i));
+            return s.filter(p -> stepOf(p) >= 0 && Files.isDirectory(p)).sorted(Comparator.comparingLong(Checkpoint::stepOf)).toList();
+        } catch (IOException e) {
+            throw new CheckpointException(out + ": cannot list checkpoints: " + e.getMessage());
         }
     }
 
+    /** N for a directory named {@code step-N}, else -1. */
+    public static long stepOf(Path dir) {
+        Path name = dir.getFileName();
+        if (name == null) return -1;
+        var m = STEP_DIR.matcher(name.toString());
+        return m.matches() && m.group(1).length() < 19 ? Long.parseLong(m.group(1)) : -1;
+    }
+
+    /** The directory name of step {@code step}'s checkpoint (six digits, more when needed). */
+    public static String stepName(int step) {
+        return String.format(java.util.Locale.ROOT, "step-%06d", step);
+    }
+
     /**
-     * A run's output directory stands for its newest checkpoint: {@code runs/last} → {@code runs/last/step-000400}.
-     * Any other path is returned as is.
+     * A run's output directory stands for its newest checkpoint by step number: {@code runs/last} →
+     * {@code runs/last/step-000400}. Any other path is returned as is.
      */
     public static Path newest(Path path) {
         if (!Files.isDirectory(path) || Files.exists(path.resolve(CONFIG))) return path;
-        try (Stream<Path> s = Files.list(path)) {
-            return s.filter(p -> p.getFileName().toString().matches("step-\\d+") && Files.isDirectory(p))
-                    .max(Comparator.comparing((Path p) -> p.getFileName().toString())).orElse(path);
-        } catch (IOException e) {
-            return path;
-        }
+        List<Path> steps = steps(path);
+        return steps.isEmpty() ? path : steps.get(steps.size() - 1);
     }
 }

@@ -32,19 +32,25 @@ final class EvalCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         batchOptions.validate();
+        // A checkpoint is evaluated as it was trained: its data, batch and sequence length, unless told otherwise.
+        TrainState st = modelOptions.trainState();
+        if (data == null) data = st != null ? st.data() : "synthetic:reverse";
+        int batch = batchOptions.batch != null || st == null ? batchOptions.batch() : st.batchSize();
+        int seq = batchOptions.seq != null || st == null ? batchOptions.seq() : st.seqLen();
         try (Parallel par = modelOptions.parallel()) {
-            LlamaModel model = modelOptions.load(par, new MemoryLedger());
-            if (data == null) {
-                TrainState st = modelOptions.trainState();
-                data = st != null ? st.data() : "synthetic:reverse";
-            }
             Tokenizer tok = modelOptions.tokenizer();
+            DataSource source = DataSource.open(data, tok, modelOptions.template(template), false, seq);
+            source.requireHeldOut(seq);
+            LlamaModel model = modelOptions.load(par, new MemoryLedger());
             ModelOptions.checkVocab(model, tok);
-            DataSource source = DataSource.open(data, tok, modelOptions.template(template), false);
-            System.out.println(source.describe());
-            try (Backend.Forward device = modelOptions.forward(model, batchOptions.seq + 1)) {
+            if (seq > model.config().maxPositionEmbeddings()) {
+                throw new IllegalArgumentException("--seq " + seq + " is longer than the model's context (max_position_embeddings "
+                        + model.config().maxPositionEmbeddings() + ")");
+            }
+            System.out.println(source.describe() + ", batch " + batch + " x " + seq);
+            try (Backend.Forward device = modelOptions.forward(model, seq + 1)) {
                 Evaluator evaluator = new Evaluator(model, tok, device);
-                System.out.println(TrainCommand.describe(evaluator.evaluate(source, batchOptions.batch, batchOptions.seq)));
+                System.out.println(Evaluator.describe(evaluator.evaluate(source, batch, seq)));
             }
         }
         return 0;

@@ -1,6 +1,10 @@
 package org.lomo4j.cli;
 
+import org.lomo4j.generate.NonFiniteResultException;
+import org.lomo4j.optim.DivergedException;
 import picocli.CommandLine;
+
+import java.io.UncheckedIOException;
 import picocli.CommandLine.Command;
 
 /** {@code java -jar lomo4j.jar <train|eval|generate> …} */
@@ -8,6 +12,9 @@ import picocli.CommandLine.Command;
         description = "Full-parameter fine-tuning of LLaMA-family models in pure Java with the LOMO optimizer.",
         subcommands = {TrainCommand.class, EvalCommand.class, GenerateCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
+
+    /** Exit codes: 0 a result; 2 bad input (nothing was run); 3 out of memory; 4 a run or output that is not a result; 1 a bug. */
+    public static final int EXIT_BUG = 1, EXIT_BAD_INPUT = 2, EXIT_OUT_OF_MEMORY = 3, EXIT_FAILED = 4;
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -20,18 +27,28 @@ public final class Main implements Runnable {
         CommandLine cli = new CommandLine(new Main());
         // Bad input is the user's to fix: print the message (it names the file, field or flag), not a stack trace.
         cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
+            if (e instanceof UncheckedIOException u) e = u.getCause();
+            if (e instanceof NonFiniteResultException || e instanceof DivergedException) {
+                cmd.getErr().println("error: " + e.getMessage());
+                return EXIT_FAILED;
+            }
             if (e instanceof IllegalArgumentException || e instanceof IllegalStateException || e instanceof java.io.IOException) {
                 cmd.getErr().println("error: " + e.getMessage());
-                return 2;
+                return EXIT_BAD_INPUT;
             }
-            throw e;
+            // Not the user's input: a bug. One line saying where; the stack trace on request.
+            StackTraceElement at = e.getStackTrace().length > 0 ? e.getStackTrace()[0] : null;
+            cmd.getErr().println("error: internal error: " + e + (at == null ? "" : " at " + at)
+                    + " (please report it with the command that ran; LOMO4J_TRACE=1 prints the stack trace)");
+            if (System.getenv("LOMO4J_TRACE") != null) e.printStackTrace(cmd.getErr());
+            return EXIT_BUG;
         });
         try {
             return cli.execute(args);
         } catch (OutOfMemoryError e) {
             // Past the memory plan (train checks it before loading): say so in one line, not a stack trace.
             System.err.println(outOfMemory(e));
-            return 3;
+            return EXIT_OUT_OF_MEMORY;
         }
     }
 

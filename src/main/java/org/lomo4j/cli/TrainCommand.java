@@ -20,13 +20,18 @@ import org.lomo4j.optim.OptimizerConfig;
 import org.lomo4j.parallel.Parallel;
 import org.lomo4j.tokenizer.Tokenizer;
 import org.lomo4j.train.MemoryPlan;
+import org.lomo4j.train.RunDirectory;
 import org.lomo4j.train.RunReport;
+import org.lomo4j.train.TrainingRun;
 import org.lomo4j.train.Trainer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 import java.io.PrintStream;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -42,6 +47,9 @@ final class TrainCommand implements Callable<Integer> {
 
     @Mixin
     ModelOptions modelOptions;
+
+    @Spec
+    CommandSpec spec;
 
     @Option(names = "--data", defaultValue = "synthetic:reverse",
             description = "synthetic:addition|reverse|sort|recall, a .jsonl file of {\"prompt\",\"response\"} lines, or a text file. Default: ${DEFAULT-VALUE}")
@@ -86,8 +94,12 @@ final class TrainCommand implements Callable<Integer> {
     @Mixin
     BatchOptions batchOptions;
 
-    @Option(names = "--out", defaultValue = "runs/last", description = "Output directory. Default: ${DEFAULT-VALUE}")
+    @Option(names = "--out", description = "The run's directory: checkpoints, metrics.csv, report.json and plots. "
+            + "Default: runs/last, or with --resume the run directory of the checkpoint")
     Path out;
+
+    @Option(names = "--overwrite", description = "Replace the run already in --out (its checkpoints, metrics and report) instead of refusing")
+    boolean overwrite;
 
     @Option(names = "--report-json", description = "Report file (default <out>/report.json)")
     Path reportJson;
@@ -96,8 +108,15 @@ final class TrainCommand implements Callable<Integer> {
             description = "Continue a run from its checkpoint: weights, optimizer state, step, data, batch, seq, seed and recipe come from it")
     Path resume;
 
-    @Option(names = "--checkpoint-every", defaultValue = "0", description = "Also save every N steps (0: only at the end). Default: ${DEFAULT-VALUE}")
+    @Option(names = "--checkpoint-every", defaultValue = "0", description = "Also save every N steps (0: off). Default: ${DEFAULT-VALUE}")
     int checkpointEvery;
+
+    @Option(names = "--checkpoint-minutes", defaultValue = "30",
+            description = "Also save when this many minutes of training have passed since the last save (0: off). Default: ${DEFAULT-VALUE}")
+    double checkpointMinutes;
+
+    @Option(names = "--keep-checkpoints", defaultValue = "2", description = "Keep the newest N checkpoints in --out. Default: ${DEFAULT-VALUE}")
+    int keepCheckpoints;
 
     @Option(names = "--save-dtype",
             description = "Checkpoint weights as f32, f16 or bf16. Default: the dtype the weights are stored in (--param-dtype), which keeps --resume exact")
@@ -128,11 +147,22 @@ final class TrainCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintStream log = System.out;
-        batchOptions.validate();
+        checkFlags();
         long shardBytes = parseSize(maxShardSize);
-        try (Parallel par = modelOptions.parallel()) {
+        Path checkpoint = resume == null ? null : resumedCheckpoint();
+        Path sourceRun = checkpoint == null || Checkpoint.stepOf(checkpoint) < 0 ? null : checkpoint.getParent();
+        if (out == null) {
+            if (checkpoint != null && sourceRun == null) {
+                throw new IllegalArgumentException("--resume " + resume + " is a checkpoint outside a run directory; give --out");
+            }
+            out = checkpoint != null ? sourceRun : Path.of("runs/last");
+        }
+        // The output directory first: locked, writable, and this run's to write (a dry run writes nothing).
+        try (RunDirectory runDir = dryRun ? null : RunDirectory.lock(out); Parallel par = modelOptions.parallel()) {
+            boolean sameRun = sourceRun != null && Files.isSameFile(sourceRun, out);
+            if (runDir != null) claim(runDir, checkpoint, sameRun);
             MemoryLedger ledger = new MemoryLedger();
-            if (resume != null) modelOptions.model = resume;  // the checkpoint's own tokenizer, too
+            if (checkpoint != null) modelOptions.model = checkpoint;  // the checkpoint's own tokenizer, too
             Tokenizer tok = modelOptions.tokenizer();
             tokenizerFiles = modelOptions.tokenizerFiles();
             if (!tokenizerFiles.isEmpty()) {
@@ -141,55 +171,48 @@ final class TrainCommand implements Callable<Integer> {
                 if (tok.bos() >= 0) specialIds.put("bos_token_id", tok.bos());
                 specialIds.put("eos_token_id", tok.eos());
             }
-            TrainState recipe;
-            DataSource source;
             LlamaConfig cfg = Checkpoint.loadConfig(modelOptions.model);
-            if (resume != null) {
-                recipe = Checkpoint.loadTrainState(resume);
-                source = DataSource.open(recipe.data(), tok, recipe.template(), skipBadLines);
-                LrSchedule lrs = recipe.optimizer().schedule();
+            TrainState resumed = null;
+            if (checkpoint != null) {
+                resumed = Checkpoint.loadTrainState(checkpoint);
+                checkResumeFlags(resumed);
+                LrSchedule lrs = resumed.optimizer().schedule();
                 if (steps == null) steps = lrs.totalSteps();
                 if (lrs.kind() != LrSchedule.Kind.CONSTANT && steps > lrs.totalSteps()) {
                     throw new IllegalArgumentException("--steps " + steps + " goes past the " + lrs.totalSteps()
                             + " steps of the run's " + lrs.kind().name().toLowerCase(Locale.ROOT)
                             + " schedule, where the learning rate is 0; start a new run from the checkpoint with --model");
                 }
-            } else {
-                PromptTemplate wrap = PromptTemplate.parse(template);
-                source = DataSource.open(data, tok, wrap, skipBadLines);
-                int total = totalSteps(source);
-                LrSchedule.Kind kind = LrSchedule.Kind.parse(schedule);
-                int warm = warmup != null ? warmup : Math.min(20, total / 10);
-                if (kind != LrSchedule.Kind.CONSTANT && warm >= total) {
-                    throw new IllegalArgumentException("--warmup " + warm + " must be smaller than the " + total + " steps of a "
-                            + schedule + " schedule");
+                if (resumed.step() >= steps) {
+                    log.printf("nothing to train: %s is at step %d of %d%n", checkpoint, resumed.step(), steps);
+                    return 0;
                 }
-                LrSchedule lrs = new LrSchedule(kind, lr, warm, kind == LrSchedule.Kind.CONSTANT ? 0 : total);
-                OptimizerConfig oc = OptimizerConfig.of(OptimizerConfig.Kind.parse(optimizer), lrs)
-                        .withWeightDecay(weightDecay).withClipNorm(clipNorm).withClipValue(clipValue)
-                        .withRounding(OptimizerConfig.Rounding.parse(rounding));
-                recipe = new TrainState(0, modelOptions.seed, data, batchOptions.batch, batchOptions.seq, oc, wrap,
-                        modelOptions.paramDtype());
-                steps = total;
             }
+            int b = resumed != null ? resumed.batchSize() : batchOptions.batch();
+            int t = resumed != null ? resumed.seqLen() : batchOptions.seq();
+            if (t > cfg.maxPositionEmbeddings()) {
+                throw new IllegalArgumentException("--seq " + t + " is longer than the model's context (max_position_embeddings "
+                        + cfg.maxPositionEmbeddings() + ")");
+            }
+            // The whole data set, scanned before step 1: encoding, every example against --seq, a held-out split.
+            PromptTemplate wrap = resumed != null ? resumed.template() : PromptTemplate.parse(template);
+            DataSource source = DataSource.open(resumed != null ? resumed.data() : data, tok, wrap, skipBadLines, t);
+            if (!noEval) source.requireHeldOut(t);
+            TrainState recipe = resumed != null ? resumed
+                    : new TrainState(0, modelOptions.seed, data, b, t, optimizerConfig(source), wrap, modelOptions.paramDtype());
             ParamDtype dtype = recipe.paramDtype();
-            if (resume != null && modelOptions.paramDtype != null && ParamDtype.parse(modelOptions.paramDtype, "--param-dtype") != dtype) {
-                throw new IllegalArgumentException("--param-dtype " + modelOptions.paramDtype + ": the run being resumed stores its weights as "
-                        + dtype.id() + " and keeps them so (to change, start a new run from the checkpoint with --model)");
-            }
             saveFormat = new ModelWeights.Format(saveDtype == null ? Checkpoint.storedDtype(dtype) : parseDtype(saveDtype), shardBytes);
-            int b = recipe.batchSize(), t = recipe.seqLen();
             Backend device = modelOptions.deviceBackend();
             String kernels = modelOptions.describeKernels(device);
             ParameterLayout layout = new ParameterLayout(cfg);
+            OptimizerConfig oc = recipe.optimizer();
             log.printf(Locale.ROOT, "model    %s: %,d parameters (hidden %d, %d layers, %d/%d heads, vocab %d%s), %s weights%s%n",
-                    resume != null ? resume : modelOptions.model, layout.totalSize(), cfg.hiddenSize(),
+                    modelOptions.model, layout.totalSize(), cfg.hiddenSize(),
                     cfg.numHiddenLayers(), cfg.numAttentionHeads(), cfg.numKeyValueHeads(),
                     cfg.vocabSize(), layout.tied() ? ", tied embeddings" : "", dtype.id(),
-                    dtype.half() ? ", " + recipe.optimizer().rounding().id() + " rounding" : "");
+                    dtype.half() ? ", " + oc.rounding().id() + " rounding" : "");
             log.printf(Locale.ROOT, "data     %s%n", source.describe());
             log.printf(Locale.ROOT, "kernels  %s%n", kernels);
-            OptimizerConfig oc = recipe.optimizer();
             log.printf(Locale.ROOT, "train    %s, lr %.3g %s (warmup %d), weight decay %.3g, clip-norm %s, clip-value %s, "
                             + "batch %d x %d tokens, steps %d..%d, %d threads%n",
                     oc.kind().id(), oc.schedule().peak(), oc.schedule().kind().name().toLowerCase(Locale.ROOT), oc.schedule().warmup(),
@@ -215,84 +238,224 @@ final class TrainCommand implements Callable<Integer> {
             }
             if (dryRun) return 0;
 
-            LlamaModel model = resume != null ? Checkpoint.loadModel(resume, dtype, recipe.seed(), par, ledger) : modelOptions.load(par, ledger);
-            ModelOptions.checkVocab(model, tok);
-            Optimizer opt;
-            if (device == null) {
-                model.setCheckpointing(plan.checkpointing());
-                opt = Optimizer.create(model, oc);
-                model.reserve(b, t);
-            } else {
-                opt = device.lomo(model, oc, modelOptions.device, b, t);
-            }
-            if (resume != null) {
-                opt.setStepCount(recipe.step());
-                Checkpoint.loadOptimizerState(resume, opt);
-            }
+            runDir.requireSpace(checkpointBytes(layout, oc), "a checkpoint");
+            List<Trainer.StepRecord> history = checkpoint == null ? List.of() : RunDirectory.history(sameRun ? out : sourceRun, recipe.step());
+            var previousReport = checkpoint == null ? null : RunReport.read(sameRun ? out : sourceRun);
+            return train(log, par, ledger, tok, cfg, recipe, checkpoint, source, device, plan, runDir, history, previousReport);
+        }
+    }
 
-            Evaluator evaluator = new Evaluator(model, tok);
-            Evaluator.Result before = noEval ? null : evaluator.evaluate(source, b, t);
-            if (before != null) log.println("before   " + describe(before));
+    private int train(PrintStream log, Parallel par, MemoryLedger ledger, Tokenizer tok, LlamaConfig cfg, TrainState recipe, Path checkpoint,
+                      DataSource source, Backend device, MemoryPlan plan, RunDirectory runDir, List<Trainer.StepRecord> history,
+                      com.fasterxml.jackson.databind.JsonNode previousReport) throws Exception {
+        OptimizerConfig oc = recipe.optimizer();
+        int b = recipe.batchSize(), t = recipe.seqLen();
+        LlamaModel model = checkpoint != null ? Checkpoint.loadModel(checkpoint, recipe.paramDtype(), recipe.seed(), par, ledger)
+                : modelOptions.load(par, ledger);
+        ModelOptions.checkVocab(model, tok);
+        Optimizer opt;
+        if (device == null) {
+            model.setCheckpointing(plan.checkpointing());
+            opt = Optimizer.create(model, oc);
+            model.reserve(b, t);
+        } else {
+            opt = device.lomo(model, oc, modelOptions.device, b, t);
+        }
+        if (checkpoint != null) {
+            opt.setStepCount(recipe.step());
+            Checkpoint.loadOptimizerState(checkpoint, opt);
+        }
 
-            AtomicBoolean stop = new AtomicBoolean();
-            CountDownLatch saved = new CountDownLatch(1);
-            Thread hook = new Thread(() -> {
-                stop.set(true);
-                try {
-                    saved.await(120, TimeUnit.SECONDS);
-                } catch (InterruptedException ignored) {
-                    Thread.currentThread().interrupt();
-                }
-            });
-            Runtime.getRuntime().addShutdownHook(hook);
+        AtomicBoolean stop = new AtomicBoolean();
+        CountDownLatch saved = new CountDownLatch(1);
+        Thread hook = new Thread(() -> {
+            stop.set(true);
             try {
-                Progress progress = new Progress(log, ledger, steps);
-                Trainer trainer = new Trainer(opt, source, recipe.seed(), b, t);
-                List<Trainer.StepRecord> records = trainer.run(steps, (r, total) -> {
-                    progress.onStep(r, total);
-                    if (checkpointEvery > 0 && (r.step() + 1) % checkpointEvery == 0 && r.step() + 1 < total) {
-                        try {
-                            save(model, opt, recipe);
-                        } catch (java.io.IOException e) {
-                            throw new java.io.UncheckedIOException("cannot write checkpoint under " + out, e);
-                        }
-                    }
-                }, stop::get);
-                if (stop.get()) {
-                    progress.interrupted();
-                    log.printf("interrupted at step %d%n", opt.stepCount());
-                }
-                Path ckpt = save(model, opt, recipe);  // brings a device's weights back to the model first
-                Evaluator.Result after = noEval || stop.get() ? null : evaluator.evaluate(source, b, t);
-                if (after != null) log.println("after    " + describe(after));
-                log.print(ledger.table(oc.kind().id()));
-                TrainState finalState = recipe.withStep(opt.stepCount());
-                Path report = reportJson != null ? reportJson : out.resolve("report.json");
-                RunReport.writeJson(report, RunReport.json(model.config(), model.layout().totalSize(), finalState, par.threads(),
-                        records, ledger, before, after));
-                String title = oc.kind().id() + " on " + recipe.data();
-                RunReport.writeMetrics(out, records, ledger, title);
-                log.printf("wrote    %s, %s (metrics.csv, loss.svg, memory.svg)%n", ckpt, report);
-                if (stop.get()) log.printf("resume with: train --resume %s%n", ckpt);
-            } finally {
-                opt.close();
-                saved.countDown();
-                try {
-                    Runtime.getRuntime().removeShutdownHook(hook);
-                } catch (IllegalStateException shuttingDown) {
-                    // Ctrl-C: the hook is running and waits for the countDown above.
-                }
+                saved.await(120, TimeUnit.SECONDS);
+            } catch (InterruptedException ignored) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        Runtime.getRuntime().addShutdownHook(hook);
+        TrainingRun.Outcome outcome;
+        try {
+            Progress progress = new Progress(log, ledger, steps);
+            TrainingRun.Saver saver = dir -> Checkpoint.save(dir, model, opt, recipe.withStep(opt.stepCount()), tokenizerFiles, specialIds,
+                    saveFormat);
+            TrainingRun run = new TrainingRun(model, opt, source, runDir, saver,
+                    new TrainingRun.Schedule(checkpointEvery, checkpointMinutes, keepCheckpoints), noEval ? null : new Evaluator(model, tok), log);
+            outcome = run.run(steps, recipe.seed(), b, t, history, progress, stop::get);
+            if (outcome.status() == TrainingRun.Status.INTERRUPTED) {
+                progress.interrupted();
+                log.printf("interrupted at step %d%n", outcome.step());
+            } else if (outcome.status() == TrainingRun.Status.FAILED) {
+                progress.interrupted();
+            }
+            log.print(ledger.table(oc.kind().id()));
+            Path report = reportJson != null ? reportJson : out.resolve(RunDirectory.REPORT);
+            String reportProblem = "";
+            try {
+                RunReport.writeJson(report, RunReport.json(model.config(), model.layout().totalSize(), recipe.withStep(outcome.step()),
+                        par.threads(), outcome, recipe.step(), ledger, previousReport));
+                RunReport.writePlots(out, outcome.steps(), ledger, oc.kind().id() + " on " + recipe.data());
+            } catch (java.io.IOException e) {
+                reportProblem = "; the report was not written (" + e.getMessage() + ")";
+            }
+            Path newest = outcome.checkpoint();
+            if (outcome.status() == TrainingRun.Status.FAILED) {
+                System.err.println("error: " + outcome.failure() + reportProblem + "; " + nextStep(outcome, recipe));
+                return Main.EXIT_FAILED;
+            }
+            log.printf("wrote    %s, %s (metrics.csv, loss.svg, memory.svg)%s%n", newest, report, reportProblem);
+            if (outcome.status() == TrainingRun.Status.INTERRUPTED) log.println(nextStep(outcome, recipe));
+        } finally {
+            opt.close();
+            saved.countDown();
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException shuttingDown) {
+                // Ctrl-C: the hook is running and waits for the countDown above.
             }
         }
         return 0;
     }
 
-    private Path save(LlamaModel model, Optimizer opt, TrainState recipe) throws java.io.IOException {
-        opt.syncToHost();
-        Path dir = out.resolve(String.format(Locale.ROOT, "step-%06d", opt.stepCount()));
-        Checkpoint.save(dir, model, opt, recipe.withStep(opt.stepCount()), tokenizerFiles, specialIds, saveFormat);
-        Checkpoint.prune(out, 2);
-        return dir;
+    /** What to do after a session that did not complete: the command that continues it, or why none would help. */
+    private String nextStep(TrainingRun.Outcome outcome, TrainState recipe) {
+        Path newest = outcome.checkpoint();
+        if (newest == null) return "no checkpoint was written; run again (--checkpoint-every N saves along the way)";
+        if (outcome.diverged()) {
+            return String.format(Locale.ROOT, "the newest finite weights are %s; resuming would diverge again, so start from them with a lower "
+                    + "learning rate: ./lomo4j train --model %s --out %s-lr --lr %.3g", newest, newest, out, recipe.optimizer().schedule().peak() / 3);
+        }
+        return "resume with: ./lomo4j train --resume " + newest + " --out " + out;
+    }
+
+    /** The checkpoint {@code --resume} names: a checkpoint directory, or a run directory's newest. */
+    private Path resumedCheckpoint() {
+        Path ckpt = Checkpoint.newest(resume);
+        if (!Checkpoint.isCheckpoint(ckpt)) {
+            throw new IllegalArgumentException("--resume " + resume + ": no checkpoint there (a step-N directory with "
+                    + Checkpoint.TRAINER + ", or a run directory holding one)");
+        }
+        return ckpt;
+    }
+
+    /**
+     * Makes {@code runDir} this session's: a resume continues its own run (dropping checkpoints of an abandoned
+     * later history only with --overwrite); a new run needs an empty directory, or --overwrite to clear it.
+     */
+    private void claim(RunDirectory runDir, Path checkpoint, boolean sameRun) throws java.io.IOException {
+        List<Path> existing = runDir.checkpoints();
+        if (sameRun) {
+            long step = Checkpoint.stepOf(checkpoint);
+            Path last = existing.get(existing.size() - 1);
+            if (Checkpoint.stepOf(last) > step) {
+                if (!overwrite) {
+                    throw new IllegalArgumentException("--resume " + checkpoint + ": " + out + " has later checkpoints (" + last.getFileName()
+                            + "); resuming from an earlier one would mix two histories: resume from " + out + ", branch with --out <new dir>, "
+                            + "or --overwrite to delete the later checkpoints");
+                }
+                runDir.deleteCheckpointsAfter(step);
+            }
+            return;
+        }
+        if (!runDir.holdsRun()) return;
+        if (!overwrite) {
+            String what = existing.isEmpty() ? "a run's report" : "a run (" + existing.get(existing.size() - 1).getFileName() + ")";
+            throw new IllegalArgumentException("--out " + out + " already holds " + what + "; continue it with --resume " + out
+                    + ", replace it with --overwrite, or give another --out");
+        }
+        Path model = modelOptions.model.toAbsolutePath().normalize();
+        if (model.startsWith(out.toAbsolutePath().normalize())) {
+            throw new IllegalArgumentException("--overwrite would delete --model " + modelOptions.model + ", which is inside --out " + out
+                    + "; give another --out");
+        }
+        runDir.clear();
+    }
+
+    /** A checkpoint's size on disk: weights in the save dtype, the optimizer's fp32 state, the tokenizer's files. */
+    private long checkpointBytes(ParameterLayout layout, OptimizerConfig oc) {
+        long params = layout.totalSize();
+        long state = oc.kind() == OptimizerConfig.Kind.ADAMW ? 2 * params * Float.BYTES : 0;
+        long companions = tokenizerFiles.values().stream().mapToLong(f -> f.length).sum();
+        return params * saveFormat.dtype().width + state + companions + (1 << 20);
+    }
+
+    /** The optimizer recipe of a new run from the flags; the schedule's length from --steps or --epochs. */
+    private OptimizerConfig optimizerConfig(DataSource source) {
+        int total = totalSteps(source);
+        LrSchedule.Kind kind = LrSchedule.Kind.parse(schedule);
+        int warm = warmup != null ? warmup : Math.min(20, total / 10);
+        if (kind != LrSchedule.Kind.CONSTANT && warm >= total) {
+            throw new IllegalArgumentException("--warmup " + warm + " must be smaller than the " + total + " steps of a "
+                    + schedule + " schedule");
+        }
+        LrSchedule lrs = new LrSchedule(kind, lr, warm, kind == LrSchedule.Kind.CONSTANT ? 0 : total);
+        steps = total;
+        return OptimizerConfig.of(OptimizerConfig.Kind.parse(optimizer), lrs)
+                .withWeightDecay(weightDecay).withClipNorm(clipNorm).withClipValue(clipValue)
+                .withRounding(OptimizerConfig.Rounding.parse(rounding));
+    }
+
+    /** Every numeric flag in its range, before anything is read. */
+    private void checkFlags() {
+        batchOptions.validate();
+        requireFinite("--lr", lr, false);
+        requireFinite("--weight-decay", weightDecay, true);
+        requireFinite("--clip-norm", clipNorm, true);
+        requireFinite("--clip-value", clipValue, true);
+        requireFinite("--checkpoint-minutes", checkpointMinutes, true);
+        if (epochs != null) requireFinite("--epochs", epochs, false);
+        if (warmup != null && warmup < 0) throw new IllegalArgumentException("--warmup must not be negative, got " + warmup);
+        if (steps != null && steps < 1) throw new IllegalArgumentException("--steps must be at least 1, got " + steps);
+        if (checkpointEvery < 0) throw new IllegalArgumentException("--checkpoint-every must not be negative, got " + checkpointEvery);
+        if (keepCheckpoints < 1) throw new IllegalArgumentException("--keep-checkpoints must be at least 1, got " + keepCheckpoints);
+        if (steps != null && epochs != null) throw new IllegalArgumentException("give --steps or --epochs, not both");
+    }
+
+    /** {@code value} must be a number, positive (or zero where {@code zeroOk}). */
+    static void requireFinite(String flag, double value, boolean zeroOk) {
+        if (!Double.isFinite(value) || value < 0 || (value == 0 && !zeroOk)) {
+            throw new IllegalArgumentException(flag + " must be a " + (zeroOk ? "non-negative" : "positive") + " number, got " + value);
+        }
+    }
+
+    /**
+     * A resumed run keeps its recipe: a flag that would change it is an error, not silently ignored (the same
+     * value is fine). To change the recipe, a new run starts from the checkpoint with --model.
+     */
+    private void checkResumeFlags(TrainState recipe) {
+        OptimizerConfig oc = recipe.optimizer();
+        LrSchedule lrs = oc.schedule();
+        if (spec.commandLine().getParseResult().hasMatchedOption("--model")) {
+            throw new IllegalArgumentException("give --resume or --model, not both: --resume continues a run from its checkpoint, "
+                    + "--model starts a new run from a model (or a checkpoint, with a new recipe)");
+        }
+        conflict("--data", data, recipe.data(), data.equals(recipe.data()));
+        conflict("--optimizer", optimizer, oc.kind().id(), optimizer.equals(oc.kind().id()));
+        conflict("--lr", lr, lrs.peak(), lr == lrs.peak());
+        conflict("--schedule", schedule, lrs.kind().name().toLowerCase(Locale.ROOT), schedule.equalsIgnoreCase(lrs.kind().name()));
+        conflict("--warmup", warmup, lrs.warmup(), warmup != null && warmup == lrs.warmup());
+        conflict("--weight-decay", weightDecay, oc.weightDecay(), weightDecay == oc.weightDecay());
+        conflict("--clip-norm", clipNorm, oc.clipNorm(), clipNorm == oc.clipNorm());
+        conflict("--clip-value", clipValue, oc.clipValue(), clipValue == oc.clipValue());
+        conflict("--rounding", rounding, oc.rounding().id(), rounding.equals(oc.rounding().id()));
+        conflict("--template", template, recipe.template().id(), template.equals(recipe.template().id()));
+        conflict("--epochs", epochs, lrs.totalSteps() + " steps", false);
+        conflict("--batch", batchOptions.batch, recipe.batchSize(), batchOptions.batch != null && batchOptions.batch == recipe.batchSize());
+        conflict("--seq", batchOptions.seq, recipe.seqLen(), batchOptions.seq != null && batchOptions.seq == recipe.seqLen());
+        conflict("--seed", modelOptions.seed, recipe.seed(), modelOptions.seed == recipe.seed());
+        conflict("--param-dtype", modelOptions.paramDtype, recipe.paramDtype().id(),
+                modelOptions.paramDtype != null && modelOptions.paramDtype.equalsIgnoreCase(recipe.paramDtype().id()));
+    }
+
+    private void conflict(String flag, Object given, Object kept, boolean same) {
+        // Equal values are fine: a script may spell the whole recipe out every time.
+        if (same || !spec.commandLine().getParseResult().hasMatchedOption(flag)) return;
+        String change = flag.equals("--model") ? "" : " " + flag + " " + given;
+        throw new IllegalArgumentException(flag + " " + given + ": the run being resumed keeps its " + flag.substring(2) + " (" + kept
+                + "); to change it, start a new run from the checkpoint: ./lomo4j train --model " + Checkpoint.newest(resume) + " --out <new dir>" + change);
     }
 
     static Safetensors.Dtype parseDtype(String s) {
@@ -322,23 +485,12 @@ final class TrainCommand implements Callable<Integer> {
     }
 
     private int totalSteps(DataSource source) {
-        if (steps != null && epochs != null) throw new IllegalArgumentException("give --steps or --epochs, not both");
         if (epochs != null) {
             if (!(source instanceof JsonlSource j)) {
-                throw new IllegalArgumentException("--epochs needs a .jsonl file of examples; use --steps for " + data);
+                throw new IllegalArgumentException("--epochs needs a JSON Lines file of examples; use --steps for " + data);
             }
-            return (int) Math.max(1, Math.ceil(epochs * j.size() / batchOptions.batch));
+            return (int) Math.max(1, Math.ceil(epochs * j.size() / batchOptions.batch()));
         }
-        int s = steps == null ? 600 : steps;
-        if (s < 1) throw new IllegalArgumentException("--steps must be at least 1, got " + s);
-        return s;
-    }
-
-    static String describe(Evaluator.Result r) {
-        String s = String.format(Locale.ROOT, "eval loss %.4f, perplexity %.3f", r.loss(), r.perplexity());
-        if (!Double.isNaN(r.accuracy())) {
-            s += String.format(Locale.ROOT, ", exact-match accuracy %.1f%% (%d held-out examples)", 100 * r.accuracy(), r.examples());
-        }
-        return s;
+        return steps == null ? 600 : steps;
     }
 }

@@ -9,6 +9,11 @@ import java.util.List;
 public final class Batches {
     private Batches() {}
 
+    /** The smallest {@code --seq} that holds {@code ex}: BOS (where there is one), prompt and response as inputs. */
+    public static int minSeq(Example ex, Tokenizer tok) {
+        return ex.length() - 2 + (tok.bos() >= 0 ? 1 : 0);
+    }
+
     /**
      * Each example becomes {@code BOS prompt response EOS PAD…} (T + 1 tokens; no BOS where the tokenizer
      * has none); position i reads token i and predicts token i + 1, counted only where that token belongs

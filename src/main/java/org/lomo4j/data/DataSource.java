@@ -23,21 +23,36 @@ public interface DataSource {
 
     String describe();
 
-    /** {@code synthetic:NAME}, a {@code .jsonl} file of prompt/response lines, or any other file as plain text. */
+    /**
+     * Fails, naming the data, when there is nothing held out to evaluate on at {@code seqLen}: a loss over no
+     * tokens is NaN, not a result.
+     */
+    default void requireHeldOut(int seqLen) {}
+
+    /** {@code synthetic:NAME}, a JSON Lines file of prompt/response objects, or any other file as plain text. */
     static DataSource open(String spec, Tokenizer tok, boolean skipBadLines) {
-        return open(spec, tok, PromptTemplate.NONE, skipBadLines);
+        return open(spec, tok, PromptTemplate.NONE, skipBadLines, 0);
     }
 
-    /** As {@link #open(String, Tokenizer, boolean)}, with JSONL prompts wrapped in {@code template}. */
-    static DataSource open(String spec, Tokenizer tok, PromptTemplate template, boolean skipBadLines) {
+    /**
+     * As {@link #open(String, Tokenizer, boolean)}, with prompts wrapped in {@code template}, and every example checked
+     * to fit sequences of {@code seqLen} tokens (when positive), so that no step fails on one later. JSON Lines are
+     * recognized by content (a first line that is a JSON object) whatever the file's extension.
+     */
+    static DataSource open(String spec, Tokenizer tok, PromptTemplate template, boolean skipBadLines, int seqLen) {
         if (spec.startsWith("synthetic:")) {
-            return new SyntheticSource(SyntheticTask.parse(spec.substring("synthetic:".length())), tok);
+            SyntheticSource source = new SyntheticSource(SyntheticTask.parse(spec.substring("synthetic:".length())), tok);
+            int needs = source.task().minSeq(tok);
+            if (seqLen > 0 && needs > seqLen) {
+                throw new IllegalArgumentException("--data " + spec + ": its longest examples need --seq " + needs + ", got --seq " + seqLen);
+            }
+            return source;
         }
         Path path = Path.of(spec);
         if (!Files.isRegularFile(path)) {
             throw new IllegalArgumentException("--data " + spec + ": no such file (or use synthetic:NAME)");
         }
-        return spec.endsWith(".jsonl") ? JsonlSource.read(path, tok, template, skipBadLines) : TextSource.read(path, tok);
+        return JsonlSource.isJsonl(path) ? JsonlSource.read(path, tok, template, skipBadLines, seqLen) : TextSource.read(path, tok, seqLen);
     }
 
     /** A seed for (seed, step, stream) that decorrelates neighbouring steps. */

@@ -44,7 +44,7 @@ public final class SyntheticSource implements DataSource {
     public List<Batch> evalBatches(int batchSize, int seqLen) {
         List<Example> ex = evalExamples();
         List<Batch> out = new ArrayList<>();
-        for (int i = 0; i + batchSize <= ex.size(); i += batchSize) out.add(Batches.pack(ex.subList(i, i + batchSize), seqLen, tok));
+        for (int i = 0; i < ex.size(); i += batchSize) out.add(Batches.pack(ex.subList(i, Math.min(ex.size(), i + batchSize)), seqLen, tok));
         return out;
     }
 

@@ -82,6 +82,16 @@ public enum SyntheticTask {
         return new Example(tok.encode(pa[0]), tok.encode(pa[1]));
     }
 
+    /** The smallest {@code --seq} that holds every example: the longest prompt and answer the task can draw. */
+    public int minSeq(Tokenizer tok) {
+        String[] longest = switch (this) {
+            case ADDITION -> new String[] {"99+99=", "198"};
+            case REVERSE, SORT -> new String[] {"abcdef>", "fedcba"};
+            case RECALL -> new String[] {"a1b2c3?a", "1"};
+        };
+        return Batches.minSeq(new Example(tok.encode(longest[0]), tok.encode(longest[1])), tok);
+    }
+
     public static SyntheticTask parse(String name) {
         for (SyntheticTask t : values()) if (t.id().equals(name)) return t;
         StringBuilder known = new StringBuilder();

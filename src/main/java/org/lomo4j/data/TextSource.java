@@ -3,8 +3,6 @@ package org.lomo4j.data;
 import org.lomo4j.model.Batch;
 import org.lomo4j.tokenizer.Tokenizer;
 
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -26,10 +24,24 @@ public final class TextSource implements DataSource {
     }
 
     public static TextSource read(Path path, Tokenizer tok) {
-        try {
-            return new TextSource(path, tok.encode(Files.readString(path)));
-        } catch (IOException e) {
-            throw new IllegalArgumentException(path + ": cannot read text: " + e.getMessage(), e);
+        return read(path, tok, 0);
+    }
+
+    /** The file's text, tokenized; with {@code seqLen > 0}, it must hold a training window of that many tokens. */
+    public static TextSource read(Path path, Tokenizer tok, int seqLen) {
+        TextSource source = new TextSource(path, tok.encode(Utf8.read(path)));
+        if (seqLen > 0 && source.split < seqLen + 1) {
+            throw new IllegalArgumentException(path + ": " + source.tokens.length + " tokens is too little text for --seq " + seqLen
+                    + " (its first 90% must hold one window of " + (seqLen + 1) + " tokens)");
+        }
+        return source;
+    }
+
+    @Override
+    public void requireHeldOut(int seqLen) {
+        if (tokens.length - split < seqLen + 1) {
+            throw new IllegalArgumentException(path + ": the held-out last 10% (" + (tokens.length - split) + " tokens) is shorter than one "
+                    + "window of --seq " + seqLen + " + 1 tokens; use more text, a smaller --seq, or train with --no-eval");
         }
     }
 
@@ -61,6 +73,7 @@ public final class TextSource implements DataSource {
                 filled = 0;
             }
         }
+        if (filled > 0) out.add(windows(offsets, filled, seqLen));
         return out;
     }
 

@@ -32,6 +32,15 @@ public final class Evaluator {
 
     public record Result(double loss, double perplexity, double accuracy, int examples) {}
 
+    /** One line: loss and perplexity, and exact-match accuracy where there are answers. */
+    public static String describe(Result r) {
+        String s = String.format(java.util.Locale.ROOT, "eval loss %.4f, perplexity %.3f", r.loss(), r.perplexity());
+        if (!Double.isNaN(r.accuracy())) {
+            s += String.format(java.util.Locale.ROOT, ", exact-match accuracy %.1f%% (%d held-out examples)", 100 * r.accuracy(), r.examples());
+        }
+        return s;
+    }
+
     public Result evaluate(DataSource data, int batchSize, int seqLen) {
         double lossSum = 0;
         long counted = 0;
@@ -40,7 +49,9 @@ public final class Evaluator {
             lossSum += (double) loss(b) * n;
             counted += n;
         }
-        double loss = counted == 0 ? Double.NaN : lossSum / counted;
+        if (counted == 0) throw new IllegalArgumentException(data.describe() + ": no held-out tokens to evaluate at --seq " + seqLen);
+        double loss = lossSum / counted;
+        if (!Double.isFinite(loss)) throw new NonFiniteResultException("the evaluation loss is " + loss + ": the model's activations overflowed");
         List<Example> ex = data.evalExamples();
         double accuracy = ex.isEmpty() ? Double.NaN : exactMatch(ex, batchSize);
         return new Result(loss, Math.exp(loss), accuracy, ex.size());

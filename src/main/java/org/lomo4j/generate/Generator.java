@@ -42,7 +42,11 @@ public final class Generator {
         for (int i = 0; i < b; i++) {
             rows[i] = Arrays.copyOf(prompts.get(i), Math.min(maxLen, prompts.get(i).length + maxNew));
             len[i] = prompts.get(i).length;
-            if (len[i] == 0 || len[i] > maxLen) throw new IllegalArgumentException("prompt of " + len[i] + " tokens");
+            if (len[i] == 0) throw new IllegalArgumentException("an empty prompt");
+            if (len[i] >= maxLen) {
+                throw new IllegalArgumentException("a prompt of " + len[i] + " tokens leaves no room to generate in the model's context "
+                        + "(max_position_embeddings " + maxLen + ")");
+            }
             longest = Math.max(longest, rows[i].length);
         }
         if (device == null) model.reserve(b, longest);
@@ -60,6 +64,12 @@ public final class Generator {
             for (int i = 0; i < b; i++) {
                 if (done[i]) continue;
                 int row = device == null ? i : i * t + len[i] - 1;
+                for (int v = row * vocab; v < (row + 1) * vocab; v++) {
+                    if (!Float.isFinite(logits[v])) {
+                        throw new NonFiniteResultException("the model's logits are NaN or infinite (prompt " + i + ", token " + (step + 1)
+                                + "): its weights or activations overflowed");
+                    }
+                }
                 int next = sampler.pick(logits, row * vocab, vocab, rng);
                 rows[i][len[i]++] = next;
                 if (next == tok.eos() || len[i] == rows[i].length) done[i] = true;

@@ -7,7 +7,9 @@ import java.util.SplittableRandom;
 public record Sampler(double temperature, double topP) {
 
     public Sampler {
-        if (temperature < 0) throw new IllegalArgumentException("--temperature must not be negative, got " + temperature);
+        if (!(temperature >= 0) || Double.isInfinite(temperature)) {
+            throw new IllegalArgumentException("--temperature must be a non-negative number, got " + temperature);
+        }
         if (!(topP > 0 && topP <= 1)) throw new IllegalArgumentException("--top-p must be in (0, 1], got " + topP);
     }
 

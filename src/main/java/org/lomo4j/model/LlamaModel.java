@@ -45,8 +45,8 @@ public final class LlamaModel {
     private final LlamaConfig cfg;
     private final ParameterLayout layout;
     private final Parameters parameters;  // every weight, at the offsets of the layout
-    private final float[] ropeCos;  // (maxT, HD/2)
-    private final float[] ropeSin;  // (maxT, HD/2)
+    private float[] ropeCos = new float[0];  // (T, HD/2), for the longest sequence reserved
+    private float[] ropeSin = new float[0];  // (T, HD/2)
     private final Parallel par;
     private final MemoryLedger ledger;
     private Activations acts;
@@ -88,10 +88,6 @@ public final class LlamaModel {
         this.parameters = parameters;
         this.par = par;
         this.ledger = ledger;
-        int half = cfg.headDim() / 2;
-        this.ropeCos = new float[cfg.maxPositionEmbeddings() * half];
-        this.ropeSin = new float[cfg.maxPositionEmbeddings() * half];
-        Rope.tables(ropeCos, ropeSin, cfg.maxPositionEmbeddings(), cfg.headDim(), cfg.ropeTheta());
     }
 
     /** A model with fresh fp32 weights: N(0, 0.02) matrices (HF's initializer_range), unit norm weights, zero biases. */
@@ -178,6 +174,10 @@ public final class LlamaModel {
         int nt = acts == null ? t : Math.max(t, acts.maxSeq());
         releaseActivations();
         acts = new Activations(cfg, nb, nt, checkpointing, ledger);
+        // RoPE's tables cover the positions in use, not max_position_embeddings (which may be in the millions).
+        ropeCos = new float[nt * (cfg.headDim() / 2)];
+        ropeSin = new float[nt * (cfg.headDim() / 2)];
+        Rope.tables(ropeCos, ropeSin, nt, cfg.headDim(), cfg.ropeTheta());
         workingBlock = -1;
         allocateWorkspace(cfg, layout, nb, nt, par.threads(), ledger);
     }

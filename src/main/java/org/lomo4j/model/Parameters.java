@@ -102,11 +102,23 @@ public final class Parameters {
 
     /** Whether every weight is finite. */
     public boolean allFinite() {
+        return firstNonFinite() == null;
+    }
+
+    /** The first tensor holding a NaN or an infinity, or null: what a checkpoint must never be written from. */
+    public Tensor firstNonFinite() {
         for (Tensor t : layout.tensors()) {
-            for (int i = 0; i < t.size(); i++) {
-                if (!Float.isFinite(get(t, i))) return false;
+            int from = t.offset(), to = t.offset() + t.size();
+            if (dtype == ParamDtype.F32) {
+                float[] a = floats[t.segment()];
+                for (int i = from; i < to; i++) if (!Float.isFinite(a[i])) return t;
+            } else {
+                // All exponent bits set: an infinity or a NaN, in bf16 and f16 alike.
+                short[] a = halves[t.segment()];
+                int exponent = dtype == ParamDtype.BF16 ? 0x7F80 : 0x7C00;
+                for (int i = from; i < to; i++) if ((a[i] & exponent) == exponent) return t;
             }
         }
-        return true;
+        return null;
     }
 }

@@ -16,7 +16,7 @@ abstract sealed class FullGradientOptimizer extends Optimizer permits Sgd, AdamW
 
     @Override
     public StepResult step(Batch batch) {
-        float loss = model.forward(batch);
+        float loss = finite(model.forward(batch));
         gradients.zero();
         model.backward(gradients);
         double norm = config.clipNorm() > 0 ? gradients.norm() : Double.NaN;

@@ -50,7 +50,7 @@ public final class Lomo extends Optimizer {
     public StepResult step(Batch batch) {
         double s = scaler == null ? 1 : scaler.scale();
         model.setGradientScale((float) s);
-        float loss = model.forward(batch);
+        float loss = finite(model.forward(batch));
         double norm = Double.NaN;
         float clip = 1f;
         boolean measure = config.clipNorm() > 0 || scaler != null;

@@ -63,6 +63,12 @@ public abstract class Optimizer implements AutoCloseable {
         return java.util.Map.of();
     }
 
+    /** Stops the step before backward when the forward's loss is not finite, so no weight is changed by it. */
+    protected final float finite(float loss) {
+        if (!Float.isFinite(loss)) throw new DivergedException(step, loss);
+        return loss;
+    }
+
     /** Fills {@code hp} for the current step; the gradient scale comes from global-norm clipping. */
     protected double prepareHyperParameters(float gradScale) {
         double lr = config.schedule().at(step);

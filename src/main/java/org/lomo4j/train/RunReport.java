@@ -1,5 +1,6 @@
 package org.lomo4j.train;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -17,12 +18,17 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
 
-/** What a training run writes about itself: report JSON, metrics.csv, and SVG plots of loss and memory. */
+/** What a training run writes about itself besides metrics.csv: report JSON, and SVG plots of loss and memory. */
 public final class RunReport {
     private RunReport() {}
 
-    public static ObjectNode json(LlamaConfig cfg, long parameters, TrainState state, int threads, List<Trainer.StepRecord> steps,
-                                  MemoryLedger ledger, Evaluator.Result before, Evaluator.Result after) {
+    /**
+     * The report of a run after a session that started at {@code sessionStart}: the recipe, every step so far
+     * (earlier sessions' from metrics.csv), and one entry per session (earlier ones from {@code previous}, the
+     * run's report before this session, or null) with its outcome, speed and memory peaks.
+     */
+    public static ObjectNode json(LlamaConfig cfg, long parameters, TrainState state, int threads, TrainingRun.Outcome outcome,
+                                  int sessionStart, MemoryLedger ledger, JsonNode previous) {
         ObjectMapper m = new ObjectMapper();
         ObjectNode o = m.createObjectNode();
         o.set("model", cfg.toJson());
@@ -30,16 +36,17 @@ public final class RunReport {
         o.set("run", state.toJson());
         o.put("threads", threads);
         o.put("simd", Simd.enabled());
-        o.put("steps_this_run", steps.size());
+        List<Trainer.StepRecord> session = outcome.steps().stream().filter(r -> r.step() >= sessionStart).toList();
         double tokens = 0, seconds = 0;
-        for (Trainer.StepRecord r : steps) {
+        for (Trainer.StepRecord r : session) {
             tokens += r.tokens();
             seconds += r.millis() / 1000;
         }
+        o.put("steps_this_run", session.size());
         o.put("tokens_per_second", seconds == 0 ? 0 : tokens / seconds);
-        o.put("ms_per_step", steps.isEmpty() ? 0 : 1000 * seconds / steps.size());
+        o.put("ms_per_step", session.isEmpty() ? 0 : 1000 * seconds / session.size());
         ArrayNode perStep = o.putArray("steps");
-        for (Trainer.StepRecord r : steps) {
+        for (Trainer.StepRecord r : outcome.steps()) {
             ObjectNode e = perStep.addObject();
             e.put("step", r.step());
             e.put("loss", r.loss());
@@ -48,12 +55,47 @@ public final class RunReport {
             e.put("ms", r.millis());
             e.put("tokens_per_second", r.tokensPerSecond());
         }
-        ObjectNode mem = o.putObject("memory_peak_bytes");
+        ObjectNode mem = m.createObjectNode();
         for (Category c : Category.values()) mem.put(c.name().toLowerCase(Locale.ROOT), ledger.peak(c));
         mem.put("total", ledger.peakTotal());
-        if (before != null) o.set("eval_before", eval(m, before));
-        if (after != null) o.set("eval_after", eval(m, after));
+        o.set("memory_peak_bytes", mem);
+
+        ArrayNode sessions = o.putArray("sessions");
+        if (previous != null && sessionStart > 0) {
+            // Earlier sessions up to where this one continued (a resume from an older checkpoint cuts the later history).
+            for (JsonNode s : previous.path("sessions")) {
+                if (s.path("from_step").asInt() >= sessionStart) continue;
+                ObjectNode kept = s.deepCopy();
+                if (s.path("to_step").asInt() > sessionStart) kept.put("to_step", sessionStart);
+                sessions.add(kept);
+            }
+        }
+        ObjectNode now = sessions.addObject();
+        now.put("from_step", sessionStart);
+        now.put("to_step", outcome.step());
+        now.put("outcome", outcome.status().name().toLowerCase(Locale.ROOT));
+        if (outcome.failure() != null) now.put("failure", outcome.failure());
+        now.put("ms_per_step", o.get("ms_per_step").asDouble());
+        now.put("tokens_per_second", o.get("tokens_per_second").asDouble());
+        now.put("memory_peak_total_bytes", ledger.peakTotal());
+        now.put("finished_at", java.time.Instant.now().toString());
+
+        JsonNode earlierBefore = previous != null && sessionStart > 0 ? previous.get("eval_before") : null;
+        if (earlierBefore != null) o.set("eval_before", earlierBefore);
+        else if (outcome.before() != null) o.set("eval_before", eval(m, outcome.before()));
+        if (outcome.after() != null) o.set("eval_after", eval(m, outcome.after()));
         return o;
+    }
+
+    /** A run directory's report.json, or null when it has none or cannot be read. */
+    public static JsonNode read(Path dir) {
+        Path f = dir.resolve(RunDirectory.REPORT);
+        if (!java.nio.file.Files.isRegularFile(f)) return null;
+        try {
+            return new ObjectMapper().readTree(f.toFile());
+        } catch (IOException e) {
+            return null;
+        }
     }
 
     private static ObjectNode eval(ObjectMapper m, Evaluator.Result r) {
@@ -71,14 +113,8 @@ public final class RunReport {
         AtomicFiles.writeString(file, new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(report));
     }
 
-    public static void writeMetrics(Path dir, List<Trainer.StepRecord> steps, MemoryLedger ledger, String title) throws IOException {
-        StringBuilder csv = new StringBuilder("step,loss,grad_norm,lr,ms,tokens_per_s\n");
-        for (Trainer.StepRecord r : steps) {
-            csv.append(String.format(Locale.ROOT, "%d,%.6f,%s,%.6g,%.2f,%.1f%n", r.step(), r.loss(),
-                    Double.isNaN(r.gradNorm()) ? "" : String.format(Locale.ROOT, "%.6g", r.gradNorm()), r.lr(), r.millis(),
-                    r.tokensPerSecond()));
-        }
-        AtomicFiles.writeString(dir.resolve("metrics.csv"), csv.toString());
+    /** loss.svg and memory.svg beside the report (metrics.csv is written as the steps go). */
+    public static void writePlots(Path dir, List<Trainer.StepRecord> steps, MemoryLedger ledger, String title) throws IOException {
         AtomicFiles.writeString(dir.resolve("loss.svg"), Plots.lossCurve(steps, "Training loss: " + title));
         AtomicFiles.writeString(dir.resolve("memory.svg"), Plots.memoryBars(ledger, "Peak memory accounted: " + title));
     }

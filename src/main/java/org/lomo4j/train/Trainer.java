@@ -21,6 +21,9 @@ public final class Trainer {
 
     public interface Listener {
         void onStep(StepRecord record, int totalSteps);
+
+        /** Called when the optimizer starts on step {@code step}: from here until {@link #onStep}, the weights are in flux. */
+        default void beforeStep(int step) {}
     }
 
     private final Optimizer optimizer;
@@ -43,6 +46,7 @@ public final class Trainer {
         while (optimizer.stepCount() < totalSteps && !stop.getAsBoolean()) {
             int step = optimizer.stepCount();
             Batch batch = data.trainBatch(seed, step, batchSize, seqLen);
+            listener.beforeStep(step);
             long t0 = System.nanoTime();
             StepResult r = optimizer.step(batch);
             double ms = (System.nanoTime() - t0) / 1e6;

@@ -16,6 +16,7 @@ import java.nio.file.Path;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The commands as a user runs them, on a model small enough for a unit test. */
@@ -228,5 +229,146 @@ class CliTest {
         // Unknown flags are picocli's usage errors.
         assertEquals(2, run("train", "--stepz", "3"));
         assertTrue(stderr().contains("--stepz"), stderr());
+    }
+
+    private int trainSmall(Path dir, String... more) throws IOException {
+        String[] base = {"train", "--model", smallModel(dir).toString(), "--batch", "4", "--seq", "16", "--threads", "2", "--no-eval"};
+        String[] args = java.util.Arrays.copyOf(base, base.length + more.length);
+        System.arraycopy(more, 0, args, base.length, more.length);
+        return run(args);
+    }
+
+    /** One run per directory: a second run is refused, --overwrite replaces, retention goes by step, resume keeps the recipe. */
+    @Test
+    void aRunDirectoryHoldsOneRunWithItsWholeHistory(@TempDir Path dir) throws IOException {
+        Path runDir = dir.resolve("run");
+        assertEquals(0, trainSmall(dir, "--steps", "6", "--checkpoint-every", "2", "--keep-checkpoints", "2", "--out", runDir.toString()), stderr());
+        assertEquals(java.util.List.of(runDir.resolve("step-000004"), runDir.resolve("step-000006")),
+                org.lomo4j.checkpoint.Checkpoint.steps(runDir), "the newest two by step number");
+
+        assertEquals(2, trainSmall(dir, "--steps", "2", "--out", runDir.toString()));
+        assertEquals("error: --out " + runDir + " already holds a run (step-000006); continue it with --resume " + runDir
+                + ", replace it with --overwrite, or give another --out", stderr().strip());
+        assertEquals("", stdout(), "refused before anything was read or trained");
+
+        // A resumed run keeps its recipe: a different value is an error, the same value is fine.
+        assertEquals(2, run("train", "--resume", runDir.resolve("step-000004").toString(), "--out", dir.resolve("b").toString(),
+                "--lr", "0.1", "--no-eval"));
+        assertTrue(stderr().startsWith("error: --lr 0.1: the run being resumed keeps its lr (0.3); to change it, start a new run from "
+                + "the checkpoint: ./lomo4j train --model " + runDir.resolve("step-000004")), stderr());
+        assertEquals(2, run("train", "--resume", runDir.toString(), "--model", smallModel(dir).toString()));
+        assertTrue(stderr().startsWith("error: give --resume or --model, not both"), stderr());
+        assertEquals(2, run("train", "--resume", runDir.resolve("step-000004").toString(), "--no-eval"));
+        assertTrue(stderr().contains("has later checkpoints (step-000006); resuming from an earlier one would mix two histories"), stderr());
+
+        // Branching from step 4 into a new directory carries steps 0-3 of the history along.
+        Path branch = dir.resolve("branch");
+        assertEquals(0, run("train", "--resume", runDir.resolve("step-000004").toString(), "--out", branch.toString(), "--lr", "0.3",
+                "--batch", "4", "--no-eval"), stderr());
+        java.util.List<String> original = Files.readAllLines(runDir.resolve("metrics.csv"));
+        java.util.List<String> continued = Files.readAllLines(branch.resolve("metrics.csv"));
+        assertEquals(7, continued.size());
+        for (int i = 0; i < 5; i++) {
+            // step, loss, grad_norm and lr as the first session ran them (tokens/s is recomputed from the rounded ms)
+            assertEquals(String.join(",", java.util.Arrays.copyOf(original.get(i).split(","), 4)),
+                    String.join(",", java.util.Arrays.copyOf(continued.get(i).split(","), 4)));
+        }
+        JsonNode report = new ObjectMapper().readTree(branch.resolve("report.json").toFile());
+        assertEquals(6, report.at("/steps").size());
+        assertEquals(2, report.at("/sessions").size());
+        assertEquals(4, report.at("/sessions/0/to_step").asInt());
+        assertEquals(4, report.at("/sessions/1/from_step").asInt());
+        assertEquals("completed", report.at("/sessions/1/outcome").asText());
+        assertArrayEquals(Files.readAllBytes(runDir.resolve("step-000006/model.safetensors")),
+                Files.readAllBytes(branch.resolve("step-000006/model.safetensors")));
+
+        assertEquals(0, trainSmall(dir, "--steps", "2", "--out", runDir.toString(), "--overwrite"), stderr());
+        assertEquals(java.util.List.of(runDir.resolve("step-000002")), org.lomo4j.checkpoint.Checkpoint.steps(runDir));
+        assertEquals(3, Files.readAllLines(runDir.resolve("metrics.csv")).size());
+    }
+
+    /** Everything that can be checked before step 1 is, and fails in one line naming the flag or the file and line. */
+    @Test
+    void badFlagsAndDataFailBeforeStepOne(@TempDir Path dir) throws IOException {
+        String[][] bad = {
+                {"--lr", "NaN", "--lr must be a positive number, got NaN"},
+                {"--lr", "-1", "--lr must be a positive number, got -1.0"},
+                {"--weight-decay", "NaN", "--weight-decay must be a non-negative number, got NaN"},
+                {"--clip-norm", "-1", "--clip-norm must be a non-negative number, got -1.0"},
+                {"--clip-value", "Infinity", "--clip-value must be a non-negative number, got Infinity"},
+                {"--epochs", "0", "--epochs must be a positive number, got 0.0"},
+                {"--checkpoint-minutes", "NaN", "--checkpoint-minutes must be a non-negative number, got NaN"},
+                {"--checkpoint-every", "-1", "--checkpoint-every must not be negative, got -1"},
+                {"--keep-checkpoints", "0", "--keep-checkpoints must be at least 1, got 0"},
+                {"--warmup", "-2", "--warmup must not be negative, got -2"},
+                {"--steps", "0", "--steps must be at least 1, got 0"},
+        };
+        for (String[] b : bad) {
+            assertEquals(2, trainSmall(dir, b[0], b[1], "--out", dir.resolve("never").toString()), b[0]);
+            assertEquals("error: " + b[2], stderr().strip());
+        }
+        assertFalse(Files.exists(dir.resolve("never")), "nothing is created for a bad flag");
+        assertEquals(2, run("train", "--model", smallModel(dir).toString(), "--seq", "64", "--out", dir.resolve("r").toString()));
+        assertEquals("error: --seq 64 is longer than the model's context (max_position_embeddings 32)", stderr().strip());
+
+        Path file = dir.resolve("a-file");
+        Files.writeString(file, "");
+        assertEquals(2, trainSmall(dir, "--out", file.resolve("run").toString()));
+        assertTrue(stderr().startsWith("error: --out " + file.resolve("run") + ": cannot create the directory"), stderr());
+
+        // Example 120 of 300 is too long: found before step 1, not at the step that would draw it.
+        Path data = dir.resolve("train.data");  // JSON Lines by content, whatever the extension
+        StringBuilder sb = new StringBuilder();
+        for (int i = 1; i <= 300; i++) sb.append("{\"prompt\": \"q").append(i % 10).append("\", \"response\": \"")
+                .append(i == 120 ? "x".repeat(30) : "ok").append("\"}\n");
+        Files.writeString(data, sb.toString());
+        Path out = dir.resolve("jsonl-run");
+        assertEquals(2, trainSmall(dir, "--data", data.toString(), "--steps", "300", "--out", out.toString()));
+        assertTrue(stderr().startsWith("error: " + data + ":120: example does not fit --seq 16"), stderr());
+        assertFalse(stdout().contains("step "), stdout());
+        assertTrue(org.lomo4j.checkpoint.Checkpoint.steps(out).isEmpty());
+        assertEquals(0, trainSmall(dir, "--data", data.toString(), "--steps", "2", "--out", out.toString(), "--skip-bad-lines"), stderr());
+        assertTrue(stdout().contains("(270 train / 29 eval examples, 1 bad lines skipped)"), stdout());
+
+        Path few = dir.resolve("few.jsonl");
+        Files.writeString(few, "{\"prompt\": \"a\", \"response\": \"b\"}\n".repeat(4));
+        assertEquals(2, run("train", "--model", smallModel(dir).toString(), "--data", few.toString(), "--out", dir.resolve("f").toString()));
+        assertTrue(stderr().startsWith("error: " + few + ": 4 examples leave none to hold out for evaluation"), stderr());
+    }
+
+    /** Output that is not a real result (NaN loss, NaN logits, weights that are not finite) exits non-zero. */
+    @Test
+    void resultsThatAreNotNumbersExitNonZero(@TempDir Path dir) throws IOException {
+        Path runDir = dir.resolve("run");
+        assertEquals(0, trainSmall(dir, "--steps", "2", "--out", runDir.toString()), stderr());
+        Path ckpt = runDir.resolve("step-000002");
+        assertEquals(0, run("eval", "--model", runDir.toString()), stderr());
+        assertTrue(stdout().contains("batch 4 x 16"), "the checkpoint's batch and seq: " + stdout());
+
+        // Finite weights so large that the logits overflow: eval and generate refuse to print NaN.
+        Path huge = dir.resolve("huge");
+        try (var par = new org.lomo4j.parallel.Parallel(1)) {
+            var ledger = new org.lomo4j.memory.MemoryLedger();
+            var model = org.lomo4j.checkpoint.Checkpoint.loadModel(ckpt, 0, par, ledger);
+            var p = model.parameters();
+            var norm = model.layout().get("model.norm.weight");
+            for (int i = 0; i < norm.size(); i++) p.set(norm, i, 3e38f);
+            org.lomo4j.checkpoint.Checkpoint.save(huge, model, org.lomo4j.optim.Optimizer.create(model,
+                    org.lomo4j.checkpoint.Checkpoint.loadTrainState(ckpt).optimizer()), org.lomo4j.checkpoint.Checkpoint.loadTrainState(ckpt));
+        }
+        assertEquals(Main.EXIT_FAILED, run("eval", "--model", huge.toString()));
+        assertTrue(stderr().startsWith("error: the evaluation loss is NaN"), stderr());
+        assertEquals(Main.EXIT_FAILED, run("generate", "--model", huge.toString(), "--prompt", "ab>"));
+        assertTrue(stderr().startsWith("error: the model's logits are NaN or infinite"), stderr());
+        assertEquals("", stdout());
+
+        // A prompt that fills the context leaves nothing to generate.
+        assertEquals(2, run("generate", "--model", runDir.toString(), "--prompt", "x".repeat(31)));
+        assertEquals("error: a prompt of 32 tokens leaves no room to generate in the model's context (max_position_embeddings 32)",
+                stderr().strip());
+        Path few = dir.resolve("few.jsonl");
+        Files.writeString(few, "{\"prompt\": \"a\", \"response\": \"b\"}\n".repeat(4));
+        assertEquals(2, run("eval", "--model", runDir.toString(), "--data", few.toString()));
+        assertTrue(stderr().contains("4 examples leave none to hold out"), stderr());
     }
 }

@@ -148,8 +148,9 @@ class DataTest {
         Path f = dir.resolve("chat.jsonl");
         Files.writeString(f, "{\"prompt\": \"2+2?\", \"response\": \"4\"}\n");
 
-        JsonlSource src = JsonlSource.read(f, chat, PromptTemplate.CHATML, false);
-        Example ex = src.evalExamples().get(0);
+        JsonlSource src = JsonlSource.read(f, chat, PromptTemplate.CHATML, false, 0);
+        assertTrue(src.evalExamples().isEmpty(), "one example: none held out, rather than scoring on the training set");
+        Example ex = src.trainExamples().get(0);
         assertEquals("<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n", chat.decode(ex.prompt(), false));
         assertEquals(chat.id("<|im_start|>"), ex.prompt()[0], "the marker is one id");
         assertEquals("4", chat.decode(ex.response(), false));
@@ -192,5 +193,81 @@ class DataTest {
             }
         }
         assertNotEquals(0, src.evalBatches(4, 12).size());
+    }
+
+    /** An over-long example is found while the file is read, with its line, not at the step that draws it. */
+    @Test
+    void everyExampleIsCheckedAgainstTheSequenceLengthUpFront(@TempDir Path dir) throws IOException {
+        Path f = dir.resolve("train.jsonl");
+        StringBuilder sb = new StringBuilder();
+        for (int i = 1; i <= 30; i++) sb.append("{\"prompt\": \"p\", \"response\": \"").append(i == 17 || i == 25 ? "r".repeat(40) : "rr").append("\"}\n");
+        Files.writeString(f, sb.toString());
+        var e = assertThrows(IllegalArgumentException.class, () -> DataSource.open(f.toString(), tok, PromptTemplate.NONE, false, 16));
+        // BOS + "p" + 40 response tokens are the inputs a sequence must hold.
+        assertEquals(f + ":17: example does not fit --seq 16 (2 example(s) do not; the longest needs --seq 42); raise --seq, "
+                + "or --skip-bad-lines skips them", e.getMessage());
+        JsonlSource skipped = (JsonlSource) DataSource.open(f.toString(), tok, PromptTemplate.NONE, true, 16);
+        assertEquals(2, skipped.skippedLines());
+        assertEquals(28, skipped.size());
+        for (int step = 0; step < 50; step++) assertEquals(4, skipped.trainBatch(1, step, 4, 16).batchSize());
+        assertEquals(30, ((JsonlSource) DataSource.open(f.toString(), tok, PromptTemplate.NONE, false, 42)).size());
+
+        e = assertThrows(IllegalArgumentException.class, () -> DataSource.open("synthetic:reverse", tok, PromptTemplate.NONE, false, 13));
+        assertEquals("--data synthetic:reverse: its longest examples need --seq 14, got --seq 13", e.getMessage());
+        SplittableRandom rng = new SplittableRandom(7);
+        for (int i = 0; i < 2000; i++) {
+            assertTrue(Batches.minSeq(SyntheticTask.REVERSE.example(rng, tok), tok) <= 14);
+            assertTrue(Batches.minSeq(SyntheticTask.ADDITION.example(rng, tok), tok) <= SyntheticTask.ADDITION.minSeq(tok));
+            assertTrue(Batches.minSeq(SyntheticTask.RECALL.example(rng, tok), tok) <= SyntheticTask.RECALL.minSeq(tok));
+        }
+    }
+
+    @Test
+    void jsonLinesAreRecognizedByContentAndBytesThatAreNotUtf8NameTheirLine(@TempDir Path dir) throws IOException {
+        Path f = dir.resolve("train.txt");
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < 12; i++) sb.append("{\"prompt\": \"").append(i).append("+1=\", \"response\": \"").append(i + 1).append("\"}\n");
+        Files.writeString(f, sb.toString());
+        assertTrue(DataSource.open(f.toString(), tok, PromptTemplate.NONE, false, 16) instanceof JsonlSource j && j.size() == 12);
+        Path prose = dir.resolve("notes.txt");
+        Files.writeString(prose, "{braces} open this text, which is not JSON\n" + "and more text. ".repeat(20));
+        assertTrue(DataSource.open(prose.toString(), tok, PromptTemplate.NONE, false, 16) instanceof TextSource);
+
+        Path latin1 = dir.resolve("latin1.jsonl");
+        Files.write(latin1, "{\"prompt\": \"a\", \"response\": \"b\"}\n{\"prompt\": \"caf\u00e9\", \"response\": \"x\"}\n"
+                .getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
+        var e = assertThrows(IllegalArgumentException.class, () -> DataSource.open(latin1.toString(), tok, PromptTemplate.NONE, false, 16));
+        assertEquals(latin1 + ":2: not UTF-8 text (byte 0xE9 at column 16); save the file as UTF-8", e.getMessage());
+        Path text = dir.resolve("latin1.txt");
+        Files.write(text, "line one\nline two\nna\u00efve\n".getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
+        e = assertThrows(IllegalArgumentException.class, () -> DataSource.open(text.toString(), tok, PromptTemplate.NONE, false, 4));
+        assertEquals(text + ":3: not UTF-8 text (byte 0xEF at column 3); save the file as UTF-8", e.getMessage());
+    }
+
+    /** A loss over nothing held out is NaN, not a result: missing held-out data is an error before training. */
+    @Test
+    void heldOutDataIsRequiredAndNeverTheTrainingData(@TempDir Path dir) throws IOException {
+        Path f = dir.resolve("five.jsonl");
+        Files.writeString(f, "{\"prompt\": \"a\", \"response\": \"b\"}\n".repeat(5));
+        JsonlSource five = JsonlSource.read(f, tok, false);
+        assertTrue(five.evalExamples().isEmpty());
+        var e = assertThrows(IllegalArgumentException.class, () -> five.requireHeldOut(16));
+        assertTrue(e.getMessage().startsWith(f + ": 5 examples leave none to hold out"), e.getMessage());
+        assertTrue(e.getMessage().endsWith("or train with --no-eval"), e.getMessage());
+
+        Path t = dir.resolve("short.txt");
+        Files.writeString(t, "x".repeat(100));  // 90 tokens to train on, 10 held out
+        TextSource text = TextSource.read(t, tok, 16);
+        e = assertThrows(IllegalArgumentException.class, () -> text.requireHeldOut(16));
+        assertTrue(e.getMessage().contains("the held-out last 10% (10 tokens) is shorter than one window of --seq 16"), e.getMessage());
+        text.requireHeldOut(9);
+        assertEquals(1, text.evalBatches(4, 9).size(), "a partial batch of held-out windows still counts");
+        e = assertThrows(IllegalArgumentException.class, () -> TextSource.read(t, tok, 90));
+        assertTrue(e.getMessage().startsWith(t + ": 100 tokens is too little text for --seq 90"), e.getMessage());
+
+        SyntheticSource synthetic = new SyntheticSource(SyntheticTask.REVERSE, tok);
+        List<Batch> batches = synthetic.evalBatches(100, 16);
+        assertEquals(3, batches.size(), "256 examples: two full batches of 100 and one of 56");
+        assertEquals(56, batches.get(2).batchSize());
     }
 }

@@ -50,8 +50,12 @@ class SamplerTest {
 
     @Test
     void badSettingsNameTheFlag() {
-        assertEquals("--temperature must not be negative, got -1.0",
+        assertEquals("--temperature must be a non-negative number, got -1.0",
                 assertThrows(IllegalArgumentException.class, () -> new Sampler(-1, 1)).getMessage());
+        assertEquals("--temperature must be a non-negative number, got NaN",
+                assertThrows(IllegalArgumentException.class, () -> new Sampler(Double.NaN, 1)).getMessage());
+        assertEquals("--top-p must be in (0, 1], got NaN",
+                assertThrows(IllegalArgumentException.class, () -> new Sampler(1, Double.NaN)).getMessage());
         assertEquals("--top-p must be in (0, 1], got 1.5",
                 assertThrows(IllegalArgumentException.class, () -> new Sampler(1, 1.5)).getMessage());
     }
