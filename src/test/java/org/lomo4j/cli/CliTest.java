@@ -336,6 +336,16 @@ class CliTest {
         assertTrue(stderr().startsWith("error: " + few + ": 4 examples leave none to hold out for evaluation"), stderr());
     }
 
+    /** A context of two billion positions is a number in a config, not a table: RoPE covers the positions in use. */
+    @Test
+    void aHugeContextLengthNeedsNoTableOfThatSize(@TempDir Path dir) throws IOException {
+        Path cfg = dir.resolve("long.json");
+        Files.writeString(cfg, Files.readString(smallModel(dir)).replace("\"max_position_embeddings\": 32", "\"max_position_embeddings\": 2000000000"));
+        assertEquals(0, run("train", "--model", cfg.toString(), "--steps", "2", "--batch", "2", "--seq", "16", "--no-eval",
+                "--out", dir.resolve("run").toString()), stderr());
+        assertEquals(0, run("generate", "--model", dir.resolve("run").toString(), "--prompt", "ab>", "--max-tokens", "3"), stderr());
+    }
+
     /** Output that is not a real result (NaN loss, NaN logits, weights that are not finite) exits non-zero. */
     @Test
     void resultsThatAreNotNumbersExitNonZero(@TempDir Path dir) throws IOException {

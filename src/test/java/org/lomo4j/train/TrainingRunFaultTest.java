@@ -190,6 +190,24 @@ class TrainingRunFaultTest {
         }
     }
 
+    /** Saves by time as well as by step: a schedule of (almost) no minutes saves after every step, and retention keeps three. */
+    @Test
+    void timedCheckpointsFollowTheClockAndRetentionKeepsTheNewest(@TempDir Path out) {
+        try (Parallel par = new Parallel(2)) {
+            LlamaModel model = LlamaModel.initialize(CFG, 11, par, new MemoryLedger());
+            Optimizer opt = Optimizer.create(model, LOMO);
+            TrainingRun.Outcome outcome;
+            try (RunDirectory dir = RunDirectory.lock(out)) {
+                TrainingRun run = new TrainingRun(model, opt, DATA, dir, target -> Checkpoint.save(target, model, opt,
+                        new TrainState(opt.stepCount(), 3, "synthetic:addition", BATCH, SEQ, LOMO)), new TrainingRun.Schedule(0, 1e-9, 3), null,
+                        new PrintStream(OutputStream.nullOutputStream()));
+                outcome = run.run(STEPS, 3, BATCH, SEQ, List.of(), (r, n) -> {}, () -> false);
+            }
+            assertEquals(TrainingRun.Status.COMPLETED, outcome.status());
+            assertEquals(List.of(6L, 7L, 8L), Checkpoint.steps(out).stream().map(Checkpoint::stepOf).toList());
+        }
+    }
+
     /** LOMO that runs out of memory in the middle of step {@code failAt}, after updating one weight. */
     private static final class FailingOptimizer extends Optimizer {
         private final Optimizer inner;
