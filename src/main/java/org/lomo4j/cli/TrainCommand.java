@@ -159,7 +159,7 @@ final class TrainCommand implements Callable<Integer> {
         }
         // The output directory first: locked, writable, and this run's to write (a dry run writes nothing).
         try (RunDirectory runDir = dryRun ? null : RunDirectory.lock(out); Parallel par = modelOptions.parallel()) {
-            boolean sameRun = sourceRun != null && Files.isSameFile(sourceRun, out);
+            boolean sameRun = sourceRun != null && Files.exists(out) && Files.isSameFile(sourceRun, out);
             if (runDir != null) claim(runDir, checkpoint, sameRun);
             MemoryLedger ledger = new MemoryLedger();
             if (checkpoint != null) modelOptions.model = checkpoint;  // the checkpoint's own tokenizer, too
