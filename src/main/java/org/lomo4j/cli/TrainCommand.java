@@ -55,11 +55,12 @@ final class TrainCommand implements Callable<Integer> {
             description = "synthetic:addition|reverse|sort|recall, a .jsonl file of {\"prompt\",\"response\"} lines, or a text file. Default: ${DEFAULT-VALUE}")
     String data;
 
-    @Option(names = "--optimizer", defaultValue = "lomo", description = "lomo, sgd or adamw. Default: ${DEFAULT-VALUE}")
+    @Option(names = "--optimizer", defaultValue = "lomo",
+            description = "lomo, adalomo (LOMO with AdaLomo's adaptive, factored update), sgd or adamw. Default: ${DEFAULT-VALUE}")
     String optimizer;
 
-    @Option(names = "--lr", defaultValue = "0.3", description = "Peak learning rate. Default: ${DEFAULT-VALUE}")
-    double lr;
+    @Option(names = "--lr", description = "Peak learning rate. Default: the optimizer's (lomo, sgd 0.3; adalomo 0.03; adamw 0.003)")
+    Double lr;
 
     @Option(names = "--schedule", defaultValue = "cosine", description = "constant, linear or cosine (after warmup). Default: ${DEFAULT-VALUE}")
     String schedule;
@@ -70,9 +71,10 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--weight-decay", defaultValue = "0", description = "Weight decay. Default: ${DEFAULT-VALUE}")
     double weightDecay;
 
-    @Option(names = "--clip-norm", defaultValue = "1.0",
-            description = "Clip the global gradient norm to this (LOMO: an extra norm-only pass); 0 turns it off. Default: ${DEFAULT-VALUE}")
-    double clipNorm;
+    @Option(names = "--clip-norm",
+            description = "Clip the global gradient norm to this (LOMO: an extra norm-only pass); 0 turns it off. "
+                    + "Default: 1.0, and off for adalomo (its update is normalized already)")
+    Double clipNorm;
 
     @Option(names = "--clip-value", defaultValue = "0", description = "Clip each gradient element to ±this; 0 turns it off. Default: ${DEFAULT-VALUE}")
     double clipValue;
@@ -391,19 +393,20 @@ final class TrainCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--warmup " + warm + " must be smaller than the " + total + " steps of a "
                     + schedule + " schedule");
         }
-        LrSchedule lrs = new LrSchedule(kind, lr, warm, kind == LrSchedule.Kind.CONSTANT ? 0 : total);
+        OptimizerConfig.Kind opt = OptimizerConfig.Kind.parse(optimizer);
+        LrSchedule lrs = new LrSchedule(kind, lr != null ? lr : opt.defaultLr(), warm, kind == LrSchedule.Kind.CONSTANT ? 0 : total);
         steps = total;
-        return OptimizerConfig.of(OptimizerConfig.Kind.parse(optimizer), lrs)
-                .withWeightDecay(weightDecay).withClipNorm(clipNorm).withClipValue(clipValue)
+        return OptimizerConfig.of(opt, lrs)
+                .withWeightDecay(weightDecay).withClipNorm(clipNorm != null ? clipNorm : opt.defaultClipNorm()).withClipValue(clipValue)
                 .withRounding(OptimizerConfig.Rounding.parse(rounding));
     }
 
     /** Every numeric flag in its range, before anything is read. */
     private void checkFlags() {
         batchOptions.validate();
-        requireFinite("--lr", lr, false);
+        if (lr != null) requireFinite("--lr", lr, false);
         requireFinite("--weight-decay", weightDecay, true);
-        requireFinite("--clip-norm", clipNorm, true);
+        if (clipNorm != null) requireFinite("--clip-norm", clipNorm, true);
         requireFinite("--clip-value", clipValue, true);
         requireFinite("--checkpoint-minutes", checkpointMinutes, true);
         if (epochs != null) requireFinite("--epochs", epochs, false);
@@ -434,11 +437,11 @@ final class TrainCommand implements Callable<Integer> {
         }
         conflict("--data", data, recipe.data(), data.equals(recipe.data()));
         conflict("--optimizer", optimizer, oc.kind().id(), optimizer.equals(oc.kind().id()));
-        conflict("--lr", lr, lrs.peak(), lr == lrs.peak());
+        conflict("--lr", lr, lrs.peak(), lr != null && lr == lrs.peak());
         conflict("--schedule", schedule, lrs.kind().name().toLowerCase(Locale.ROOT), schedule.equalsIgnoreCase(lrs.kind().name()));
         conflict("--warmup", warmup, lrs.warmup(), warmup != null && warmup == lrs.warmup());
         conflict("--weight-decay", weightDecay, oc.weightDecay(), weightDecay == oc.weightDecay());
-        conflict("--clip-norm", clipNorm, oc.clipNorm(), clipNorm == oc.clipNorm());
+        conflict("--clip-norm", clipNorm, oc.clipNorm(), clipNorm != null && clipNorm == oc.clipNorm());
         conflict("--clip-value", clipValue, oc.clipValue(), clipValue == oc.clipValue());
         conflict("--rounding", rounding, oc.rounding().id(), rounding.equals(oc.rounding().id()));
         conflict("--template", template, recipe.template().id(), template.equals(recipe.template().id()));

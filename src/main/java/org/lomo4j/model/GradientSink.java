@@ -46,4 +46,18 @@ public interface GradientSink {
      * more than a tile of its logits exists. {@code lastUse} is as above, for those rows.
      */
     void accept(Tensor weight, int rowStart, int rowEnd, RowGradient gradient, boolean lastUse);
+
+    /**
+     * Whether this sink needs statistics of a weight's whole gradient before it changes any of it (AdaLomo's
+     * column moments and update RMS). A weight handed over in row ranges (the LM head, by vocabulary tiles)
+     * then comes twice: every range to {@link #measure} first, then every range to {@code accept}.
+     */
+    default boolean measuresFirst() {
+        return false;
+    }
+
+    /** Rows [rowStart, rowEnd) of {@code weight}'s gradient, to measure ahead of their {@code accept}. */
+    default void measure(Tensor weight, int rowStart, int rowEnd, RowGradient gradient) {
+        throw new UnsupportedOperationException("this sink does not measure first");
+    }
 }

@@ -507,18 +507,32 @@ public final class LlamaModel {
      * weights ({@code withInputGradient}), and then the tile's rows of the head's gradient go to the sink.
      */
     private void headBackward(GradientSink sink, boolean withInputGradient) {
+        Tensor head = layout.head();
+        // A sink that measures a whole gradient before it changes any of it (AdaLomo) sees an untied head that
+        // comes in several vocabulary tiles twice: to measure, then to update, each tile's logits recomputed.
+        boolean twice = sink.measuresFirst() && !layout.tied() && acts.vocabTile < head.rows();
+        GradientSink first = twice ? (t, r0, r1, gradient, lastUse) -> sink.measure(t, r0, r1, gradient) : sink;
+        forEachVocabTile((rows, v0, cols) -> {
+            logitsGradientTile(rows, v0, cols);
+            if (withInputGradient) inputGradient(acts.dln, acts.logitsTile, rows, batchSize * seqLen);
+            weightGradient(first, acts.logitsTile, acts.lnf, head, v0, v0 + cols, batchSize * seqLen, !layout.tied());
+        });
+        if (!twice) return;
+        forEachVocabTile((rows, v0, cols) -> {
+            logitsGradientTile(rows, v0, cols);
+            weightGradient(sink, acts.logitsTile, acts.lnf, head, v0, v0 + cols, batchSize * seqLen, true);
+        });
+    }
+
+    /** One vocabulary tile's logits recomputed from {@code lnf} into the logits tile, then turned into their gradient in place. */
+    private void logitsGradientTile(Tensor rows, int v0, int cols) {
         int n = batchSize * seqLen;
         float[] tile = acts.logitsTile, lse = acts.lse;
         int[] tg = targets;
         float scale = lossScale * gradientScale;
-        Tensor head = layout.head();
-        forEachVocabTile((rows, v0, cols) -> {
-            matmul(tile, acts.lnf, rows, n);
-            par.forEach(n, (lo, hi, w) -> {
-                for (int i = lo; i < hi; i++) CrossEntropy.tileBackwardRow(tile, lse, tg, scale, v0, cols, i);
-            });
-            if (withInputGradient) inputGradient(acts.dln, tile, rows, n);
-            weightGradient(sink, tile, acts.lnf, head, v0, v0 + cols, n, !layout.tied());
+        matmul(tile, acts.lnf, rows, n);
+        par.forEach(n, (lo, hi, w) -> {
+            for (int i = lo; i < hi; i++) CrossEntropy.tileBackwardRow(tile, lse, tg, scale, v0, cols, i);
         });
     }
 

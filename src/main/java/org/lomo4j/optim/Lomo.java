@@ -2,6 +2,7 @@ package org.lomo4j.optim;
 
 import org.lomo4j.kernels.Update;
 import org.lomo4j.model.Batch;
+import org.lomo4j.model.GradientSink;
 import org.lomo4j.model.LlamaModel;
 import org.lomo4j.model.ParamDtype;
 
@@ -31,7 +32,7 @@ import java.util.Map;
  * <p>With float16 weights the step is loss-scaled ({@link LossScaler}): the first pass then always runs, on
  * gradients times S, and a step whose gradients are not all finite updates nothing.
  */
-public final class Lomo extends Optimizer {
+public sealed class Lomo extends Optimizer permits AdaLomo {
     private final LomoPass pass;
     private final LossScaler scaler;  // float16 weights only, else null
 
@@ -72,12 +73,18 @@ public final class Lomo extends Optimizer {
         // The gradients arrive times s: clip their values at clipValue · s, and scale them back by 1 / s.
         double lr = prepareHyperParameters((float) (clip / s));
         hp[Update.CLIP_VALUE] *= (float) s;
-        pass.begin(LomoPass.Mode.UPDATE, hp, roundingKey);
-        if (replay) model.replayWeightGradients(pass);
-        else model.backward(pass);
+        GradientSink update = beginUpdate();
+        if (replay) model.replayWeightGradients(update);
+        else model.backward(update);
         if (scaler != null) scaler.good();
         step++;
         return new StepResult(loss, norm, lr);
+    }
+
+    /** The sink of this step's updating pass, {@code hp} and the rounding key set: LOMO's SGD rows. */
+    protected GradientSink beginUpdate() {
+        pass.begin(LomoPass.Mode.UPDATE, hp, roundingKey);
+        return pass;
     }
 
     /** The loss scaler's state ({@code lomo.loss_scale}: log₂ S and the good steps since it changed), with float16 weights. */

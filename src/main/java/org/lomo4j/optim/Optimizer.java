@@ -27,6 +27,7 @@ public abstract class Optimizer implements AutoCloseable {
     public static Optimizer create(LlamaModel model, OptimizerConfig config) {
         return switch (config.kind()) {
             case LOMO -> new Lomo(model, config);
+            case ADALOMO -> new AdaLomo(model, config);
             case SGD -> new Sgd(model, config);
             case ADAMW -> new AdamW(model, config);
         };

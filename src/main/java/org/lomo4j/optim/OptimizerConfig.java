@@ -13,18 +13,35 @@ public record OptimizerConfig(Kind kind, LrSchedule schedule, double weightDecay
                               double beta1, double beta2, double eps, Rounding rounding, long seed) {
 
     public enum Kind {
-        LOMO, SGD, ADAMW;
+        LOMO, ADALOMO, SGD, ADAMW;
 
         public static Kind parse(String s) {
             try {
                 return valueOf(s.toUpperCase(Locale.ROOT));
             } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("--optimizer must be lomo, sgd or adamw, got '" + s + "'");
+                throw new IllegalArgumentException("--optimizer must be lomo, adalomo, sgd or adamw, got '" + s + "'");
             }
         }
 
         public String id() {
             return name().toLowerCase(Locale.ROOT);
+        }
+
+        /**
+         * The peak learning rate a run gets without {@code --lr}. SGD-like steps (lomo, sgd) take lr · g; AdaLomo's
+         * step is relative, lr · RMS(W) per weight; AdamW's is lr per weight.
+         */
+        public double defaultLr() {
+            return switch (this) {
+                case LOMO, SGD -> 0.3;
+                case ADALOMO -> 0.03;
+                case ADAMW -> 0.003;
+            };
+        }
+
+        /** Global-norm clipping without {@code --clip-norm}: 1.0, and off for AdaLomo, whose update is normalized already. */
+        public double defaultClipNorm() {
+            return this == ADALOMO ? 0 : 1.0;
         }
     }
 

@@ -346,9 +346,9 @@ class CheckpointTest {
      * bits come from the seed, the step and the weight's index, and float16's loss scale is saved with the run.
      */
     @ParameterizedTest
-    @EnumSource(value = org.lomo4j.model.ParamDtype.class, names = {"BF16", "F16"})
-    void resumeIsBitExactWithHalfWeights(org.lomo4j.model.ParamDtype dtype, @TempDir Path dir) throws IOException {
-        OptimizerConfig oc = OptimizerConfig.of(OptimizerConfig.Kind.LOMO, new LrSchedule(LrSchedule.Kind.COSINE, 0.1, 2, 6))
+    @org.junit.jupiter.params.provider.CsvSource({"BF16,LOMO", "F16,LOMO", "BF16,ADALOMO", "F16,ADALOMO"})
+    void resumeIsBitExactWithHalfWeights(org.lomo4j.model.ParamDtype dtype, OptimizerConfig.Kind kind, @TempDir Path dir) throws IOException {
+        OptimizerConfig oc = OptimizerConfig.of(kind, new LrSchedule(LrSchedule.Kind.COSINE, 0.1, 2, 6))
                 .withClipNorm(0.5).withWeightDecay(0.01);
         SyntheticSource data = new SyntheticSource(SyntheticTask.ADDITION, new ByteTokenizer());
         try (Parallel par = new Parallel(2)) {
@@ -371,7 +371,8 @@ class CheckpointTest {
             Optimizer o3 = Optimizer.create(resumed, st.optimizer());
             o3.setStepCount(st.step());
             Checkpoint.loadOptimizerState(ckpt, o3);
-            assertEquals(dtype == org.lomo4j.model.ParamDtype.F16, !o3.state().isEmpty(), "float16's loss scale is saved");
+            assertEquals(dtype == org.lomo4j.model.ParamDtype.F16, o3.state().containsKey("lomo.loss_scale"), "float16's loss scale is saved");
+            assertEquals(kind == OptimizerConfig.Kind.ADALOMO, o3.state().containsKey("adalomo.exp_avg_sq_row"), "AdaLomo's moments are saved");
             new Trainer(o3, data, st.seed(), st.batchSize(), st.seqLen()).run(6, (r, n) -> {}, () -> false);
 
             for (var t : straight.layout().tensors()) {

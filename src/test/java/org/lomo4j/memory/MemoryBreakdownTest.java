@@ -49,6 +49,7 @@ class MemoryBreakdownTest {
         MemoryLedger adamw = ledgers.get(OptimizerConfig.Kind.ADAMW);
         MemoryLedger sgd = ledgers.get(OptimizerConfig.Kind.SGD);
         MemoryLedger lomo = ledgers.get(OptimizerConfig.Kind.LOMO);
+        MemoryLedger adalomo = ledgers.get(OptimizerConfig.Kind.ADALOMO);
 
         for (MemoryLedger l : ledgers.values()) {
             assertEquals(paramBytes, l.peak(Category.PARAMETERS));
@@ -67,6 +68,12 @@ class MemoryBreakdownTest {
         // One tile of up to 64 rows per worker, whatever the depth.
         assertTrue(lomoScratch < paramBytes / 10, "LOMO's scratch is a tile per worker, not a tensor set: "
                 + lomoScratch + " of " + paramBytes + " bytes");
+
+        // AdaLomo: LOMO's memory plus a row and a column moment per matrix (P / 30 here), no gradients.
+        assertEquals(0, adalomo.peak(Category.GRADIENTS));
+        assertTrue(adalomo.peak(Category.OPTIMIZER_STATE) > 0 && adalomo.peak(Category.OPTIMIZER_STATE) < paramBytes / 20,
+                "AdaLomo's factored moments: " + adalomo.peak(Category.OPTIMIZER_STATE) + " of " + paramBytes + " bytes");
+        assertTrue(adalomo.peakTotal() < 1.15 * lomo.peakTotal(), "AdaLomo " + adalomo.peakTotal() + " vs LOMO " + lomo.peakTotal());
 
         // Parameters dominate here, so the totals approach 4 : 2 : 1.
         assertTrue(actBytes < paramBytes / 4, "test premise: parameters dominate");

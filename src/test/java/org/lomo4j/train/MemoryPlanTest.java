@@ -34,7 +34,7 @@ class MemoryPlanTest {
     }
 
     @ParameterizedTest(name = "{0}, checkpointing {1}, clip-norm {2}")
-    @CsvSource({"lomo,false,1", "lomo,true,1", "lomo,true,0", "sgd,false,1", "sgd,true,0", "adamw,false,1", "adamw,true,1"})
+    @CsvSource({"lomo,false,1", "lomo,true,1", "lomo,true,0", "adalomo,false,0", "adalomo,true,1", "sgd,false,1", "sgd,true,0", "adamw,false,1", "adamw,true,1"})
     void planIsTheAccountedPeakOfTrainingSteps(String optimizer, boolean checkpointing, double clipNorm) {
         LlamaConfig cfg = config();
         OptimizerConfig oc = OptimizerConfig.of(OptimizerConfig.Kind.parse(optimizer), LrSchedule.constant(0.01)).withClipNorm(clipNorm);

@@ -59,8 +59,8 @@ public class TrainStep {
     @Param({"jvm"})
     public String backend;
 
-    /** {@code lomo}, {@code lomo-clip} (global-norm clipping at 1.0), {@code sgd} or {@code adamw} (JVM only). */
-    @Param({"lomo", "lomo-clip", "sgd"})
+    /** {@code lomo}, {@code lomo-clip} (global-norm clipping at 1.0), {@code adalomo}, {@code sgd} or {@code adamw} (JVM only). */
+    @Param({"lomo", "lomo-clip", "adalomo", "sgd"})
     public String optimizer;
 
     @Param({"models/bench-24m/config.json"})

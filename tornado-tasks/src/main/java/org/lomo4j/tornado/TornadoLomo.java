@@ -35,7 +35,9 @@ final class TornadoLomo extends Optimizer {
         super(model, config);
         if (config.kind() != OptimizerConfig.Kind.LOMO) {
             throw new IllegalArgumentException("--backend tornado runs LOMO only; --optimizer " + config.kind().id()
-                    + " needs a full gradient set, which this backend never builds");
+                    + (config.kind() == OptimizerConfig.Kind.ADALOMO
+                    ? " needs per-weight reductions over rows and columns before each weight's update, which this backend's kernels do not have yet; use --backend jvm"
+                    : " needs a full gradient set, which this backend never builds"));
         }
         d = new DeviceBuffers(model.config(), batch, seq, Graphs.squareRows(model.layout()), Update.SIZE);
         Graphs g = new Graphs(model.config(), model.layout(), model.params(), d);
