@@ -11,8 +11,8 @@ import java.util.SplittableRandom;
 
 /**
  * Autoregressive decoding of several prompts at once. Rows are right-padded; causal attention never lets a
- * position see the padding after it, so each row's next token is read at its own last position. Every new
- * token reruns the forward over the whole prefix (no KV cache yet), which is fine for short completions.
+ * position see the padding after it, so each row's next token is read at its own last position. On the JVM
+ * a key/value cache makes each new token one position's forward; a device backend reruns the whole prefix.
  */
 public final class Generator {
     private final LlamaModel model;
@@ -33,12 +33,10 @@ public final class Generator {
     /** Completes each prompt (which should start with BOS) with up to {@code maxNew} tokens, stopping at EOS. */
     public List<int[]> complete(List<int[]> prompts, int maxNew, Sampler sampler, SplittableRandom rng) {
         int b = prompts.size();
-        int vocab = model.config().vocabSize();
         int maxLen = model.config().maxPositionEmbeddings();
         int[][] rows = new int[b][];
         int[] len = new int[b];
         boolean[] done = new boolean[b];
-        int longest = 0;
         for (int i = 0; i < b; i++) {
             rows[i] = Arrays.copyOf(prompts.get(i), Math.min(maxLen, prompts.get(i).length + maxNew));
             len[i] = prompts.get(i).length;
@@ -47,36 +45,78 @@ public final class Generator {
                 throw new IllegalArgumentException("a prompt of " + len[i] + " tokens leaves no room to generate in the model's context "
                         + "(max_position_embeddings " + maxLen + ")");
             }
-            longest = Math.max(longest, rows[i].length);
         }
-        if (device == null) model.reserve(b, longest);
-        for (int step = 0; step < maxNew; step++) {
-            int t = 0;
-            for (int i = 0; i < b; i++) if (!done[i]) t = Math.max(t, len[i]);
-            if (t == 0) break;
-            int[] tokens = new int[b * t];
-            Arrays.fill(tokens, tok.pad());
-            for (int i = 0; i < b; i++) System.arraycopy(rows[i], 0, tokens, i * t, Math.min(len[i], t));
-            // The JVM computes each row's last logits only; a device returns every position's.
-            int[] last = new int[b];
-            for (int i = 0; i < b; i++) last[i] = Math.max(0, Math.min(len[i], t) - 1);
-            float[] logits = device == null ? model.nextTokenLogits(tokens, b, t, last) : device.logits(tokens, b, t);
-            for (int i = 0; i < b; i++) {
-                if (done[i]) continue;
-                int row = device == null ? i : i * t + len[i] - 1;
-                for (int v = row * vocab; v < (row + 1) * vocab; v++) {
-                    if (!Float.isFinite(logits[v])) {
-                        throw new NonFiniteResultException("the model's logits are NaN or infinite (prompt " + i + ", token " + (step + 1)
-                                + "): its weights or activations overflowed");
-                    }
+        if (device == null) {
+            decodeWithCache(rows, len, done, maxNew, sampler, rng);
+        } else {
+            for (int step = 0; step < maxNew; step++) {
+                int t = 0;
+                for (int i = 0; i < b; i++) if (!done[i]) t = Math.max(t, len[i]);
+                if (t == 0) break;
+                int[] tokens = new int[b * t];
+                Arrays.fill(tokens, tok.pad());
+                for (int i = 0; i < b; i++) System.arraycopy(rows[i], 0, tokens, i * t, Math.min(len[i], t));
+                // A device returns every position's logits: row i's next token is read at its last one.
+                float[] logits = device.logits(tokens, b, t);
+                for (int i = 0; i < b; i++) {
+                    if (!done[i]) pick(rows, len, done, i, logits, i * t + len[i] - 1, step, sampler, rng);
                 }
-                int next = sampler.pick(logits, row * vocab, vocab, rng);
-                rows[i][len[i]++] = next;
-                if (next == tok.eos() || len[i] == rows[i].length) done[i] = true;
             }
         }
         List<int[]> out = new ArrayList<>(b);
         for (int i = 0; i < b; i++) out.add(Arrays.copyOfRange(rows[i], prompts.get(i).length, len[i]));
         return out;
+    }
+
+    /**
+     * On the JVM: one forward over the prompts fills the model's key/value cache, then each new token costs a
+     * forward of one position per row. Finished rows keep decoding their last token, unread.
+     */
+    private void decodeWithCache(int[][] rows, int[] len, boolean[] done, int maxNew, Sampler sampler, SplittableRandom rng) {
+        int b = rows.length, t = 0, maxLen = 0;
+        for (int i = 0; i < b; i++) {
+            t = Math.max(t, len[i]);
+            maxLen = Math.max(maxLen, rows[i].length);
+        }
+        int[] tokens = new int[b * t];
+        Arrays.fill(tokens, tok.pad());
+        int[] last = new int[b];
+        for (int i = 0; i < b; i++) {
+            System.arraycopy(rows[i], 0, tokens, i * t, len[i]);
+            last[i] = len[i] - 1;
+        }
+        try {
+            float[] logits = model.prefill(tokens, b, t, last, maxLen);
+            int[] next = new int[b];
+            for (int step = 0; step < maxNew; step++) {
+                boolean any = false;
+                for (int i = 0; i < b; i++) {
+                    if (!done[i]) {
+                        pick(rows, len, done, i, logits, i, step, sampler, rng);
+                        any |= !done[i];
+                    }
+                    next[i] = rows[i][len[i] - 1];
+                    last[i] = Math.min(len[i] - 1, maxLen - 1);
+                }
+                if (!any || step + 1 == maxNew) break;
+                logits = model.decode(next, last);
+            }
+        } finally {
+            model.endGeneration();
+        }
+    }
+
+    /** Samples row i's next token from {@code logits} row {@code row}, refusing logits that are not numbers. */
+    private void pick(int[][] rows, int[] len, boolean[] done, int i, float[] logits, int row, int step, Sampler sampler, SplittableRandom rng) {
+        int vocab = model.config().vocabSize();
+        for (int v = row * vocab; v < (row + 1) * vocab; v++) {
+            if (!Float.isFinite(logits[v])) {
+                throw new NonFiniteResultException("the model's logits are NaN or infinite (prompt " + i + ", token " + (step + 1)
+                        + "): its weights or activations overflowed");
+            }
+        }
+        int next = sampler.pick(logits, row * vocab, vocab, rng);
+        rows[i][len[i]++] = next;
+        if (next == tok.eos() || len[i] == rows[i].length) done[i] = true;
     }
 }

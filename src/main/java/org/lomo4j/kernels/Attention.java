@@ -58,6 +58,48 @@ public final class Attention {
     }
 
     /**
+     * One new query against a key/value cache, for generation: {@code item = i · NH + h}, row i's query at
+     * position {@code positions[i]} attending to the cached positions 0..positions[i] (its own included).
+     * The cache is (rows, maxLen, NKV·HD); q and out are (rows, NH·HD). The same online softmax as
+     * {@link #forwardItem}, which a row of a full forward equals to rounding.
+     */
+    public static void decodeItem(float[] out, float[] q, float[] kCache, float[] vCache, int[] positions, int maxLen,
+                                  int nHeads, int nKvHeads, int hd, int item) {
+        int i = item / nHeads;
+        int h = item % nHeads;
+        int kvh = h / (nHeads / nKvHeads);
+        int kvStride = nKvHeads * hd;
+        int qOff = i * nHeads * hd + h * hd;
+        float scale = (float) (1.0 / Math.sqrt(hd));
+        for (int d = 0; d < hd; d++) {
+            out[qOff + d] = 0f;
+        }
+        float max = Float.NEGATIVE_INFINITY;
+        float sum = 0f;
+        for (int t2 = 0; t2 <= positions[i]; t2++) {
+            int kvOff = (i * maxLen + t2) * kvStride + kvh * hd;
+            float s = Matmul.dot(q, qOff, kCache, kvOff, hd) * scale;
+            if (s > max) {
+                float rescale = (float) Math.exp(max - s);
+                sum *= rescale;
+                for (int d = 0; d < hd; d++) {
+                    out[qOff + d] *= rescale;
+                }
+                max = s;
+            }
+            float p = (float) Math.exp(s - max);
+            sum += p;
+            for (int d = 0; d < hd; d++) {
+                out[qOff + d] += p * vCache[kvOff + d];
+            }
+        }
+        float inv = 1f / sum;
+        for (int d = 0; d < hd; d++) {
+            out[qOff + d] *= inv;
+        }
+    }
+
+    /**
      * First backward pass, one query: {@code delta[item] = D = dout·out}; for each key, s and
      * {@code p = e^(s − lse)} recomputed, {@code dp = dout·v}, {@code ds = p · (dp − D)}, and
      * {@code dq += scale · ds · k}.

@@ -27,6 +27,23 @@ public final class Rope {
         rotate(x, cos, sin, seqLen, heads, hd, item, 1f);
     }
 
+    /** One (row, head) item of a new token per row, row i at position {@code positions[i]} (generation with a KV cache). */
+    public static void forwardAtItem(float[] x, float[] cos, float[] sin, int[] positions, int heads, int hd, int item) {
+        int n = item / heads;
+        int h = item % heads;
+        int t = positions[n];
+        int half = hd / 2;
+        int off = n * heads * hd + h * hd;
+        for (int i = 0; i < half; i++) {
+            float c = cos[t * half + i];
+            float s = sin[t * half + i];
+            float a = x[off + i];
+            float b = x[off + half + i];
+            x[off + i] = a * c - b * s;
+            x[off + half + i] = b * c + a * s;
+        }
+    }
+
     /** The gradient rotates back by the opposite angle (the rotation is orthogonal). In place on dx. */
     public static void backwardItem(float[] dx, float[] cos, float[] sin, int seqLen, int heads, int hd, int item) {
         rotate(dx, cos, sin, seqLen, heads, hd, item, -1f);

@@ -45,6 +45,7 @@ public final class LlamaModel {
     private final LlamaConfig cfg;
     private final ParameterLayout layout;
     private final Parameters parameters;  // every weight, at the offsets of the layout
+    private KvCache cache;                // generation's keys and values, between prefill and endGeneration
     private float[] ropeCos = new float[0];  // (T, HD/2), for the longest sequence reserved
     private float[] ropeSin = new float[0];  // (T, HD/2)
     private final Parallel par;
@@ -174,12 +175,18 @@ public final class LlamaModel {
         int nt = acts == null ? t : Math.max(t, acts.maxSeq());
         releaseActivations();
         acts = new Activations(cfg, nb, nt, checkpointing, ledger);
-        // RoPE's tables cover the positions in use, not max_position_embeddings (which may be in the millions).
-        ropeCos = new float[nt * (cfg.headDim() / 2)];
-        ropeSin = new float[nt * (cfg.headDim() / 2)];
-        Rope.tables(ropeCos, ropeSin, nt, cfg.headDim(), cfg.ropeTheta());
+        ropeTables(nt);
         workingBlock = -1;
         allocateWorkspace(cfg, layout, nb, nt, par.threads(), ledger);
+    }
+
+    /** RoPE's tables for positions 0..positions−1: the positions in use, not max_position_embeddings (which may be in the millions). */
+    private void ropeTables(int positions) {
+        int half = cfg.headDim() / 2;
+        if (ropeCos.length >= positions * half) return;
+        ropeCos = new float[positions * half];
+        ropeSin = new float[positions * half];
+        Rope.tables(ropeCos, ropeSin, positions, cfg.headDim(), cfg.ropeTheta());
     }
 
     /**
@@ -315,6 +322,95 @@ public final class LlamaModel {
         return acts.nextLogits;
     }
 
+    /**
+     * Generation with a key/value cache, first step: the forward of b prompts right-padded to t tokens, which
+     * fills a cache of up to {@code maxLen} positions per row, and each row's logits at {@code last[i]} (as
+     * {@link #nextTokenLogits}). Then {@link #decode} adds one token per row; {@link #endGeneration} frees the cache.
+     */
+    public float[] prefill(int[] tokens, int b, int t, int[] last, int maxLen) {
+        if (maxLen > cfg.maxPositionEmbeddings() || maxLen < t) {
+            throw new IllegalArgumentException("a cache of " + maxLen + " positions for prompts of " + t + " tokens (max_position_embeddings "
+                    + cfg.maxPositionEmbeddings() + ")");
+        }
+        endGeneration();
+        cache = new KvCache(cfg, b, maxLen, ledger);
+        ropeTables(maxLen);
+        return nextTokenLogits(tokens, b, t, last);
+    }
+
+    /**
+     * One new token per row, row i's at position {@code positions[i]} (the cache holds its positions before):
+     * the logits (rows, V) that follow it, in a buffer valid until the next call.
+     */
+    public float[] decode(int[] next, int[] positions) {
+        int b = next.length;
+        if (cache == null || cache.rows != b) throw new IllegalStateException("decode needs a prefill of " + b + " rows first");
+        for (int i = 0; i < b; i++) {
+            if (positions[i] < 0 || positions[i] >= cache.maxLen) {
+                throw new IllegalArgumentException("position " + positions[i] + " outside the cache of " + cache.maxLen);
+            }
+            if (next[i] < 0 || next[i] >= cfg.vocabSize()) {
+                throw new IllegalArgumentException("token id " + next[i] + " outside the vocabulary [0, " + cfg.vocabSize() + ")");
+            }
+        }
+        lossComputed = false;
+        replayable = false;
+        embed(next, b);
+        for (int l = 0; l < cfg.numHiddenLayers(); l++) decodeBlock(l, acts.residual[l], acts.residual[l + 1], positions);
+        workingBlock = -1;  // the block buffers now hold one decoded token per row
+        rmsnorm(acts.lnf, acts.rstdf, acts.residual[cfg.numHiddenLayers()], layout.finalNorm(), b);
+        headLogits(acts.nextLogits, acts.lnf, b);
+        return acts.nextLogits;
+    }
+
+    /** Frees the cache of the last {@link #prefill}, if any. */
+    public void endGeneration() {
+        if (cache != null) cache.release();
+        cache = null;
+    }
+
+    /** {@link #blockForward} for one new token per row, attending to the cache. */
+    private void decodeBlock(int l, float[] x, float[] out, int[] positions) {
+        ParameterLayout.Block w = layout.blocks().get(l);
+        Activations.Block a = acts.block(l);
+        int b = positions.length, c = cfg.hiddenSize(), f = cfg.intermediateSize();
+        int nh = cfg.numAttentionHeads(), nkv = cfg.numKeyValueHeads(), hd = cfg.headDim();
+        rmsnorm(a.ln1, a.rstd1, x, w.inputNorm(), b);
+        matmul(a.q, a.ln1, w.wq(), w.bq(), b);
+        matmul(a.k, a.ln1, w.wk(), w.bk(), b);
+        matmul(a.v, a.ln1, w.wv(), w.bv(), b);
+        par.forEach(b * nh, (lo, hi, wk) -> {
+            for (int i = lo; i < hi; i++) Rope.forwardAtItem(a.q, ropeCos, ropeSin, positions, nh, hd, i);
+        });
+        par.forEach(b * nkv, (lo, hi, wk) -> {
+            for (int i = lo; i < hi; i++) Rope.forwardAtItem(a.k, ropeCos, ropeSin, positions, nkv, hd, i);
+        });
+        cache.store(l, a.k, a.v, positions);
+        float[] keys = cache.keys(l), values = cache.values(l);
+        int maxLen = cache.maxLen;
+        par.forEach(b * nh, (lo, hi, wk) -> {
+            for (int i = lo; i < hi; i++) Attention.decodeItem(a.att, a.q, keys, values, positions, maxLen, nh, nkv, hd, i);
+        });
+        matmul(a.res1, a.att, w.wo(), b);
+        par.forEach(b, (lo, hi, wk) -> {
+            for (int i = lo; i < hi; i++) Residual.addRow(a.res1, x, c, i);
+        });
+        rmsnorm(a.ln2, a.rstd2, a.res1, w.postAttnNorm(), b);
+        matmul(a.gate, a.ln2, w.wGate(), b);
+        matmul(a.up, a.ln2, w.wUp(), b);
+        boolean simd = Simd.enabled();
+        par.forEach(b, (lo, hi, wk) -> {
+            for (int i = lo; i < hi; i++) {
+                if (simd) SwiGluVector.forwardRow(a.h, a.gate, a.up, f, i);
+                else SwiGlu.forwardRow(a.h, a.gate, a.up, f, i);
+            }
+        });
+        matmul(out, a.h, w.wDown(), b);
+        par.forEach(b, (lo, hi, wk) -> {
+            for (int i = lo; i < hi; i++) Residual.addRow(out, a.res1, c, i);
+        });
+    }
+
     /** {@code out} (n, V) = x · headᵀ, a vocabulary tile at a time through the tile buffer. */
     private void headLogits(float[] out, float[] x, int n) {
         float[] tile = acts.logitsTile;
@@ -341,6 +437,16 @@ public final class LlamaModel {
         this.batchSize = b;
         this.seqLen = t;
         int n = b * t;
+        embed(tokens, n);
+        for (int l = 0; l < cfg.numHiddenLayers(); l++) {
+            blockForward(l, acts.residual[l], acts.residual[l + 1]);
+        }
+        float[] xL = acts.residual[cfg.numHiddenLayers()];
+        rmsnorm(acts.lnf, acts.rstdf, xL, layout.finalNorm(), n);
+    }
+
+    /** The embedding rows of {@code tokens[0..n)} into {@code residual[0]}. */
+    private void embed(int[] tokens, int n) {
         int c = cfg.hiddenSize();
         Tensor emb = layout.embedding();
         float[] x0 = acts.residual[0];
@@ -354,11 +460,6 @@ public final class LlamaModel {
                 for (int i = lo; i < hi; i++) Embedding.forwardRow(x0, tokens, p, emb.offset(), c, i);
             });
         }
-        for (int l = 0; l < cfg.numHiddenLayers(); l++) {
-            blockForward(l, acts.residual[l], acts.residual[l + 1]);
-        }
-        float[] xL = acts.residual[cfg.numHiddenLayers()];
-        rmsnorm(acts.lnf, acts.rstdf, xL, layout.finalNorm(), n);
     }
 
     /**
@@ -387,6 +488,7 @@ public final class LlamaModel {
         par.forEach(n * nkv, (lo, hi, wk) -> {
             for (int i = lo; i < hi; i++) Rope.forwardItem(a.k, ropeCos, ropeSin, t, nkv, hd, i);
         });
+        if (cache != null) cache.storePrompt(l, a.k, a.v, t);
         boolean simd = Simd.enabled();
         if (simd) transpose(kT, a.k, nkv);
         float[] work = attentionWork;
