@@ -3,7 +3,7 @@
     mvn test -Dtest=TransformersGoldenTest -Dlomo4j.hf.out=/tmp/hf-out
     python check-hf-roundtrip.py /tmp/hf-out
 
-For each of llama and qwen2: AutoModelForCausalLM.from_pretrained(dir) (the fine-tuned weights lomo4j
+For each of llama, qwen2 and llama3 (Llama 3's RoPE scaling): AutoModelForCausalLM.from_pretrained(dir) (the fine-tuned weights lomo4j
 saved after three LOMO steps), logits on the golden batch in float64, compared with lomo4j-logits.safetensors;
 and the BF16 shards lomo4j wrote of the same weights (dir-bf16-shards, with its index) must load as exactly
 those weights rounded to bfloat16. Then dir-bf16, a model lomo4j trained with bf16 weights and saved as bf16:
@@ -20,7 +20,7 @@ from transformers import AutoModelForCausalLM
 
 def main(root):
     worst_all = 0.0
-    for name in ("llama", "qwen2"):
+    for name in ("llama", "qwen2", "llama3"):
         d = os.path.join(root, name)
         golden = json.load(open(os.path.join(d, "golden.json")))
         model = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float64, attn_implementation="eager")

@@ -3,9 +3,9 @@ Qwen2ForCausalLM checkpoints, saved with save_pretrained, and for one fixed batc
 every parameter's gradient, computed in float64 from the saved float32 weights.
 
 Run from this directory with torch and transformers installed (CPU is enough):
-    python make-hf-fixtures.py
+    python make-hf-fixtures.py [NAME ...]
 Writes <name>/ (config.json, generation_config.json, model.safetensors as transformers saves them) and
-<name>/golden.safetensors + <name>/golden.json (tokens, targets, loss) for name in llama, qwen2.
+<name>/golden.safetensors + <name>/golden.json (tokens, targets, loss) for name in llama, qwen2, llama3 (or the names given).
 """
 import json
 import os
@@ -21,12 +21,18 @@ SHAPE = dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_atte
 MODELS = {
     "llama": (LlamaForCausalLM, LlamaConfig(**SHAPE, rope_theta=10000.0, tie_word_embeddings=False)),
     "qwen2": (Qwen2ForCausalLM, Qwen2Config(**SHAPE, rope_theta=1000000.0, tie_word_embeddings=True)),
+    # Llama 3's RoPE scaling, with an original context short enough that the head's 4 frequencies fall in all
+    # three bands (kept, smoothed, divided by the factor) within the batch's 12 positions.
+    "llama3": (LlamaForCausalLM, LlamaConfig(**SHAPE, rope_theta=500000.0, tie_word_embeddings=True,
+                                             rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                                           "high_freq_factor": 4.0, "original_max_position_embeddings": 16})),
 }
 B, T = 2, 12
 
 
-def main():
-    for name, (cls, config) in MODELS.items():
+def main(names):
+    for name in names:
+        cls, config = MODELS[name]
         torch.manual_seed(1234)
         model = cls(config).float()
         with torch.no_grad():
@@ -58,4 +64,5 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+    main(sys.argv[1:] or list(MODELS))

@@ -54,7 +54,7 @@ class TransformersGoldenTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"llama", "qwen2"})
+    @ValueSource(strings = {"llama", "qwen2", "llama3"})
     void logitsLossAndGradientsMatchTransformers(String name, @TempDir Path tmp) throws IOException {
         Path dir = FIXTURES.resolve(name);
         JsonNode golden = new ObjectMapper().readTree(dir.resolve("golden.json").toFile());

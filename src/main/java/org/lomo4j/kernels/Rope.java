@@ -11,11 +11,17 @@ public final class Rope {
 
     /** Fills cos/sin (maxT, HD/2); angles in double so long contexts keep their precision. */
     public static void tables(float[] cos, float[] sin, int maxT, int hd, double theta) {
-        int half = hd / 2;
+        double[] inv = new double[hd / 2];
+        for (int i = 0; i < inv.length; i++) inv[i] = 1.0 / Math.pow(theta, (2.0 * i) / hd);
+        tables(cos, sin, maxT, inv);
+    }
+
+    /** The tables from explicit inverse frequencies, one per rotary pair (a scaled RoPE's, such as Llama 3's). */
+    public static void tables(float[] cos, float[] sin, int maxT, double[] invFreq) {
+        int half = invFreq.length;
         for (int t = 0; t < maxT; t++) {
             for (int i = 0; i < half; i++) {
-                double invFreq = 1.0 / Math.pow(theta, (2.0 * i) / hd);
-                double angle = t * invFreq;
+                double angle = t * invFreq[i];
                 cos[t * half + i] = (float) Math.cos(angle);
                 sin[t * half + i] = (float) Math.sin(angle);
             }

@@ -25,12 +25,13 @@ public record LlamaConfig(
         float rmsNormEps,
         double ropeTheta,
         boolean tieWordEmbeddings,
-        boolean qkvBias) {          // Qwen2: the q, k and v projections carry biases
+        boolean qkvBias,           // Qwen2: the q, k and v projections carry biases
+        RopeScaling ropeScaling) { // Llama 3's frequency scaling, or null
 
     /** Fields lomo4j reads. */
     private static final Set<String> USED = Set.of("hidden_size", "intermediate_size", "num_hidden_layers",
             "num_attention_heads", "num_key_value_heads", "vocab_size", "max_position_embeddings",
-            "rms_norm_eps", "rope_theta", "rope_parameters", "tie_word_embeddings");
+            "rms_norm_eps", "rope_theta", "rope_parameters", "rope_scaling", "tie_word_embeddings");
 
     /**
      * Fields of real HF LLaMA/Qwen2 configs that do not change the computation lomo4j does (token ids,
@@ -39,12 +40,20 @@ public record LlamaConfig(
     private static final Set<String> ACCEPTED = Set.of("architectures", "model_type", "torch_dtype", "dtype",
             "transformers_version", "bos_token_id", "eos_token_id", "pad_token_id", "initializer_range",
             "use_cache", "pretraining_tp", "attention_dropout", "hidden_act", "attention_bias", "mlp_bias",
-            "rope_scaling", "head_dim", "_name_or_path", "max_window_layers", "use_sliding_window",
+            "head_dim", "_name_or_path", "max_window_layers", "use_sliding_window",
             "sliding_window", "layer_types");
 
     public LlamaConfig {
         validate("config", hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads, numKeyValueHeads,
                 vocabSize, maxPositionEmbeddings, rmsNormEps, ropeTheta);
+    }
+
+    /** A config with plain RoPE. */
+    public LlamaConfig(int hiddenSize, int intermediateSize, int numHiddenLayers, int numAttentionHeads,
+                       int numKeyValueHeads, int vocabSize, int maxPositionEmbeddings, float rmsNormEps,
+                       double ropeTheta, boolean tieWordEmbeddings, boolean qkvBias) {
+        this(hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads, numKeyValueHeads, vocabSize,
+                maxPositionEmbeddings, rmsNormEps, ropeTheta, tieWordEmbeddings, qkvBias, null);
     }
 
     /** A LLaMA config (no projection biases). */
@@ -58,6 +67,13 @@ public record LlamaConfig(
     /** HF's name for the architecture: Qwen2 is LLaMA with q/k/v biases. */
     public String modelType() {
         return qkvBias ? "qwen2" : "llama";
+    }
+
+    /** RoPE's inverse frequencies, one per rotary pair (HD / 2), Llama 3's scaling applied where the config has it. */
+    public double[] ropeInverseFrequencies() {
+        double[] inv = new double[headDim() / 2];
+        for (int i = 0; i < inv.length; i++) inv[i] = RopeScaling.inverseFrequency(ropeScaling, ropeTheta, headDim(), i);
+        return inv;
     }
 
     public int headDim() {
@@ -94,22 +110,29 @@ public record LlamaConfig(
         f.require("hidden_act", "silu");
         f.require("attention_bias", false);
         f.require("mlp_bias", false);
-        if (json.hasNonNull("rope_scaling")) {
-            throw new ConfigException(source + ": field 'rope_scaling' is not supported yet (only plain RoPE)");
-        }
-        // transformers 5 writes RoPE's settings as rope_parameters {rope_type, rope_theta} instead of rope_theta.
+        // transformers 5 writes RoPE's settings as rope_parameters {rope_type, rope_theta, ...}; 4.x as rope_theta
+        // and rope_scaling {rope_type (or type), factor, ...}, which Llama 3.x checkpoints on the Hub still carry.
         Fields rope = f;
-        if (json.hasNonNull("rope_parameters")) {
-            if (!json.get("rope_parameters").isObject()) {
-                throw new ConfigException(source + ": field 'rope_parameters' must be an object, got " + json.get("rope_parameters"));
+        RopeScaling scaling = null;
+        for (String field : new String[] {"rope_parameters", "rope_scaling"}) {
+            if (!json.hasNonNull(field)) continue;
+            if (!json.get(field).isObject()) {
+                throw new ConfigException(source + ": field '" + field + "' must be an object, got " + json.get(field));
             }
-            ObjectNode params = (ObjectNode) json.get("rope_parameters");
-            String ropeType = params.path("rope_type").asText("default");
-            if (!ropeType.equals("default")) {
-                throw new ConfigException(source + ": field 'rope_parameters.rope_type' = '" + ropeType
-                        + "' is not supported yet (only default RoPE)");
+            ObjectNode params = (ObjectNode) json.get(field);
+            Fields p = new Fields(params, source + ": " + field);
+            String ropeType = params.path("rope_type").asText(params.path("type").asText("default"));
+            switch (ropeType) {
+                case "default" -> { }
+                case "llama3" -> scaling = new RopeScaling(p.positiveDouble("factor", 8.0), p.positiveDouble("low_freq_factor", 1.0),
+                        p.positiveDouble("high_freq_factor", 4.0), p.positiveInt("original_max_position_embeddings", 8192));
+                default -> throw new ConfigException(source + ": field '" + field + ".rope_type' = '" + ropeType
+                        + "' is not supported (default or llama3)");
             }
-            rope = new Fields(params, source + ": rope_parameters");
+            if (scaling != null && !(scaling.highFreqFactor() > scaling.lowFreqFactor())) {
+                throw new ConfigException(source + ": field '" + field + ".high_freq_factor' must be larger than low_freq_factor");
+            }
+            if (params.has("rope_theta")) rope = p;
         }
         if (json.hasNonNull("head_dim") && heads > 0 && json.get("head_dim").asInt() * heads != hidden) {
             throw new ConfigException(source + ": field 'head_dim' must equal hidden_size / num_attention_heads ("
@@ -134,7 +157,8 @@ public record LlamaConfig(
                     (float) f.positiveDouble("rms_norm_eps", 1e-6),
                     rope.positiveDouble("rope_theta", 10000.0),
                     f.bool("tie_word_embeddings", false),
-                    type.equals("qwen2"));
+                    type.equals("qwen2"),
+                    scaling);
         } catch (ConfigException e) {
             // The record's own checks say "config: …"; name the file instead. Field errors name it already.
             if (!e.getMessage().startsWith("config: ")) throw e;
@@ -175,7 +199,16 @@ public record LlamaConfig(
         o.put("vocab_size", vocabSize);
         o.put("max_position_embeddings", maxPositionEmbeddings);
         o.put("rms_norm_eps", rmsNormEps);
-        o.put("rope_theta", ropeTheta);
+        o.put("rope_theta", ropeTheta);  // transformers 4.x reads this, 5.x the rope_parameters below
+        ObjectNode rope = o.putObject("rope_parameters");
+        rope.put("rope_type", ropeScaling == null ? "default" : "llama3");
+        rope.put("rope_theta", ropeTheta);
+        if (ropeScaling != null) {
+            rope.put("factor", ropeScaling.factor());
+            rope.put("low_freq_factor", ropeScaling.lowFreqFactor());
+            rope.put("high_freq_factor", ropeScaling.highFreqFactor());
+            rope.put("original_max_position_embeddings", ropeScaling.originalMaxPositionEmbeddings());
+        }
         o.put("tie_word_embeddings", tieWordEmbeddings);
         o.put("hidden_act", "silu");
         o.put("torch_dtype", "float32");

@@ -186,7 +186,7 @@ public final class LlamaModel {
         if (ropeCos.length >= positions * half) return;
         ropeCos = new float[positions * half];
         ropeSin = new float[positions * half];
-        Rope.tables(ropeCos, ropeSin, positions, cfg.headDim(), cfg.ropeTheta());
+        Rope.tables(ropeCos, ropeSin, positions, cfg.ropeInverseFrequencies());
     }
 
     /**

@@ -17,8 +17,9 @@ final class AdaLomo extends Lomo {
     private final AdaLomoPass adaPass;
 
     AdaLomo(LlamaModel model, OptimizerConfig config) {
-        super(model, config);
-        this.adaPass = new AdaLomoPass(model.parameters(), config.rounding().code, model.parallel(), model.ledger());
+        super(model, config, defaultScaler(model), false);
+        // A tied embedding's gradient buffer is the norm pass's, when there is one: the passes run one after the other.
+        this.adaPass = new AdaLomoPass(model.parameters(), config.rounding().code, model.parallel(), model.ledger(), pendingBuffer());
     }
 
     @Override

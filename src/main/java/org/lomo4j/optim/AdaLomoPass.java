@@ -58,7 +58,8 @@ final class AdaLomoPass implements GradientSink {
     private float divisor;
     private float lr;
 
-    AdaLomoPass(Parameters parameters, int rounding, Parallel par, MemoryLedger ledger) {
+    /** {@code sharedPending}: a tied embedding's gradient buffer to use (another pass's), or null to allocate one. */
+    AdaLomoPass(Parameters parameters, int rounding, Parallel par, MemoryLedger ledger, float[] sharedPending) {
         ParameterLayout layout = parameters.layout();
         this.par = par;
         this.parameters = parameters;
@@ -86,7 +87,8 @@ final class AdaLomoPass implements GradientSink {
         this.columnTerms = ledger.doubles(Category.SCRATCH, layout.maxCols());
         this.colFactor = ledger.floats(Category.SCRATCH, layout.maxCols());
         this.rowSquares = ledger.doubles(Category.SCRATCH, layout.maxRows());
-        this.pending = layout.tied() ? ledger.floats(Category.SCRATCH, layout.embedding().size()) : null;
+        this.pending = !layout.tied() ? null : sharedPending != null ? sharedPending
+                : ledger.floats(Category.SCRATCH, layout.embedding().size());
     }
 
     /** Starts step {@code t} (1-based), with this step's learning rate and clipping in {@code hp}. */

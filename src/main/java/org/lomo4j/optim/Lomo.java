@@ -33,18 +33,33 @@ import java.util.Map;
  * gradients times S, and a step whose gradients are not all finite updates nothing.
  */
 public sealed class Lomo extends Optimizer permits AdaLomo {
-    private final LomoPass pass;
+    private final LomoPass pass;      // LOMO's update, and the norm pass; null where neither runs (AdaLomo unclipped)
     private final LossScaler scaler;  // float16 weights only, else null
 
     Lomo(LlamaModel model, OptimizerConfig config) {
-        this(model, config, model.parameters().dtype() == ParamDtype.F16
-                ? new LossScaler(LossScaler.INITIAL_EXPONENT, LossScaler.WINDOW) : null);
+        this(model, config, defaultScaler(model), true);
     }
 
     Lomo(LlamaModel model, OptimizerConfig config, LossScaler scaler) {
+        this(model, config, scaler, true);
+    }
+
+    /** {@code updates}: this pass applies the updates; otherwise it exists only where a norm pass runs. */
+    Lomo(LlamaModel model, OptimizerConfig config, LossScaler scaler, boolean updates) {
         super(model, config);
-        this.pass = new LomoPass(model.parameters(), config.rounding().code, model.parallel(), model.ledger());
+        boolean normPass = config.clipNorm() > 0 || scaler != null;
+        this.pass = updates || normPass ? new LomoPass(model.parameters(), config.rounding().code, model.parallel(), model.ledger()) : null;
         this.scaler = scaler;
+    }
+
+    /** Float16 weights are loss-scaled. */
+    static LossScaler defaultScaler(LlamaModel model) {
+        return model.parameters().dtype() == ParamDtype.F16 ? new LossScaler(LossScaler.INITIAL_EXPONENT, LossScaler.WINDOW) : null;
+    }
+
+    /** The tied weight's gradient buffer of the norm pass, for an updating pass to share; null without one. */
+    float[] pendingBuffer() {
+        return pass == null ? null : pass.pendingBuffer();
     }
 
     @Override

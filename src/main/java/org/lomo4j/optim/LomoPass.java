@@ -54,6 +54,11 @@ final class LomoPass implements GradientSink {
         this.pendingTensor = null;
     }
 
+    /** The tied weight's gradient buffer (null when untied), free between passes. */
+    float[] pendingBuffer() {
+        return pending;
+    }
+
     /** Σg² over every gradient seen in this pass (NORM mode). */
     double sumSquares() {
         return sumSquares;

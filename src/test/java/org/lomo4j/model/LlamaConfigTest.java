@@ -115,7 +115,7 @@ class LlamaConfigTest {
 
         j = tiny();
         j.putObject("rope_scaling").put("type", "linear");
-        assertTrue(error(j).contains("'rope_scaling'"), error(j));
+        assertEquals("cfg.json: field 'rope_scaling.rope_type' = 'linear' is not supported (default or llama3)", error(j));
     }
 
     @Test
@@ -143,10 +143,32 @@ class LlamaConfigTest {
         j.remove("rope_theta");
         j.putObject("rope_parameters").put("rope_type", "default").put("rope_theta", 500000.0);
         assertEquals(500000.0, LlamaConfig.fromJson(j, "cfg.json").ropeTheta());
-        ((ObjectNode) j.get("rope_parameters")).put("rope_type", "llama3");
-        assertEquals("cfg.json: field 'rope_parameters.rope_type' = 'llama3' is not supported yet (only default RoPE)", error(j));
+        ((ObjectNode) j.get("rope_parameters")).put("rope_type", "yarn");
+        assertEquals("cfg.json: field 'rope_parameters.rope_type' = 'yarn' is not supported (default or llama3)", error(j));
         ((ObjectNode) j.get("rope_parameters")).put("rope_type", "default").put("rope_theta", -1);
         assertEquals("cfg.json: rope_parameters: field 'rope_theta' must be a positive number, got -1", error(j));
+    }
+
+    /** Llama 3.2 1B's config as the Hub has it (transformers 4.x: rope_theta and rope_scaling), and saved back as 5.x writes it. */
+    @Test
+    void llama3RopeScalingLoadsAndRoundTrips() throws Exception {
+        LlamaConfig c = LlamaConfig.load(Path.of(getClass().getResource("/configs/llama-3.2-1b.json").toURI()));
+        assertEquals(new RopeScaling(32.0, 1.0, 4.0, 8192), c.ropeScaling());
+        assertEquals(500000.0, c.ropeTheta());
+        assertEquals(1_235_814_400L, new ParameterLayout(c).totalSize(), "Llama-3.2-1B's parameter count");
+        double[] inv = c.ropeInverseFrequencies();
+        // Wavelengths below 8192 / 4 keep their frequency; beyond 8192 they are divided by 32; between, a blend.
+        assertEquals(1.0, inv[0], 0.0);
+        double plainLast = 1.0 / Math.pow(500000.0, 62.0 / 64);
+        assertEquals(plainLast / 32, inv[31], 1e-12 * plainLast);
+        for (int i = 1; i < inv.length; i++) assertTrue(inv[i] < inv[i - 1], "frequencies fall with i");
+        ObjectNode saved = c.toJson();
+        assertEquals("llama3", saved.at("/rope_parameters/rope_type").asText());
+        assertEquals(c, LlamaConfig.fromJson(saved, "saved"));
+
+        ObjectNode j = tiny();
+        j.putObject("rope_scaling").put("rope_type", "llama3").put("low_freq_factor", 4.0).put("high_freq_factor", 1.0);
+        assertEquals("cfg.json: field 'rope_scaling.high_freq_factor' must be larger than low_freq_factor", error(j));
     }
 
     @Test

@@ -54,7 +54,7 @@ final class DeviceBuffers {
         targets = new int[n];
         ropeCos = new float[seq * c.headDim() / 2];
         ropeSin = new float[seq * c.headDim() / 2];
-        Rope.tables(ropeCos, ropeSin, seq, c.headDim(), c.ropeTheta());
+        Rope.tables(ropeCos, ropeSin, seq, c.ropeInverseFrequencies());
         residual = new float[c.numHiddenLayers() + 1][];
         for (int l = 0; l < residual.length; l++) residual[l] = new float[n * hidden];
         blocks = new Block[c.numHiddenLayers()];
