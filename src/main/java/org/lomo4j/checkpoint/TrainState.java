@@ -13,7 +13,7 @@ import org.lomo4j.optim.OptimizerConfig;
  * including how the weights are stored ({@code paramDtype}) and rounded.
  */
 public record TrainState(int step, long seed, String data, int batchSize, int seqLen, OptimizerConfig optimizer,
-                         PromptTemplate template, ParamDtype paramDtype) {
+                         PromptTemplate template, ParamDtype paramDtype, String evalData) {
 
     /** The optimizer's seed (stochastic rounding's key) is the run's. */
     public TrainState {
@@ -24,8 +24,14 @@ public record TrainState(int step, long seed, String data, int batchSize, int se
         this(step, seed, data, batchSize, seqLen, optimizer, PromptTemplate.NONE, ParamDtype.F32);
     }
 
+    /** No separate evaluation data: the training data's held-out part is evaluated. */
+    public TrainState(int step, long seed, String data, int batchSize, int seqLen, OptimizerConfig optimizer,
+                      PromptTemplate template, ParamDtype paramDtype) {
+        this(step, seed, data, batchSize, seqLen, optimizer, template, paramDtype, null);
+    }
+
     public TrainState withStep(int newStep) {
-        return new TrainState(newStep, seed, data, batchSize, seqLen, optimizer, template, paramDtype);
+        return new TrainState(newStep, seed, data, batchSize, seqLen, optimizer, template, paramDtype, evalData);
     }
 
     public ObjectNode toJson() {
@@ -38,6 +44,7 @@ public record TrainState(int step, long seed, String data, int batchSize, int se
         o.put("seq", seqLen);
         o.put("template", template.id());
         o.put("param_dtype", paramDtype.id());
+        if (evalData != null) o.put("eval_data", evalData);
         ObjectNode opt = o.putObject("optimizer");
         opt.put("kind", optimizer.kind().id());
         opt.put("schedule", optimizer.schedule().kind().name().toLowerCase(java.util.Locale.ROOT));
@@ -69,7 +76,8 @@ public record TrainState(int step, long seed, String data, int batchSize, int se
             return new TrainState(require(o, "step", source).asInt(), oc.seed(),
                     require(o, "data", source).asText(), require(o, "batch", source).asInt(), require(o, "seq", source).asInt(), oc,
                     PromptTemplate.parse(o.path("template").asText("none")),  // absent before templates existed
-                    ParamDtype.parse(o.path("param_dtype").asText("f32"), "param_dtype"));
+                    ParamDtype.parse(o.path("param_dtype").asText("f32"), "param_dtype"),
+                    o.hasNonNull("eval_data") ? o.get("eval_data").asText() : null);
         } catch (CheckpointException e) {
             throw e;
         } catch (IllegalArgumentException e) {

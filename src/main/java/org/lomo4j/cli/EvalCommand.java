@@ -34,12 +34,15 @@ final class EvalCommand implements Callable<Integer> {
         batchOptions.validate();
         // A checkpoint is evaluated as it was trained: its data, batch and sequence length, unless told otherwise.
         TrainState st = modelOptions.trainState();
-        if (data == null) data = st != null ? st.data() : "synthetic:reverse";
+        // The checkpoint's separate evaluation set where it had one, else its training data's held-out part.
+        boolean evalSet = data == null && st != null && st.evalData() != null;
+        if (data == null) data = st == null ? "synthetic:reverse" : evalSet ? st.evalData() : st.data();
         int batch = batchOptions.batch != null || st == null ? batchOptions.batch() : st.batchSize();
         int seq = batchOptions.seq != null || st == null ? batchOptions.seq() : st.seqLen();
         try (Parallel par = modelOptions.parallel()) {
             Tokenizer tok = modelOptions.tokenizer();
-            DataSource source = DataSource.open(data, tok, modelOptions.template(template), false, seq);
+            DataSource source = evalSet ? DataSource.openForEvaluation(data, tok, modelOptions.template(template), false, seq)
+                    : DataSource.open(data, tok, modelOptions.template(template), false, seq);
             source.requireHeldOut(seq);
             LlamaModel model = modelOptions.load(par, new MemoryLedger());
             ModelOptions.checkVocab(model, tok);

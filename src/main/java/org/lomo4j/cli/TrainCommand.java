@@ -134,6 +134,13 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--no-eval", description = "Skip the evaluation before and after training")
     boolean noEval;
 
+    @Option(names = "--eval-every", defaultValue = "0", description = "Also evaluate every N steps (0: only before and after). Default: ${DEFAULT-VALUE}")
+    int evalEvery;
+
+    @Option(names = "--eval-data", description = "Evaluate on this file (JSONL or text, all of it) instead of the training data's held-out part, "
+            + "which is then trained on too")
+    String evalData;
+
     @Option(names = "--checkpoint-activations", negatable = true,
             description = "Keep only each block's input and recompute the block in backward (fewer activations, ~1.3x the step time). "
                     + "Default: on when the run would not fit the JVM's heap without it")
@@ -198,10 +205,16 @@ final class TrainCommand implements Callable<Integer> {
             }
             // The whole data set, scanned before step 1: encoding, every example against --seq, a held-out split.
             PromptTemplate wrap = resumed != null ? resumed.template() : PromptTemplate.parse(template);
+            String evalSpec = resumed != null ? resumed.evalData() : evalData;
             DataSource source = DataSource.open(resumed != null ? resumed.data() : data, tok, wrap, skipBadLines, t);
-            if (!noEval) source.requireHeldOut(t);
+            DataSource evalSource = source;
+            if (evalSpec != null) {
+                evalSource = DataSource.openForEvaluation(evalSpec, tok, wrap, skipBadLines, t);
+                source = source.trainingOnAll();
+            }
+            if (!noEval) evalSource.requireHeldOut(t);
             TrainState recipe = resumed != null ? resumed
-                    : new TrainState(0, modelOptions.seed, data, b, t, optimizerConfig(source), wrap, modelOptions.paramDtype());
+                    : new TrainState(0, modelOptions.seed, data, b, t, optimizerConfig(source), wrap, modelOptions.paramDtype(), evalData);
             ParamDtype dtype = recipe.paramDtype();
             saveFormat = new ModelWeights.Format(saveDtype == null ? Checkpoint.storedDtype(dtype) : parseDtype(saveDtype), shardBytes);
             Backend device = modelOptions.deviceBackend();
@@ -214,6 +227,7 @@ final class TrainCommand implements Callable<Integer> {
                     cfg.vocabSize(), layout.tied() ? ", tied embeddings" : "", dtype.id(),
                     dtype.half() ? ", " + oc.rounding().id() + " rounding" : "");
             log.printf(Locale.ROOT, "data     %s%n", source.describe());
+            if (evalSource != source) log.printf(Locale.ROOT, "eval     %s%n", evalSource.describe());
             log.printf(Locale.ROOT, "kernels  %s%n", kernels);
             log.printf(Locale.ROOT, "train    %s, lr %.3g %s (warmup %d), weight decay %.3g, clip-norm %s, clip-value %s, "
                             + "batch %d x %d tokens, steps %d..%d, %d threads%n",
@@ -243,12 +257,12 @@ final class TrainCommand implements Callable<Integer> {
             runDir.requireSpace(checkpointBytes(layout, oc), "a checkpoint");
             List<Trainer.StepRecord> history = checkpoint == null ? List.of() : RunDirectory.history(sameRun ? out : sourceRun, recipe.step());
             var previousReport = checkpoint == null ? null : RunReport.read(sameRun ? out : sourceRun);
-            return train(log, par, ledger, tok, cfg, recipe, checkpoint, source, device, plan, runDir, history, previousReport);
+            return train(log, par, ledger, tok, cfg, recipe, checkpoint, source, evalSource, device, plan, runDir, history, previousReport);
         }
     }
 
     private int train(PrintStream log, Parallel par, MemoryLedger ledger, Tokenizer tok, LlamaConfig cfg, TrainState recipe, Path checkpoint,
-                      DataSource source, Backend device, MemoryPlan plan, RunDirectory runDir, List<Trainer.StepRecord> history,
+                      DataSource source, DataSource evalSource, Backend device, MemoryPlan plan, RunDirectory runDir, List<Trainer.StepRecord> history,
                       com.fasterxml.jackson.databind.JsonNode previousReport) throws Exception {
         OptimizerConfig oc = recipe.optimizer();
         int b = recipe.batchSize(), t = recipe.seqLen();
@@ -285,7 +299,8 @@ final class TrainCommand implements Callable<Integer> {
             TrainingRun.Saver saver = dir -> Checkpoint.save(dir, model, opt, recipe.withStep(opt.stepCount()), tokenizerFiles, specialIds,
                     saveFormat);
             TrainingRun run = new TrainingRun(model, opt, source, runDir, saver,
-                    new TrainingRun.Schedule(checkpointEvery, checkpointMinutes, keepCheckpoints), noEval ? null : new Evaluator(model, tok), log);
+                    new TrainingRun.Schedule(checkpointEvery, checkpointMinutes, keepCheckpoints),
+                    noEval ? null : new TrainingRun.Evaluation(new Evaluator(model, tok), evalSource, evalEvery), log);
             outcome = run.run(steps, recipe.seed(), b, t, history, progress, stop::get);
             if (outcome.status() == TrainingRun.Status.INTERRUPTED) {
                 progress.interrupted();
@@ -297,9 +312,10 @@ final class TrainCommand implements Callable<Integer> {
             Path report = reportJson != null ? reportJson : out.resolve(RunDirectory.REPORT);
             String reportProblem = "";
             try {
-                RunReport.writeJson(report, RunReport.json(model.config(), model.layout().totalSize(), recipe.withStep(outcome.step()),
-                        par.threads(), outcome, recipe.step(), ledger, previousReport));
-                RunReport.writePlots(out, outcome.steps(), ledger, oc.kind().id() + " on " + recipe.data());
+                var json = RunReport.json(model.config(), model.layout().totalSize(), recipe.withStep(outcome.step()),
+                        par.threads(), outcome, recipe.step(), ledger, previousReport);
+                RunReport.writeJson(report, json);
+                RunReport.writePlots(out, outcome.steps(), json, ledger, oc.kind().id() + " on " + recipe.data());
             } catch (java.io.IOException e) {
                 reportProblem = "; the report was not written (" + e.getMessage() + ")";
             }
@@ -413,6 +429,8 @@ final class TrainCommand implements Callable<Integer> {
         if (warmup != null && warmup < 0) throw new IllegalArgumentException("--warmup must not be negative, got " + warmup);
         if (steps != null && steps < 1) throw new IllegalArgumentException("--steps must be at least 1, got " + steps);
         if (checkpointEvery < 0) throw new IllegalArgumentException("--checkpoint-every must not be negative, got " + checkpointEvery);
+        if (evalEvery < 0) throw new IllegalArgumentException("--eval-every must not be negative, got " + evalEvery);
+        if (evalData != null && noEval) throw new IllegalArgumentException("--eval-data evaluates, --no-eval does not: give one of them");
         if (keepCheckpoints < 1) throw new IllegalArgumentException("--keep-checkpoints must be at least 1, got " + keepCheckpoints);
         if (steps != null && epochs != null) throw new IllegalArgumentException("give --steps or --epochs, not both");
     }
@@ -444,6 +462,7 @@ final class TrainCommand implements Callable<Integer> {
         conflict("--clip-norm", clipNorm, oc.clipNorm(), clipNorm != null && clipNorm == oc.clipNorm());
         conflict("--clip-value", clipValue, oc.clipValue(), clipValue == oc.clipValue());
         conflict("--rounding", rounding, oc.rounding().id(), rounding.equals(oc.rounding().id()));
+        conflict("--eval-data", evalData, recipe.evalData(), evalData != null && evalData.equals(recipe.evalData()));
         conflict("--template", template, recipe.template().id(), template.equals(recipe.template().id()));
         conflict("--epochs", epochs, lrs.totalSteps() + " steps", false);
         conflict("--batch", batchOptions.batch, recipe.batchSize(), batchOptions.batch != null && batchOptions.batch == recipe.batchSize());

@@ -29,6 +29,16 @@ public interface DataSource {
      */
     default void requireHeldOut(int seqLen) {}
 
+    /** This data with nothing held out (another file is evaluated on): every example or token is trained on. */
+    default DataSource trainingOnAll() {
+        return this;
+    }
+
+    /** This data as an evaluation set: every example or token held out. */
+    default DataSource evaluationOnAll() {
+        return this;
+    }
+
     /** {@code synthetic:NAME}, a JSON Lines file of prompt/response objects, or any other file as plain text. */
     static DataSource open(String spec, Tokenizer tok, boolean skipBadLines) {
         return open(spec, tok, PromptTemplate.NONE, skipBadLines, 0);
@@ -53,6 +63,20 @@ public interface DataSource {
             throw new IllegalArgumentException("--data " + spec + ": no such file (or use synthetic:NAME)");
         }
         return JsonlSource.isJsonl(path) ? JsonlSource.read(path, tok, template, skipBadLines, seqLen) : TextSource.read(path, tok, seqLen);
+    }
+
+    /**
+     * A separate evaluation set ({@code --eval-data}): as {@link #open(String, Tokenizer, PromptTemplate, boolean, int)},
+     * with every example or token held out.
+     */
+    static DataSource openForEvaluation(String spec, Tokenizer tok, PromptTemplate template, boolean skipBadLines, int seqLen) {
+        if (spec.startsWith("synthetic:")) return open(spec, tok, template, skipBadLines, seqLen);
+        Path path = Path.of(spec);
+        if (!Files.isRegularFile(path)) {
+            throw new IllegalArgumentException("--eval-data " + spec + ": no such file");
+        }
+        DataSource source = JsonlSource.isJsonl(path) ? JsonlSource.read(path, tok, template, skipBadLines, seqLen) : TextSource.read(path, tok, 0);
+        return source.evaluationOnAll();
     }
 
     /** A seed for (seed, step, stream) that decorrelates neighbouring steps. */

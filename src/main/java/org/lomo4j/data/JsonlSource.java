@@ -26,6 +26,15 @@ public final class JsonlSource implements DataSource {
     private final List<Example> eval;
     private final int skipped;
 
+    private JsonlSource(Path path, Tokenizer tok, PromptTemplate template, List<Example> train, List<Example> eval, int skipped) {
+        this.path = path;
+        this.tok = tok;
+        this.template = template;
+        this.skipped = skipped;
+        this.train = train;
+        this.eval = eval;
+    }
+
     private JsonlSource(Path path, Tokenizer tok, PromptTemplate template, List<Example> all, int skipped) {
         this.path = path;
         this.tok = tok;
@@ -116,6 +125,20 @@ public final class JsonlSource implements DataSource {
             throw new IllegalArgumentException(path + ": " + train.size() + " examples leave none to hold out for evaluation "
                     + "(every 10th is held out; at least 10 are needed); add examples, or train with --no-eval");
         }
+    }
+
+    @Override
+    public DataSource trainingOnAll() {
+        List<Example> all = new ArrayList<>(train);
+        all.addAll(eval);
+        return new JsonlSource(path, tok, template, all, List.of(), skipped);
+    }
+
+    @Override
+    public DataSource evaluationOnAll() {
+        List<Example> all = new ArrayList<>(train);
+        all.addAll(eval);
+        return new JsonlSource(path, tok, template, List.of(), all, skipped);
     }
 
     public int skippedLines() {

@@ -18,9 +18,23 @@ public final class TextSource implements DataSource {
     private final int split;
 
     private TextSource(Path path, int[] tokens) {
+        this(path, tokens, tokens.length - tokens.length / 10);
+    }
+
+    private TextSource(Path path, int[] tokens, int split) {
         this.path = path;
         this.tokens = tokens;
-        this.split = tokens.length - tokens.length / 10;
+        this.split = split;
+    }
+
+    @Override
+    public DataSource trainingOnAll() {
+        return new TextSource(path, tokens, tokens.length);
+    }
+
+    @Override
+    public DataSource evaluationOnAll() {
+        return new TextSource(path, tokens, 0);
     }
 
     public static TextSource read(Path path, Tokenizer tok) {
@@ -30,11 +44,15 @@ public final class TextSource implements DataSource {
     /** The file's text, tokenized; with {@code seqLen > 0}, it must hold a training window of that many tokens. */
     public static TextSource read(Path path, Tokenizer tok, int seqLen) {
         TextSource source = new TextSource(path, tok.encode(Utf8.read(path)));
-        if (seqLen > 0 && source.split < seqLen + 1) {
-            throw new IllegalArgumentException(path + ": " + source.tokens.length + " tokens is too little text for --seq " + seqLen
+        if (seqLen > 0) source.requireTrainingWindow(seqLen);
+        return source;
+    }
+
+    private void requireTrainingWindow(int seqLen) {
+        if (split < seqLen + 1) {
+            throw new IllegalArgumentException(path + ": " + tokens.length + " tokens is too little text for --seq " + seqLen
                     + " (its first 90% must hold one window of " + (seqLen + 1) + " tokens)");
         }
-        return source;
     }
 
     @Override
@@ -89,6 +107,7 @@ public final class TextSource implements DataSource {
 
     @Override
     public String describe() {
-        return path + " (text, " + tokens.length + " tokens, last 10% held out)";
+        String held = split == tokens.length ? "none held out" : split == 0 ? "all for evaluation" : "last 10% held out";
+        return path + " (text, " + tokens.length + " tokens, " + held + ")";
     }
 }

@@ -13,12 +13,21 @@ public final class Plots {
     private static final int W = 640, H = 360, PAD = 50;
 
     public static String lossCurve(List<Trainer.StepRecord> records, String title) {
+        return lossCurve(records, List.of(), title);
+    }
+
+    /** The training loss per step, and evaluation losses ({step, loss}) as red points on the same axes. */
+    public static String lossCurve(List<Trainer.StepRecord> records, List<double[]> evals, String title) {
         StringBuilder sb = header(title);
         if (records.isEmpty()) return sb.append("</svg>\n").toString();
         double min = Double.MAX_VALUE, max = -Double.MAX_VALUE;
         for (Trainer.StepRecord r : records) {
             min = Math.min(min, r.loss());
             max = Math.max(max, r.loss());
+        }
+        for (double[] e : evals) {
+            min = Math.min(min, e[1]);
+            max = Math.max(max, e[1]);
         }
         if (max == min) max = min + 1;
         int first = records.get(0).step(), last = records.get(records.size() - 1).step();
@@ -30,6 +39,14 @@ public final class Plots {
             sb.append(String.format(Locale.ROOT, "%.1f,%.1f ", x, y));
         }
         sb.append("\"/>\n");
+        for (double[] e : evals) {
+            double x = PAD + (W - 2 * PAD) * (e[0] - first) / span;
+            double y = H - PAD - (H - 2 * PAD) * (e[1] - min) / (max - min);
+            sb.append(String.format(Locale.ROOT, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"#d62728\"/>%n", x, y));
+        }
+        if (!evals.isEmpty()) {
+            sb.append(String.format(Locale.ROOT, "<text x=\"%d\" y=\"%d\" font-size=\"11\" fill=\"#d62728\">• eval loss</text>%n", W - PAD - 60, PAD - 8));
+        }
         axisLabels(sb, String.format(Locale.ROOT, "%.3f", max), String.format(Locale.ROOT, "%.3f", min),
                 "step " + first, "step " + last, "loss");
         return sb.append("</svg>\n").toString();

@@ -80,6 +80,16 @@ public final class RunReport {
         now.put("memory_peak_total_bytes", ledger.peakTotal());
         now.put("finished_at", java.time.Instant.now().toString());
 
+        ArrayNode evals = o.putArray("evals");
+        if (previous != null && sessionStart > 0) {
+            for (JsonNode e : previous.path("evals")) if (e.path("step").asInt() <= sessionStart) evals.add(e);
+        }
+        for (TrainingRun.EvalPoint p : outcome.evals()) {
+            ObjectNode e = eval(m, p.result());
+            e.put("step", p.step());
+            evals.add(e);
+        }
+
         JsonNode earlierBefore = previous != null && sessionStart > 0 ? previous.get("eval_before") : null;
         if (earlierBefore != null) o.set("eval_before", earlierBefore);
         else if (outcome.before() != null) o.set("eval_before", eval(m, outcome.before()));
@@ -113,9 +123,11 @@ public final class RunReport {
         AtomicFiles.writeString(file, new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(report));
     }
 
-    /** loss.svg and memory.svg beside the report (metrics.csv is written as the steps go). */
-    public static void writePlots(Path dir, List<Trainer.StepRecord> steps, MemoryLedger ledger, String title) throws IOException {
-        AtomicFiles.writeString(dir.resolve("loss.svg"), Plots.lossCurve(steps, "Training loss: " + title));
+    /** loss.svg (with the report's evaluations as points) and memory.svg beside the report (metrics.csv is written as the steps go). */
+    public static void writePlots(Path dir, List<Trainer.StepRecord> steps, JsonNode report, MemoryLedger ledger, String title) throws IOException {
+        List<double[]> evals = new java.util.ArrayList<>();
+        for (JsonNode e : report.path("evals")) evals.add(new double[] {e.get("step").asDouble(), e.get("loss").asDouble()});
+        AtomicFiles.writeString(dir.resolve("loss.svg"), Plots.lossCurve(steps, evals, "Training loss: " + title));
         AtomicFiles.writeString(dir.resolve("memory.svg"), Plots.memoryBars(ledger, "Peak memory accounted: " + title));
     }
 }

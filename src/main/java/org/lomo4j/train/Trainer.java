@@ -24,6 +24,9 @@ public final class Trainer {
 
         /** Called when the optimizer starts on step {@code step}: from here until {@link #onStep}, the weights are in flux. */
         default void beforeStep(int step) {}
+
+        /** Another line is about to be printed: a progress bar ends its line first. */
+        default void pause() {}
     }
 
     private final Optimizer optimizer;

@@ -35,13 +35,19 @@ public final class TrainingRun {
 
     public enum Status { COMPLETED, INTERRUPTED, FAILED }
 
+    /** Evaluation: on {@code data} (held-out or a separate set) before and after, and every {@code every} steps (0: never). */
+    public record Evaluation(Evaluator evaluator, DataSource data, int every) {}
+
+    /** An evaluation during training, after {@code step} steps. */
+    public record EvalPoint(int step, Evaluator.Result result) {}
+
     /**
      * How the session ended. {@code checkpoint} is the newest whole checkpoint on disk (null if none);
      * {@code failure} says what went wrong in one sentence (null unless FAILED); {@code diverged} when that was
      * a non-finite loss or non-finite weights, which resuming would only repeat.
      */
     public record Outcome(Status status, int step, Path checkpoint, String failure, boolean diverged, List<Trainer.StepRecord> steps,
-                          Evaluator.Result before, Evaluator.Result after) {}
+                          Evaluator.Result before, Evaluator.Result after, List<EvalPoint> evals) {}
 
     private final LlamaModel model;
     private final Optimizer optimizer;
@@ -49,18 +55,18 @@ public final class TrainingRun {
     private final RunDirectory dir;
     private final Saver saver;
     private final Schedule schedule;
-    private final Evaluator evaluator;  // null: no evaluation
+    private final Evaluation evaluation;  // null: no evaluation
     private final PrintStream log;
 
     public TrainingRun(LlamaModel model, Optimizer optimizer, DataSource data, RunDirectory dir, Saver saver, Schedule schedule,
-                       Evaluator evaluator, PrintStream log) {
+                       Evaluation evaluation, PrintStream log) {
         this.model = model;
         this.optimizer = optimizer;
         this.data = data;
         this.dir = dir;
         this.saver = saver;
         this.schedule = schedule;
-        this.evaluator = evaluator;
+        this.evaluation = evaluation;
         this.log = log;
     }
 
@@ -71,6 +77,7 @@ public final class TrainingRun {
     public Outcome run(int totalSteps, long seed, int batch, int seq, List<Trainer.StepRecord> history, Trainer.Listener progress,
                        BooleanSupplier stop) {
         List<Trainer.StepRecord> steps = new ArrayList<>(history);
+        List<EvalPoint> evals = new ArrayList<>();
         Evaluator.Result before = null, after = null;
         String failure = null;
         boolean diverged = false;
@@ -79,8 +86,8 @@ public final class TrainingRun {
         long[] lastSave = {System.nanoTime()};
         try {
             dir.startMetrics(history);
-            if (evaluator != null) {
-                before = evaluator.evaluate(data, batch, seq);
+            if (evaluation != null) {
+                before = evaluation.evaluator().evaluate(evaluation.data(), batch, seq);
                 log.println("before   " + Evaluator.describe(before));
             }
             new Trainer(optimizer, data, seed, batch, seq).run(totalSteps, new Trainer.Listener() {
@@ -101,6 +108,12 @@ public final class TrainingRun {
                     if (!last && (byStep || byTime)) {
                         save();
                         lastSave[0] = System.nanoTime();
+                    }
+                    if (!last && evaluation != null && evaluation.every() > 0 && (r.step() + 1) % evaluation.every() == 0) {
+                        Evaluator.Result e = evaluation.evaluator().evaluate(evaluation.data(), batch, seq);
+                        evals.add(new EvalPoint(r.step() + 1, e));
+                        progress.pause();
+                        log.printf("eval     step %d: %s%n", r.step() + 1, Evaluator.describe(e));
                     }
                 }
             }, stop);
@@ -138,9 +151,9 @@ public final class TrainingRun {
                 status = Status.FAILED;
             }
         }
-        if (status == Status.COMPLETED && evaluator != null) {
+        if (status == Status.COMPLETED && evaluation != null) {
             try {
-                after = evaluator.evaluate(data, batch, seq);
+                after = evaluation.evaluator().evaluate(evaluation.data(), batch, seq);
                 log.println("after    " + Evaluator.describe(after));
             } catch (RuntimeException | OutOfMemoryError e) {
                 failure = "evaluation after training failed (" + e.getMessage() + "); the checkpoint is saved";
@@ -149,7 +162,7 @@ public final class TrainingRun {
         }
         List<Path> saved = dir.checkpoints();
         Path newest = saved.isEmpty() ? null : saved.get(saved.size() - 1);
-        return new Outcome(status, optimizer.stepCount(), newest, failure, diverged, steps, before, after);
+        return new Outcome(status, optimizer.stepCount(), newest, failure, diverged, steps, before, after, evals);
     }
 
     /** Saves the current step's checkpoint unless it is on disk already, and only from finite weights. */

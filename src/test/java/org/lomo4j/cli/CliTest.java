@@ -336,6 +336,36 @@ class CliTest {
         assertTrue(stderr().startsWith("error: " + few + ": 4 examples leave none to hold out for evaluation"), stderr());
     }
 
+    /** A separate evaluation file, evaluated every few steps: the log, the report and the loss plot show each evaluation. */
+    @Test
+    void evalDataIsEvaluatedEveryFewSteps(@TempDir Path dir) throws IOException {
+        Path train = dir.resolve("train.jsonl"), held = dir.resolve("held.jsonl");
+        StringBuilder a = new StringBuilder(), b = new StringBuilder();
+        for (int i = 0; i < 40; i++) a.append("{\"prompt\": \"").append(i).append("+1=\", \"response\": \"").append(i + 1).append("\"}\n");
+        for (int i = 40; i < 45; i++) b.append("{\"prompt\": \"").append(i).append("+1=\", \"response\": \"").append(i + 1).append("\"}\n");
+        Files.writeString(train, a.toString());
+        Files.writeString(held, b.toString());
+        Path runDir = dir.resolve("run");
+        assertEquals(0, run("train", "--model", smallModel(dir).toString(), "--data", train.toString(), "--eval-data", held.toString(),
+                "--eval-every", "2", "--steps", "6", "--batch", "4", "--seq", "16", "--threads", "2", "--out", runDir.toString()), stderr());
+        String log = stdout();
+        assertTrue(log.contains("(40 train / 0 eval examples)"), "all of the training file is trained on: " + log);
+        assertTrue(log.contains("eval     " + held + " (0 train / 5 eval examples)"), log);
+        assertTrue(log.contains("eval     step 2: eval loss") && log.contains("eval     step 4: eval loss"), log);
+        assertTrue(log.contains("(5 held-out examples)"), log);
+        JsonNode report = new ObjectMapper().readTree(runDir.resolve("report.json").toFile());
+        assertEquals(2, report.at("/evals").size());
+        assertEquals(4, report.at("/evals/1/step").asInt());
+        assertTrue(Files.readString(runDir.resolve("loss.svg")).contains("<circle"), "eval points on the loss plot");
+        assertEquals(held.toString(), new ObjectMapper().readTree(runDir.resolve("step-000006/trainer.json").toFile()).get("eval_data").asText());
+
+        // eval defaults to the checkpoint's evaluation set.
+        assertEquals(0, run("eval", "--model", runDir.toString()), stderr());
+        assertTrue(stdout().contains("(0 train / 5 eval examples)"), stdout());
+        assertEquals(2, run("train", "--resume", runDir.toString(), "--eval-data", train.toString()));
+        assertTrue(stderr().startsWith("error: --eval-data " + train + ": the run being resumed keeps its eval-data"), stderr());
+    }
+
     /** A context of two billion positions is a number in a config, not a table: RoPE covers the positions in use. */
     @Test
     void aHugeContextLengthNeedsNoTableOfThatSize(@TempDir Path dir) throws IOException {
