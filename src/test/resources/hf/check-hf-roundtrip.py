@@ -20,7 +20,7 @@ from transformers import AutoModelForCausalLM
 
 def main(root):
     worst_all = 0.0
-    for name in ("llama", "qwen2", "llama3"):
+    for name in ("llama", "qwen2", "llama3", "qwen3"):
         d = os.path.join(root, name)
         golden = json.load(open(os.path.join(d, "golden.json")))
         model = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float64, attn_implementation="eager")

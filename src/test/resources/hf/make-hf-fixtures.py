@@ -5,7 +5,7 @@ every parameter's gradient, computed in float64 from the saved float32 weights.
 Run from this directory with torch and transformers installed (CPU is enough):
     python make-hf-fixtures.py [NAME ...]
 Writes <name>/ (config.json, generation_config.json, model.safetensors as transformers saves them) and
-<name>/golden.safetensors + <name>/golden.json (tokens, targets, loss) for name in llama, qwen2, llama3 (or the names given).
+<name>/golden.safetensors + <name>/golden.json (tokens, targets, loss) for name in llama, qwen2, llama3, qwen3 (or the names given).
 """
 import json
 import os
@@ -13,7 +13,7 @@ import os
 import torch
 import transformers
 from safetensors.torch import save_file
-from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM
 
 SHAPE = dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
              num_key_value_heads=2, vocab_size=64, max_position_embeddings=64, rms_norm_eps=1e-5,
@@ -26,6 +26,8 @@ MODELS = {
     "llama3": (LlamaForCausalLM, LlamaConfig(**SHAPE, rope_theta=500000.0, tie_word_embeddings=True,
                                              rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
                                                            "high_freq_factor": 4.0, "original_max_position_embeddings": 16})),
+    # Qwen3: per-head q/k RMSNorms, and head_dim 16 where hidden_size / heads is 8 (as Qwen3-0.6B's 128 vs 64).
+    "qwen3": (Qwen3ForCausalLM, Qwen3Config(**SHAPE, head_dim=16, rope_theta=1000000.0, tie_word_embeddings=True)),
 }
 B, T = 2, 12
 
@@ -37,8 +39,8 @@ def main(names):
         model = cls(config).float()
         with torch.no_grad():
             # HF's init leaves norms at 1 and biases at 0; random values make every path carry gradient.
-            for p in model.parameters():
-                p.copy_(torch.randn_like(p) * (0.3 if p.dim() == 1 else 0.2) + (1.0 if p.dim() == 1 and p.shape[0] == 32 else 0.0))
+            for n, p in model.named_parameters():
+                p.copy_(torch.randn_like(p) * (0.3 if p.dim() == 1 else 0.2) + (1.0 if p.dim() == 1 and (p.shape[0] == 32 or "norm" in n) else 0.0))
         model.save_pretrained(name, safe_serialization=True)
 
         g = torch.Generator().manual_seed(7)

@@ -24,7 +24,7 @@ public final class TinyModels {
     }
 
     /**
-     * By name, for parameterized tests: "untied", "tied", "qwen2" (biased q/k/v, tied), or "vocab-tiles" and
+     * By name, for parameterized tests: "untied", "tied", "qwen2" (biased q/k/v, tied), "qwen3" (q/k norms, tied), or "vocab-tiles" and
      * "vocab-tiles, tied": V = 150, so the LM head runs as three vocabulary tiles (64 + 64 + 22 rows).
      */
     public static LlamaConfig named(String name) {
@@ -34,6 +34,8 @@ public final class TinyModels {
             case "qwen2" -> qwen2Config(true);
             case "vocab-tiles" -> new LlamaConfig(8, 12, 2, 2, 1, 150, 16, 1e-5f, 10000.0, false);
             case "vocab-tiles, tied" -> new LlamaConfig(8, 12, 2, 2, 1, 150, 16, 1e-5f, 10000.0, true);
+            // Qwen3: per-head q/k norms, and a head dimension (6) that is not hidden / heads (4), as in Qwen3-0.6B.
+            case "qwen3" -> new LlamaConfig(8, 12, 2, 2, 1, 11, 16, 1e-5f, 10000.0, true, false, null, 6, true);
             default -> throw new IllegalArgumentException(name);
         };
     }

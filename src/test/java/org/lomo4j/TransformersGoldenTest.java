@@ -54,13 +54,14 @@ class TransformersGoldenTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"llama", "qwen2", "llama3"})
+    @ValueSource(strings = {"llama", "qwen2", "llama3", "qwen3"})
     void logitsLossAndGradientsMatchTransformers(String name, @TempDir Path tmp) throws IOException {
         Path dir = FIXTURES.resolve(name);
         JsonNode golden = new ObjectMapper().readTree(dir.resolve("golden.json").toFile());
         Safetensors expected = Safetensors.open(dir.resolve("golden.safetensors"));
         LlamaModel model = Checkpoint.loadModel(dir, 0, PAR, new MemoryLedger());
         assertEquals(name.equals("qwen2"), model.config().qkvBias());
+        assertEquals(name.equals("qwen3"), model.config().qkNorm());
         int b = golden.get("batch").asInt(), t = golden.get("seq").asInt(), vocab = model.config().vocabSize();
         Batch batch = new Batch(ints(golden.get("tokens")), ints(golden.get("targets")), b, t);
 

@@ -75,10 +75,19 @@ final class ModelOptions {
         return device.name() + " backend, device " + this.device + " of " + devices.size() + ": " + devices.get(this.device);
     }
 
+    /** What a device backend cannot run yet: fails naming the flag. */
+    static void requireDeviceSupport(Backend device, org.lomo4j.model.LlamaConfig cfg) {
+        if (device != null && cfg.qkNorm()) {
+            throw new IllegalArgumentException("--backend " + device.name() + ": Qwen3's per-head q/k norms have no device kernels yet; "
+                    + "use --backend jvm");
+        }
+    }
+
     /** A device forward for sequences up to {@code maxSeq} tokens under {@code --backend tornado}, or null on the JVM. */
     Backend.Forward forward(LlamaModel model, int maxSeq) {
         Backend b = deviceBackend();
         if (b == null) return null;
+        requireDeviceSupport(b, model.config());
         System.out.println("kernels  " + describeKernels(b));
         return b.forward(model, device, Math.min(maxSeq, model.config().maxPositionEmbeddings()));
     }

@@ -218,6 +218,7 @@ final class TrainCommand implements Callable<Integer> {
             ParamDtype dtype = recipe.paramDtype();
             saveFormat = new ModelWeights.Format(saveDtype == null ? Checkpoint.storedDtype(dtype) : parseDtype(saveDtype), shardBytes);
             Backend device = modelOptions.deviceBackend();
+            ModelOptions.requireDeviceSupport(device, cfg);
             String kernels = modelOptions.describeKernels(device);
             ParameterLayout layout = new ParameterLayout(cfg);
             OptimizerConfig oc = recipe.optimizer();

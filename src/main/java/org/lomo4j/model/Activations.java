@@ -30,6 +30,10 @@ public final class Activations {
         final float[] gate;     // (N, F)
         final float[] up;       // (N, F)
         final float[] h;        // (N, F)        silu(gate) · up
+        final float[] qRaw;     // (N, NH·HD)    Qwen3: q before its per-head norm; null otherwise
+        final float[] kRaw;     // (N, NKV·HD)
+        final float[] rstdQ;    // (N, NH)       the per-head norms' 1 / rms
+        final float[] rstdK;    // (N, NKV)
 
         Block(Sizes s, MemoryLedger m) {
             ln1 = act(m, s.n * s.c);
@@ -45,10 +49,14 @@ public final class Activations {
             gate = act(m, s.n * s.f);
             up = act(m, s.n * s.f);
             h = act(m, s.n * s.f);
+            qRaw = s.qkNorm ? act(m, s.n * s.qDim) : null;
+            kRaw = s.qkNorm ? act(m, s.n * s.kvDim) : null;
+            rstdQ = s.qkNorm ? act(m, s.n * s.heads) : null;
+            rstdK = s.qkNorm ? act(m, s.n * s.kvHeads) : null;
         }
     }
 
-    private record Sizes(long n, long c, long f, long qDim, long kvDim, long heads) {}
+    private record Sizes(long n, long c, long f, long qDim, long kvDim, long heads, long kvHeads, boolean qkNorm) {}
 
     final int maxBatch;
     final int maxSeq;
@@ -75,7 +83,10 @@ public final class Activations {
     final float[] dgate;       // (N, F)
     final float[] dup;         // (N, F)
     final float[] dh;          // (N, F)
-    final float[] normGrads;   // (2L+1, C) the RMSNorm weights' gradients, also for a replay (rows 2l, 2l+1: block l's; 2L: final)
+    final float[] dRaw;        // (N, NH·HD) Qwen3: the gradient of q or k before its norm; null otherwise
+    final float[] normGrads;   // (slots, normStride) the RMSNorm weights' gradients, also for a replay: slots 2l, 2l+1 block l's,
+                               // 2L the final norm's, 2L+1+2l and 2L+2+2l block l's q and k norms (Qwen3)
+    final int normStride;      // max(C, HD)
 
     private final MemoryLedger ledger;
     private long bytes;
@@ -92,7 +103,7 @@ public final class Activations {
         this.ledger = ledger;
         long n = (long) maxBatch * maxSeq;
         Sizes s = new Sizes(n, cfg.hiddenSize(), cfg.intermediateSize(), (long) cfg.numAttentionHeads() * cfg.headDim(),
-                cfg.kvDim(), cfg.numAttentionHeads());
+                cfg.kvDim(), cfg.numAttentionHeads(), cfg.numKeyValueHeads(), cfg.qkNorm());
         long before = ledger.current(Category.ACTIVATIONS);
         residual = new float[cfg.numHiddenLayers() + 1][];
         for (int l = 0; l <= cfg.numHiddenLayers(); l++) residual[l] = act(ledger, n * s.c);
@@ -115,7 +126,9 @@ public final class Activations {
         dgate = act(ledger, n * s.f);
         dup = act(ledger, n * s.f);
         dh = act(ledger, n * s.f);
-        normGrads = act(ledger, (2L * cfg.numHiddenLayers() + 1) * s.c);
+        dRaw = cfg.qkNorm() ? act(ledger, n * s.qDim) : null;
+        normStride = Math.max(cfg.hiddenSize(), cfg.headDim());
+        normGrads = act(ledger, ((cfg.qkNorm() ? 4L : 2L) * cfg.numHiddenLayers() + 1) * normStride);
         bytes = ledger.current(Category.ACTIVATIONS) - before;
     }
 

@@ -26,7 +26,9 @@ public record LlamaConfig(
         double ropeTheta,
         boolean tieWordEmbeddings,
         boolean qkvBias,           // Qwen2: the q, k and v projections carry biases
-        RopeScaling ropeScaling) { // Llama 3's frequency scaling, or null
+        RopeScaling ropeScaling,   // Llama 3's frequency scaling, or null
+        int headDim,               // HD: hidden_size / num_attention_heads unless head_dim says otherwise (Qwen3-0.6B)
+        boolean qkNorm) {          // Qwen3: RMSNorm over each head of q and of k, before RoPE
 
     /** Fields lomo4j reads. */
     private static final Set<String> USED = Set.of("hidden_size", "intermediate_size", "num_hidden_layers",
@@ -45,7 +47,16 @@ public record LlamaConfig(
 
     public LlamaConfig {
         validate("config", hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads, numKeyValueHeads,
-                vocabSize, maxPositionEmbeddings, rmsNormEps, ropeTheta);
+                vocabSize, maxPositionEmbeddings, rmsNormEps, ropeTheta, headDim);
+    }
+
+    /** A config whose head dimension is hidden_size / num_attention_heads, without q/k norms. */
+    public LlamaConfig(int hiddenSize, int intermediateSize, int numHiddenLayers, int numAttentionHeads,
+                       int numKeyValueHeads, int vocabSize, int maxPositionEmbeddings, float rmsNormEps,
+                       double ropeTheta, boolean tieWordEmbeddings, boolean qkvBias, RopeScaling ropeScaling) {
+        this(hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads, numKeyValueHeads, vocabSize,
+                maxPositionEmbeddings, rmsNormEps, ropeTheta, tieWordEmbeddings, qkvBias, ropeScaling,
+                numAttentionHeads > 0 ? hiddenSize / numAttentionHeads : 0, false);
     }
 
     /** A config with plain RoPE. */
@@ -64,9 +75,9 @@ public record LlamaConfig(
                 maxPositionEmbeddings, rmsNormEps, ropeTheta, tieWordEmbeddings, false);
     }
 
-    /** HF's name for the architecture: Qwen2 is LLaMA with q/k/v biases. */
+    /** HF's name for the architecture: Qwen2 is LLaMA with q/k/v biases, Qwen3 with per-head q/k norms. */
     public String modelType() {
-        return qkvBias ? "qwen2" : "llama";
+        return qkNorm ? "qwen3" : qkvBias ? "qwen2" : "llama";
     }
 
     /** RoPE's inverse frequencies, one per rotary pair (HD / 2), Llama 3's scaling applied where the config has it. */
@@ -74,10 +85,6 @@ public record LlamaConfig(
         double[] inv = new double[headDim() / 2];
         for (int i = 0; i < inv.length; i++) inv[i] = RopeScaling.inverseFrequency(ropeScaling, ropeTheta, headDim(), i);
         return inv;
-    }
-
-    public int headDim() {
-        return hiddenSize / numAttentionHeads;
     }
 
     public int kvDim() {
@@ -134,17 +141,22 @@ public record LlamaConfig(
             }
             if (params.has("rope_theta")) rope = p;
         }
-        if (json.hasNonNull("head_dim") && heads > 0 && json.get("head_dim").asInt() * heads != hidden) {
-            throw new ConfigException(source + ": field 'head_dim' must equal hidden_size / num_attention_heads ("
-                    + hidden / heads + "), got " + json.get("head_dim"));
+        int headDim;
+        if (json.hasNonNull("head_dim")) {
+            headDim = f.positiveInt("head_dim", null);
+        } else {
+            if (heads > 0 && hidden % heads != 0) {
+                throw new ConfigException(source + ": field 'num_attention_heads' must divide hidden_size (" + hidden + "), or give head_dim");
+            }
+            headDim = heads > 0 ? hidden / heads : 0;
         }
         if (json.path("use_sliding_window").asBoolean(false)) {
             throw new ConfigException(source + ": field 'use_sliding_window' = true is not supported");
         }
         String type = json.path("model_type").asText("llama");
-        if (!type.equals("llama") && !type.equals("mistral") && !type.equals("qwen2")) {
+        if (!type.equals("llama") && !type.equals("mistral") && !type.equals("qwen2") && !type.equals("qwen3")) {
             throw new ConfigException(source + ": field 'model_type' = '" + type
-                    + "' is not supported (llama, mistral or qwen2)");
+                    + "' is not supported (llama, mistral, qwen2 or qwen3)");
         }
         try {
             return new LlamaConfig(hidden,
@@ -158,7 +170,9 @@ public record LlamaConfig(
                     rope.positiveDouble("rope_theta", 10000.0),
                     f.bool("tie_word_embeddings", false),
                     type.equals("qwen2"),
-                    scaling);
+                    scaling,
+                    headDim,
+                    type.equals("qwen3"));
         } catch (ConfigException e) {
             // The record's own checks say "config: …"; name the file instead. Field errors name it already.
             if (!e.getMessage().startsWith("config: ")) throw e;
@@ -167,13 +181,12 @@ public record LlamaConfig(
     }
 
     private static void validate(String source, int hidden, int inter, int layers, int heads, int kvHeads, int vocab,
-                                 int maxPos, float eps, double theta) {
+                                 int maxPos, float eps, double theta, int headDim) {
         check(source, hidden > 0, "hidden_size", "must be positive");
         check(source, inter > 0, "intermediate_size", "must be positive");
         check(source, layers > 0, "num_hidden_layers", "must be positive");
         check(source, heads > 0, "num_attention_heads", "must be positive");
-        check(source, hidden % heads == 0, "num_attention_heads", "must divide hidden_size (" + hidden + ")");
-        check(source, (hidden / heads) % 2 == 0, "num_attention_heads", "must leave an even head dimension for RoPE");
+        check(source, headDim > 0 && headDim % 2 == 0, "head_dim", "must be a positive even number for RoPE, got " + headDim);
         check(source, kvHeads > 0 && heads % kvHeads == 0, "num_key_value_heads",
                 "must divide num_attention_heads (" + heads + ")");
         check(source, vocab > 0, "vocab_size", "must be positive");
@@ -189,13 +202,14 @@ public record LlamaConfig(
     /** The config as HF writes it (LlamaForCausalLM or Qwen2ForCausalLM), for checkpoints. */
     public ObjectNode toJson() {
         ObjectNode o = new ObjectMapper().createObjectNode();
-        o.putArray("architectures").add(qkvBias ? "Qwen2ForCausalLM" : "LlamaForCausalLM");
+        o.putArray("architectures").add(qkNorm ? "Qwen3ForCausalLM" : qkvBias ? "Qwen2ForCausalLM" : "LlamaForCausalLM");
         o.put("model_type", modelType());
         o.put("hidden_size", hiddenSize);
         o.put("intermediate_size", intermediateSize);
         o.put("num_hidden_layers", numHiddenLayers);
         o.put("num_attention_heads", numAttentionHeads);
         o.put("num_key_value_heads", numKeyValueHeads);
+        o.put("head_dim", headDim);
         o.put("vocab_size", vocabSize);
         o.put("max_position_embeddings", maxPositionEmbeddings);
         o.put("rms_norm_eps", rmsNormEps);

@@ -369,6 +369,18 @@ public final class LlamaModel {
         cache = null;
     }
 
+    /** q, k and v of n tokens from ln1; with Qwen3's norms, q and k are normalized per head from their raw projections. */
+    private void projectQkv(Activations.Block a, ParameterLayout.Block w, int n) {
+        boolean qkNorm = w.qNorm() != null;
+        matmul(qkNorm ? a.qRaw : a.q, a.ln1, w.wq(), w.bq(), n);
+        matmul(qkNorm ? a.kRaw : a.k, a.ln1, w.wk(), w.bk(), n);
+        matmul(a.v, a.ln1, w.wv(), w.bv(), n);
+        if (qkNorm) {
+            rmsnorm(a.q, a.rstdQ, a.qRaw, w.qNorm(), n * cfg.numAttentionHeads());
+            rmsnorm(a.k, a.rstdK, a.kRaw, w.kNorm(), n * cfg.numKeyValueHeads());
+        }
+    }
+
     /** {@link #blockForward} for one new token per row, attending to the cache. */
     private void decodeBlock(int l, float[] x, float[] out, int[] positions) {
         ParameterLayout.Block w = layout.blocks().get(l);
@@ -376,9 +388,7 @@ public final class LlamaModel {
         int b = positions.length, c = cfg.hiddenSize(), f = cfg.intermediateSize();
         int nh = cfg.numAttentionHeads(), nkv = cfg.numKeyValueHeads(), hd = cfg.headDim();
         rmsnorm(a.ln1, a.rstd1, x, w.inputNorm(), b);
-        matmul(a.q, a.ln1, w.wq(), w.bq(), b);
-        matmul(a.k, a.ln1, w.wk(), w.bk(), b);
-        matmul(a.v, a.ln1, w.wv(), w.bv(), b);
+        projectQkv(a, w, b);
         par.forEach(b * nh, (lo, hi, wk) -> {
             for (int i = lo; i < hi; i++) Rope.forwardAtItem(a.q, ropeCos, ropeSin, positions, nh, hd, i);
         });
@@ -479,9 +489,7 @@ public final class LlamaModel {
         int t = seqLen;
 
         rmsnorm(a.ln1, a.rstd1, x, w.inputNorm(), n);
-        matmul(a.q, a.ln1, w.wq(), w.bq(), n);
-        matmul(a.k, a.ln1, w.wk(), w.bk(), n);
-        matmul(a.v, a.ln1, w.wv(), w.bv(), n);
+        projectQkv(a, w, n);
         par.forEach(n * nh, (lo, hi, wk) -> {
             for (int i = lo; i < hi; i++) Rope.forwardItem(a.q, ropeCos, ropeSin, t, nh, hd, i);
         });
@@ -566,6 +574,10 @@ public final class LlamaModel {
             weightGradient(sink, a.up, a.ln2, w.wUp(), n, true);
             keptNormGradient(sink, w.postAttnNorm(), 2 * l + 1);
             weightGradient(sink, a.res1, a.att, w.wo(), n, true);
+            if (w.qNorm() != null) {
+                keptNormGradient(sink, w.qNorm(), 2 * layers + 1 + 2 * l);
+                keptNormGradient(sink, w.kNorm(), 2 * layers + 2 + 2 * l);
+            }
             weightGradient(sink, a.q, a.ln1, w.wq(), n, true);
             biasBackward(sink, a.q, w.bq(), n);
             weightGradient(sink, a.k, a.ln1, w.wk(), n, true);
@@ -714,6 +726,12 @@ public final class LlamaModel {
         par.forEach(n * nkv, (lo, hi, wk) -> {
             for (int i = lo; i < hi; i++) Rope.backwardItem(acts.dk, ropeCos, ropeSin, t, nkv, hd, i);
         });
+        if (w.qNorm() != null) {
+            // Qwen3: dq, dk are the gradients of the normalized heads; their norms' backward gives the projections'.
+            int layers = cfg.numHiddenLayers();
+            headNormBackward(sink, acts.dq, a.qRaw, a.rstdQ, w.qNorm(), n * nh, 2 * layers + 1 + 2 * l);
+            headNormBackward(sink, acts.dk, a.kRaw, a.rstdK, w.kNorm(), n * nkv, 2 * layers + 2 + 2 * l);
+        }
         zero(acts.dln, (long) n * c);
         matmulBackward(sink, acts.dln, acts.dq, a.ln1, w.wq(), n, true);
         biasBackward(sink, acts.dq, w.bq(), n);
@@ -891,17 +909,29 @@ public final class LlamaModel {
         par.forEach(n, (lo, hi, wk) -> {
             for (int i = lo; i < hi; i++) RmsNorm.inputGradRow(dx, dy, x, rstd, p, off, c, i);
         });
-        Arrays.fill(acts.normGrads, slot * c, (slot + 1) * c, 0f);
-        RmsNorm.weightGrad(acts.normGrads, slot * c, dy, x, rstd, n, c);
+        int at = slot * acts.normStride;
+        Arrays.fill(acts.normGrads, at, at + c, 0f);
+        RmsNorm.weightGrad(acts.normGrads, at, dy, x, rstd, n, c);
         keptNormGradient(sink, w, slot);
+    }
+
+    /**
+     * A per-head norm's backward, in place: {@code d} (rows, HD), the gradient of the normalized heads, becomes
+     * that of the raw ones; the norm weight's gradient goes to the sink by way of norm-gradient slot {@code slot}.
+     */
+    private void headNormBackward(GradientSink sink, float[] d, float[] raw, float[] rstd, Tensor w, int rows, int slot) {
+        float[] dRaw = zero(acts.dRaw, (long) rows * w.cols());
+        rmsnormBackward(sink, dRaw, d, raw, rstd, w, rows, slot);
+        copy(d, dRaw, (long) rows * w.cols());
     }
 
     /** Row {@code slot} of the kept norm gradients, as the gradient of norm weight {@code w}. */
     private void keptNormGradient(GradientSink sink, Tensor w, int slot) {
         int c = w.cols();
         float[] kept = acts.normGrads;
+        int at = slot * acts.normStride;
         sink.accept(w, (g, gOff, row0, rows, wk) -> {
-            for (int i = 0; i < c; i++) g[gOff + i] += kept[slot * c + i];
+            for (int i = 0; i < c; i++) g[gOff + i] += kept[at + i];
         }, true);  // one row
     }
 

@@ -25,6 +25,8 @@ public final class ParameterLayout {
             Tensor wv,            // (NKV·HD, C)
             Tensor bv,            // (NKV·HD), or null
             Tensor wo,            // (C, NH·HD)
+            Tensor qNorm,         // (HD), Qwen3's per-head RMSNorm of q, or null
+            Tensor kNorm,         // (HD), of k, or null
             Tensor postAttnNorm,  // (C)
             Tensor wGate,         // (F, C)
             Tensor wUp,           // (F, C)
@@ -66,6 +68,8 @@ public final class ParameterLayout {
                     a.matrix(p + "self_attn.v_proj.weight", kvDim, c),
                     cfg.qkvBias() ? a.vector(p + "self_attn.v_proj.bias", kvDim) : null,
                     a.matrix(p + "self_attn.o_proj.weight", c, qDim),
+                    cfg.qkNorm() ? a.vector(p + "self_attn.q_norm.weight", cfg.headDim()) : null,
+                    cfg.qkNorm() ? a.vector(p + "self_attn.k_norm.weight", cfg.headDim()) : null,
                     a.vector(p + "post_attention_layernorm.weight", c),
                     a.matrix(p + "mlp.gate_proj.weight", f, c),
                     a.matrix(p + "mlp.up_proj.weight", f, c),

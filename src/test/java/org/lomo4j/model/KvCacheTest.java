@@ -23,7 +23,7 @@ class KvCacheTest {
 
     /** Three prompts of different lengths, right-padded, then 6 tokens each: cached logits against uncached ones at every step. */
     @ParameterizedTest
-    @ValueSource(strings = {"untied", "tied", "qwen2", "vocab-tiles"})
+    @ValueSource(strings = {"untied", "tied", "qwen2", "qwen3", "vocab-tiles"})
     void cachedLogitsEqualAFullForwardAtEveryStep(String name) {
         LlamaConfig cfg = TinyModels.named(name);
         MemoryLedger ledger = new MemoryLedger();

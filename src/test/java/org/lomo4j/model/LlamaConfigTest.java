@@ -83,8 +83,11 @@ class LlamaConfigTest {
         assertTrue(error(j).contains("'num_key_value_heads' must divide num_attention_heads (4)"), error(j));
 
         j = tiny();
+        j.remove("head_dim");
         j.put("num_attention_heads", 5);
-        assertTrue(error(j).contains("'num_attention_heads' must divide hidden_size (64)"), error(j));
+        assertTrue(error(j).contains("'num_attention_heads' must divide hidden_size (64), or give head_dim"), error(j));
+        j.put("head_dim", 7);
+        assertTrue(error(j).contains("'head_dim' must be a positive even number for RoPE, got 7"), error(j));
 
         j = tiny();
         j.put("vocab_size", "many");
@@ -147,6 +150,22 @@ class LlamaConfigTest {
         assertEquals("cfg.json: field 'rope_parameters.rope_type' = 'yarn' is not supported (default or llama3)", error(j));
         ((ObjectNode) j.get("rope_parameters")).put("rope_type", "default").put("rope_theta", -1);
         assertEquals("cfg.json: rope_parameters: field 'rope_theta' must be a positive number, got -1", error(j));
+    }
+
+    /** Qwen3-0.6B's config as the Hub has it: per-head q/k norms, and heads of 128 where hidden / heads is 64. */
+    @Test
+    void qwen3ConfigLoadsWithItsOwnHeadDimension() throws Exception {
+        LlamaConfig c = LlamaConfig.load(Path.of(getClass().getResource("/configs/qwen3-0.6b.json").toURI()));
+        assertTrue(c.qkNorm());
+        assertEquals(128, c.headDim());
+        ParameterLayout layout = new ParameterLayout(c);
+        assertEquals(596_049_920L, layout.totalSize(), "Qwen3-0.6B's parameter count");
+        assertEquals(2048, layout.get("model.layers.0.self_attn.q_proj.weight").rows());
+        assertEquals(2048, layout.get("model.layers.27.self_attn.o_proj.weight").cols());
+        assertEquals(128, layout.get("model.layers.27.self_attn.k_norm.weight").cols());
+        ObjectNode saved = c.toJson();
+        assertEquals("Qwen3ForCausalLM", saved.at("/architectures/0").asText());
+        assertEquals(c, LlamaConfig.fromJson(saved, "saved"));
     }
 
     /** Llama 3.2 1B's config as the Hub has it (transformers 4.x: rope_theta and rope_scaling), and saved back as 5.x writes it. */

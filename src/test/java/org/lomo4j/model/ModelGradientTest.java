@@ -23,7 +23,7 @@ class ModelGradientTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"untied", "tied", "qwen2", "vocab-tiles", "vocab-tiles, tied"})
+    @ValueSource(strings = {"untied", "tied", "qwen2", "qwen3", "vocab-tiles", "vocab-tiles, tied"})
     void everyParameterGradientMatchesFiniteDifferences(String name) {
         LlamaConfig cfg = TinyModels.named(name);
         MemoryLedger ledger = new MemoryLedger();
@@ -48,7 +48,7 @@ class ModelGradientTest {
      * same order, so the gradients are the plain backward's bit for bit. Twice, as clipped LOMO runs it.
      */
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"untied", "tied", "qwen2", "vocab-tiles, tied"})
+    @ValueSource(strings = {"untied", "tied", "qwen2", "qwen3", "vocab-tiles, tied"})
     void checkpointedGradientsEqualTheBackwardsBitForBit(String name) {
         LlamaConfig cfg = TinyModels.named(name);
         MemoryLedger ledger = new MemoryLedger();
@@ -76,7 +76,7 @@ class ModelGradientTest {
 
     /** Clipped LOMO's second pass replays the first's gradients from kept output gradients: they must be identical. */
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"untied", "tied", "qwen2", "vocab-tiles"})
+    @ValueSource(strings = {"untied", "tied", "qwen2", "qwen3", "vocab-tiles"})
     void replayedGradientsEqualTheBackwardsBitForBit(String name) {
         LlamaConfig cfg = TinyModels.named(name);
         MemoryLedger ledger = new MemoryLedger();

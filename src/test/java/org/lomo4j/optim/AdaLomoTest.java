@@ -119,6 +119,7 @@ class AdaLomoTest {
                 Arguments.of("clip-norm active", "untied", plain.withClipNorm(0.05), false),
                 Arguments.of("clip-value, weight decay, cosine", "tied", cosine.withClipValue(0.01).withWeightDecay(0.1), false),
                 Arguments.of("qwen2 q/k/v biases", "qwen2", plain, false),
+                Arguments.of("qwen3 q/k norms, head dim 6 of hidden 8", "qwen3", plain, false),
                 Arguments.of("head in vocabulary tiles: measured, then updated", "vocab-tiles", plain, false),
                 Arguments.of("head in vocabulary tiles, clip-norm active", "vocab-tiles", plain.withClipNorm(0.05), false),
                 Arguments.of("head in vocabulary tiles, tied", "vocab-tiles, tied", plain, false),

@@ -42,6 +42,7 @@ class LomoTest {
                 Arguments.of("both clips, weight decay, cosine", "tied",
                         OptimizerConfig.of(OptimizerConfig.Kind.SGD, cosine).withClipNorm(0.05).withClipValue(0.01).withWeightDecay(0.1), false),
                 Arguments.of("qwen2 q/k/v biases, clip-norm active", "qwen2", plain.withClipNorm(0.05), false),
+                Arguments.of("qwen3 q/k norms, clip-norm active", "qwen3", plain.withClipNorm(0.05), false),
                 Arguments.of("head in vocabulary tiles, clip-norm active", "vocab-tiles", plain.withClipNorm(0.05), false),
                 Arguments.of("head in vocabulary tiles, tied", "vocab-tiles, tied", plain, false),
                 Arguments.of("checkpointed", "untied", plain, true),
