@@ -6,6 +6,7 @@ import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class SamplerTest {
     // Row 1 of two rows of logits: token 2 is the most likely, then 0, then 1, then 3.
@@ -16,20 +17,25 @@ class SamplerTest {
         assertEquals(2, Sampler.greedy().pick(LOGITS, 4, 4, new SplittableRandom(1)));
     }
 
+    /** Counts of 200,000 draws against softmax(logits / temperature): Pearson's chi-square p-value. */
+    private static double fit(Sampler s, double temperature, long seed) {
+        SplittableRandom rng = new SplittableRandom(seed);
+        int draws = 200_000;
+        long[] counts = new long[4];
+        for (int i = 0; i < draws; i++) counts[s.pick(LOGITS, 4, 4, rng)]++;
+        double[] expected = new double[4];
+        double z = 0;
+        for (int v = 0; v < 4; v++) z += Math.exp(LOGITS[4 + v] / temperature);
+        for (int v = 0; v < 4; v++) expected[v] = draws * Math.exp(LOGITS[4 + v] / temperature) / z;
+        return new org.apache.commons.math3.stat.inference.ChiSquareTest().chiSquareTest(expected, counts);
+    }
+
     @Test
     void temperatureSamplesTheSoftmax() {
-        Sampler s = new Sampler(1.0, 1.0);
-        SplittableRandom rng = new SplittableRandom(7);
-        int draws = 200_000;
-        int[] counts = new int[4];
-        for (int i = 0; i < draws; i++) counts[s.pick(LOGITS, 4, 4, rng)]++;
-        double z = 0;
-        for (int v = 0; v < 4; v++) z += Math.exp(LOGITS[4 + v]);
-        for (int v = 0; v < 4; v++) {
-            double p = Math.exp(LOGITS[4 + v]) / z;
-            double sd = Math.sqrt(p * (1 - p) / draws);
-            assertEquals(p, (double) counts[v] / draws, 5 * sd, "token " + v);
-        }
+        assertTrue(fit(new Sampler(1.0, 1.0), 1.0, 7) > 1e-3, "T = 1 draws fit softmax(logits)");
+        assertTrue(fit(new Sampler(0.5, 1.0), 0.5, 8) > 1e-3, "T = 0.5 draws fit softmax(2 · logits)");
+        // The test has the power to tell: T = 0.8 draws do not fit the T = 1 distribution.
+        assertTrue(fit(new Sampler(0.8, 1.0), 1.0, 9) < 1e-9, "a wrong temperature is detected");
     }
 
     @Test

@@ -27,11 +27,15 @@ import java.util.Map;
  */
 public final class Compare {
     private record Run(String label, Map<String, String> env, JsonNode result) {
-        double medianMs(int warmup) {
+        /** The step times after {@code warmup} steps: median and a 95% confidence interval of the mean. */
+        org.lomo4j.bench.Stats ms(int warmup) {
             double[] ms = new double[result.get("ms").size() - warmup];
             for (int i = 0; i < ms.length; i++) ms[i] = result.get("ms").get(i + warmup).asDouble();
-            Arrays.sort(ms);
-            return ms.length % 2 == 1 ? ms[ms.length / 2] : (ms[ms.length / 2 - 1] + ms[ms.length / 2]) / 2;
+            return org.lomo4j.bench.Stats.of(ms);
+        }
+
+        double medianMs(int warmup) {
+            return ms(warmup).median();
         }
     }
 
@@ -79,12 +83,13 @@ public final class Compare {
                 bestTorch.result().get("threads").asInt(), opt));
 
         double torchSgd = bestTorch.medianMs(warmup);
-        md.append("## Speed and memory\n\n| run | ms/step | tokens/s | vs best LibTorch sgd | accounted peak | process peak RSS | loss first → last |\n"
-                + "|---|---:|---:|---:|---:|---:|---|\n");
+        md.append("## Speed and memory\n\n| run | ms/step (median) | 95% CI of the mean | tokens/s | vs best LibTorch sgd | accounted peak | process peak RSS | loss first → last |\n"
+                + "|---|---:|---:|---:|---:|---:|---:|---|\n");
         for (Run r : runs) {
-            double ms = r.medianMs(warmup);
+            org.lomo4j.bench.Stats st = r.ms(warmup);
+            double ms = st.median();
             JsonNode loss = r.result().get("loss");
-            md.append(String.format(Locale.ROOT, "| %s | %.0f | %,.0f | %.2fx | %s | %s | %.4f → %.4f |%n", r.label(), ms,
+            md.append(String.format(Locale.ROOT, "| %s | %.0f | %.0f–%.0f | %,.0f | %.2fx | %s | %s | %.4f → %.4f |%n", r.label(), ms, st.low(), st.high(),
                     batch * seq / (ms / 1000), torchSgd / ms, mib(r.result().get("accounted_bytes").asLong()),
                     mib(r.result().get("peak_rss_bytes").asLong()), loss.get(0).asDouble(), loss.get(loss.size() - 1).asDouble()));
         }
