@@ -75,7 +75,8 @@ public record TrainState(int step, long seed, String data, int batchSize, int se
                     require(o, "seed", source).asLong());
             return new TrainState(require(o, "step", source).asInt(), oc.seed(),
                     require(o, "data", source).asText(), require(o, "batch", source).asInt(), require(o, "seq", source).asInt(), oc,
-                    PromptTemplate.parse(o.path("template").asText("none")),  // absent before templates existed
+                    // absent before templates existed; "auto" is the chat_template beside trainer.json
+                    PromptTemplate.parse(o.path("template").asText("none"), java.nio.file.Path.of(source).toAbsolutePath().getParent()),
                     ParamDtype.parse(o.path("param_dtype").asText("f32"), "param_dtype"),
                     o.hasNonNull("eval_data") ? o.get("eval_data").asText() : null);
         } catch (CheckpointException e) {

@@ -23,7 +23,7 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--prompt", required = true, description = "Text to continue, e.g. \"37+85=\"")
     String prompt;
 
-    @Option(names = "--template", description = "Wrap the prompt: none, chatml, llama2 or alpaca. Default: the checkpoint's, else none")
+    @Option(names = "--template", description = "Wrap the prompt: auto (the model's chat_template), none, chatml, llama2 or alpaca. Default: the checkpoint's, else none")
     String template;
 
     @Option(names = "--max-tokens", defaultValue = "32", description = "Default: ${DEFAULT-VALUE}")

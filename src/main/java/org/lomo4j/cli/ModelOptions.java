@@ -134,7 +134,7 @@ final class ModelOptions {
 
     /** {@code --template} as given, else the one the checkpoint was trained with, else none. */
     PromptTemplate template(String flag) {
-        if (flag != null) return PromptTemplate.parse(flag);
+        if (flag != null) return PromptTemplate.parse(flag, directory());
         TrainState st = trainState();
         return st == null ? PromptTemplate.NONE : st.template();
     }

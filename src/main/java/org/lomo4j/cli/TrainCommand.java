@@ -90,7 +90,8 @@ final class TrainCommand implements Callable<Integer> {
     Double epochs;
 
     @Option(names = "--template", defaultValue = "none",
-            description = "Wrap JSONL prompts: none, chatml, llama2 or alpaca (built-in formats; tokenizer_config.json's chat_template is not read). Default: ${DEFAULT-VALUE}")
+            description = "Wrap JSONL prompts: auto (the model's own Jinja chat_template from tokenizer_config.json), none, chatml, "
+                    + "llama2 or alpaca. Default: ${DEFAULT-VALUE}")
     String template;
 
     @Mixin
@@ -204,7 +205,7 @@ final class TrainCommand implements Callable<Integer> {
                         + cfg.maxPositionEmbeddings() + ")");
             }
             // The whole data set, scanned before step 1: encoding, every example against --seq, a held-out split.
-            PromptTemplate wrap = resumed != null ? resumed.template() : PromptTemplate.parse(template);
+            PromptTemplate wrap = resumed != null ? resumed.template() : PromptTemplate.parse(template, modelOptions.directory());
             String evalSpec = resumed != null ? resumed.evalData() : evalData;
             DataSource source = DataSource.open(resumed != null ? resumed.data() : data, tok, wrap, skipBadLines, t);
             DataSource evalSource = source;

@@ -366,6 +366,36 @@ class CliTest {
         assertTrue(stderr().startsWith("error: --eval-data " + train + ": the run being resumed keeps its eval-data"), stderr());
     }
 
+    /** --template auto: the model directory's own chat_template, kept by the run's checkpoints and used by generate. */
+    @Test
+    void autoTemplateUsesTheModelsChatTemplate(@TempDir Path dir) throws IOException {
+        Path hf = dir.resolve("chat-model");
+        Files.createDirectories(hf);
+        Path tokenizer = Path.of("src/test/resources/tokenizers/byte-level-bpe.json");
+        int vocab = org.lomo4j.tokenizer.Tokenizer.load(tokenizer).vocabSize();
+        Files.copy(tokenizer, hf.resolve("tokenizer.json"));
+        Files.writeString(hf.resolve("config.json"), """
+                {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+                 "num_key_value_heads": 2, "vocab_size": %d, "max_position_embeddings": 64, "tie_word_embeddings": true,
+                 "eos_token_id": 0}
+                """.formatted(vocab));
+        var cfg = new ObjectMapper().createObjectNode();
+        cfg.put("chat_template", Files.readString(Path.of("src/test/resources/chat-templates/templates/zephyr.jinja")));
+        Files.writeString(hf.resolve("tokenizer_config.json"), cfg.toString());
+        Path data = dir.resolve("chat.jsonl");
+        Files.writeString(data, "{\"prompt\": \"hi\", \"response\": \"yo\"}\n".repeat(12));
+        Path runDir = dir.resolve("run");
+        assertEquals(0, run("train", "--model", hf.resolve("config.json").toString(), "--data", data.toString(), "--template", "auto",
+                "--steps", "2", "--batch", "2", "--seq", "32", "--out", runDir.toString(), "--no-eval"), stderr());
+        assertTrue(stdout().contains("template auto"), stdout());
+        assertEquals("auto", new ObjectMapper().readTree(runDir.resolve("step-000002/trainer.json").toFile()).get("template").asText());
+        assertTrue(Files.readString(runDir.resolve("step-000002/tokenizer_config.json")).contains("<|assistant|>"), "the template travels");
+        assertEquals(0, run("generate", "--model", runDir.toString(), "--prompt", "hi", "--max-tokens", "2"), stderr());
+
+        assertEquals(2, run("train", "--model", smallModel(dir).toString(), "--template", "auto", "--out", dir.resolve("x").toString()));
+        assertTrue(stderr().startsWith("error: --template auto: "), stderr());
+    }
+
     /** A context of two billion positions is a number in a config, not a table: RoPE covers the positions in use. */
     @Test
     void aHugeContextLengthNeedsNoTableOfThatSize(@TempDir Path dir) throws IOException {

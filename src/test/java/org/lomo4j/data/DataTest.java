@@ -162,7 +162,7 @@ class DataTest {
         assertEquals(ex.response().length + 1, counted, "the response and EOS are the only targets");
         assertEquals(chat.id("<|im_end|>"), b.tokens()[ex.prompt().length + ex.response().length], "EOS closes the turn");
         assertEquals(PromptTemplate.ALPACA, PromptTemplate.parse("alpaca"));
-        assertEquals("--template must be none, chatml, llama2 or alpaca, got 'jinja'",
+        assertEquals("--template must be auto, none, chatml, llama2 or alpaca, got 'jinja'",
                 assertThrows(IllegalArgumentException.class, () -> PromptTemplate.parse("jinja")).getMessage());
     }
 
