@@ -10,7 +10,7 @@ import picocli.CommandLine.Command;
 /** {@code java -jar lomo4j.jar <train|eval|generate> …} */
 @Command(name = "lomo4j", mixinStandardHelpOptions = true, version = "lomo4j 0.1.0",
         description = "Full-parameter fine-tuning of LLaMA-family models in pure Java with the LOMO optimizer.",
-        subcommands = {TrainCommand.class, EvalCommand.class, GenerateCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {TrainCommand.class, EvalCommand.class, GenerateCommand.class, ReportCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     /** Exit codes: 0 a result; 2 bad input (nothing was run); 3 out of memory; 4 a run or output that is not a result; 1 a bug. */

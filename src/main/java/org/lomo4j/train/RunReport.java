@@ -17,6 +17,7 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 
 /** What a training run writes about itself besides metrics.csv: report JSON, and SVG plots of loss and memory. */
 public final class RunReport {
@@ -127,7 +128,9 @@ public final class RunReport {
     public static void writePlots(Path dir, List<Trainer.StepRecord> steps, JsonNode report, MemoryLedger ledger, String title) throws IOException {
         List<double[]> evals = new java.util.ArrayList<>();
         for (JsonNode e : report.path("evals")) evals.add(new double[] {e.get("step").asDouble(), e.get("loss").asDouble()});
-        AtomicFiles.writeString(dir.resolve("loss.svg"), Plots.lossCurve(steps, evals, "Training loss: " + title));
-        AtomicFiles.writeString(dir.resolve("memory.svg"), Plots.memoryBars(ledger, "Peak memory accounted: " + title));
+        AtomicFiles.writeString(dir.resolve("loss.svg"), Charts.svg(Charts.loss(steps, evals, "Training loss: " + title)));
+        Map<Category, Long> peaks = new java.util.EnumMap<>(Category.class);
+        for (Category c : Category.values()) peaks.put(c, ledger.peak(c));
+        AtomicFiles.writeString(dir.resolve("memory.svg"), Charts.svg(Charts.memory(Map.of(title, peaks), "Peak memory accounted")));
     }
 }

@@ -356,7 +356,7 @@ class CliTest {
         JsonNode report = new ObjectMapper().readTree(runDir.resolve("report.json").toFile());
         assertEquals(2, report.at("/evals").size());
         assertEquals(4, report.at("/evals/1/step").asInt());
-        assertTrue(Files.readString(runDir.resolve("loss.svg")).contains("<circle"), "eval points on the loss plot");
+        assertTrue(Files.readString(runDir.resolve("loss.svg")).contains("eval loss"), "eval points on the loss chart");
         assertEquals(held.toString(), new ObjectMapper().readTree(runDir.resolve("step-000006/trainer.json").toFile()).get("eval_data").asText());
 
         // eval defaults to the checkpoint's evaluation set.
@@ -394,6 +394,26 @@ class CliTest {
 
         assertEquals(2, run("train", "--model", smallModel(dir).toString(), "--template", "auto", "--out", dir.resolve("x").toString()));
         assertTrue(stderr().startsWith("error: --template auto: "), stderr());
+    }
+
+    /** report: several runs' peak memory side by side, as a table and a chart (SVG or PNG). */
+    @Test
+    void reportDrawsTheRunsMemorySideBySide(@TempDir Path dir) throws IOException {
+        for (String opt : new String[] {"lomo", "adamw"}) {
+            assertEquals(0, trainSmall(dir, "--optimizer", opt, "--steps", "1", "--out", dir.resolve(opt).toString()), stderr());
+        }
+        Path svg = dir.resolve("memory.svg");
+        assertEquals(0, run("report", dir.resolve("lomo").toString(), dir.resolve("adamw").toString(), "--out", svg.toString()), stderr());
+        assertTrue(stdout().contains("adamw (adamw)"), stdout());
+        String chart = Files.readString(svg);
+        assertTrue(chart.startsWith("<?xml") && chart.contains("Optimizer states") && chart.contains("lomo (lomo)"), "an SVG chart");
+        Path png = dir.resolve("memory.png");
+        assertEquals(0, run("report", dir.resolve("lomo").toString(), "--out", png.toString()), stderr());
+        byte[] head = java.util.Arrays.copyOf(Files.readAllBytes(png), 4);
+        assertArrayEquals(new byte[] {(byte) 0x89, 'P', 'N', 'G'}, head);
+        assertEquals(2, run("report", dir.toString(), "--out", svg.toString()));
+        assertTrue(stderr().startsWith("error: " + dir + ": no readable report.json"), stderr());
+        assertTrue(Files.readString(dir.resolve("lomo/loss.svg")).contains("training loss"), "loss.svg is a chart too");
     }
 
     /** A context of two billion positions is a number in a config, not a table: RoPE covers the positions in use. */
