@@ -28,15 +28,23 @@ final class ReportCommand implements Callable<Integer> {
     @Option(names = "--out", defaultValue = "memory-comparison.svg", description = "The chart: .svg or .png. Default: ${DEFAULT-VALUE}")
     Path out;
 
+    @Option(names = "--timeline", description = "Draw the runs' memory timelines (train --memory-timeline) side by side instead of their peaks")
+    boolean timeline;
+
     @Override
     public Integer call() throws Exception {
         String name = out.getFileName().toString().toLowerCase(Locale.ROOT);
         if (!name.endsWith(".svg") && !name.endsWith(".png")) throw new IllegalArgumentException("--out must end in .svg or .png, got " + out);
         Map<String, Map<Category, Long>> peaks = new LinkedHashMap<>();
+        Map<String, List<org.lomo4j.memory.MemoryTimeline.Point>> timelines = new LinkedHashMap<>();
         String model = null;
         for (Path run : runs) {
             JsonNode r = RunReport.read(run);
             if (r == null) throw new IllegalArgumentException(run + ": no readable report.json (is it a run directory of train?)");
+            if (timeline) {
+                if (!r.has("memory_timeline")) throw new IllegalArgumentException(run + ": no memory timeline (train it with --memory-timeline)");
+                timelines.put(r.at("/run/optimizer/kind").asText("?") + " (" + run.getFileName() + ")", RunReport.timeline(r));
+            }
             Map<Category, Long> bytes = new EnumMap<>(Category.class);
             for (Category c : Category.values()) bytes.put(c, r.at("/memory_peak_bytes/" + c.name().toLowerCase(Locale.ROOT)).asLong());
             String label = r.at("/run/optimizer/kind").asText("?") + " (" + run.getFileName() + ")";
@@ -56,13 +64,14 @@ final class ReportCommand implements Callable<Integer> {
             }
             System.out.printf("%14s%n", MemoryLedger.human(total));
         }
-        var chart = Charts.memory(peaks, "Peak memory accounted");
+        var chart = timeline ? Charts.timeline(timelines, "Bytes alive during one training step") : Charts.memory(peaks, "Peak memory accounted");
         Charts.subtitle(chart, model);
+        int height = timeline ? 520 : Charts.HEIGHT;
         if (name.endsWith(".png")) {
-            byte[] png = Charts.png(chart);
+            byte[] png = Charts.png(chart, Charts.WIDTH, height);
             AtomicFiles.write(out, o -> o.write(png));
         } else {
-            AtomicFiles.writeString(out, Charts.svg(chart));
+            AtomicFiles.writeString(out, Charts.svg(chart, Charts.WIDTH, height));
         }
         System.out.println("wrote " + out);
         return 0;

@@ -147,6 +147,10 @@ final class TrainCommand implements Callable<Integer> {
                     + "Default: on when the run would not fit the JVM's heap without it")
     Boolean checkpointActivations;
 
+    @Option(names = "--memory-timeline",
+            description = "Record the bytes alive by category through the first step (report.json, memory-timeline.svg; ./lomo4j report --timeline compares runs)")
+    boolean memoryTimeline;
+
     @Option(names = "--dry-run", description = "Print the memory plan (parameters, gradients, optimizer states, activations, scratch) and stop")
     boolean dryRun;
 
@@ -303,6 +307,7 @@ final class TrainCommand implements Callable<Integer> {
             TrainingRun run = new TrainingRun(model, opt, source, runDir, saver,
                     new TrainingRun.Schedule(checkpointEvery, checkpointMinutes, keepCheckpoints),
                     noEval ? null : new TrainingRun.Evaluation(new Evaluator(model, tok), evalSource, evalEvery), log);
+            if (memoryTimeline) run.withMemoryTimeline();
             outcome = run.run(steps, recipe.seed(), b, t, history, progress, stop::get);
             if (outcome.status() == TrainingRun.Status.INTERRUPTED) {
                 progress.interrupted();

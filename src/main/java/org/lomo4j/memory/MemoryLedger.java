@@ -22,6 +22,7 @@ public final class MemoryLedger {
     private final boolean planning;
     private long currentTotal;
     private long peakTotal;
+    private volatile MemoryTimeline timeline;  // recording one step's live bytes, or null
 
     public MemoryLedger() {
         this(false);
@@ -38,6 +39,31 @@ public final class MemoryLedger {
     /** A ledger that counts without allocating: its buffers are empty, its bytes and peaks are a plan's. */
     public static MemoryLedger planning() {
         return new MemoryLedger(true);
+    }
+
+    /** Starts recording live bytes ({@link MemoryTimeline}); {@link #stopTimeline} ends it and returns what it saw. */
+    public MemoryTimeline startTimeline() {
+        timeline = new MemoryTimeline(this);
+        timeline.mark("start");
+        return timeline;
+    }
+
+    public MemoryTimeline stopTimeline() {
+        MemoryTimeline t = timeline;
+        timeline = null;
+        return t;
+    }
+
+    /** While a timeline records: {@code delta} bytes of {@code category} become alive (negative: are done with). */
+    public void live(Category category, long delta) {
+        MemoryTimeline t = timeline;
+        if (t != null) t.add(category, delta);
+    }
+
+    /** While a timeline records: a point, labelled with where the step is. */
+    public void mark(String label) {
+        MemoryTimeline t = timeline;
+        if (t != null) t.mark(label);
     }
 
     /** Whether this ledger only plans (its buffers are empty). */

@@ -91,6 +91,24 @@ public final class Activations {
     private final MemoryLedger ledger;
     private long bytes;
 
+    /** Bytes of activations block l keeps from its forward for its backward: its input, and its buffers unless checkpointed. */
+    long keptBytes(int l) {
+        long b = 4L * residual[l].length;
+        if (!checkpointed) {
+            Block k = blocks[l];
+            for (float[] a : new float[][] {k.ln1, k.rstd1, k.q, k.k, k.v, k.lse, k.att, k.res1, k.ln2, k.rstd2, k.gate, k.up, k.h,
+                    k.qRaw, k.kRaw, k.rstdQ, k.rstdK}) {
+                if (a != null) b += 4L * a.length;
+            }
+        }
+        return b;
+    }
+
+    /** Bytes the head keeps from forward for backward: the final norm's output and the per-token log-sum-exp. */
+    long headBytes() {
+        return 4L * (residual[residual.length - 1].length + lnf.length + rstdf.length + lse.length);
+    }
+
     public Activations(LlamaConfig cfg, int maxBatch, int maxSeq, boolean checkpointed, MemoryLedger ledger) {
         if (maxSeq > cfg.maxPositionEmbeddings()) {
             throw new IllegalArgumentException("sequence length " + maxSeq + " exceeds the model's max_position_embeddings ("

@@ -273,6 +273,8 @@ public final class LlamaModel {
             for (int i = lo; i < hi; i++) CrossEntropy.tileFinishRow(losses, max, sums, tg, i);
         });
         lossComputed = true;
+        ledger.live(Category.ACTIVATIONS, acts.headBytes());
+        ledger.mark("head");
         return batch.meanLoss(losses);
     }
 
@@ -450,6 +452,8 @@ public final class LlamaModel {
         embed(tokens, n);
         for (int l = 0; l < cfg.numHiddenLayers(); l++) {
             blockForward(l, acts.residual[l], acts.residual[l + 1]);
+            ledger.live(Category.ACTIVATIONS, acts.keptBytes(l));
+            ledger.mark("forward " + l);
         }
         float[] xL = acts.residual[cfg.numHiddenLayers()];
         rmsnorm(acts.lnf, acts.rstdf, xL, layout.finalNorm(), n);
@@ -599,6 +603,7 @@ public final class LlamaModel {
         // LM head and final norm.
         zero(acts.dln, (long) n * cfg.hiddenSize());
         headBackward(sink, true);
+        ledger.mark("head backward");
         zero(acts.dres, (long) n * cfg.hiddenSize());
         rmsnormBackward(sink, acts.dres, acts.dln, acts.residual[cfg.numHiddenLayers()], acts.rstdf, layout.finalNorm(), n,
                 2 * cfg.numHiddenLayers());
@@ -609,10 +614,14 @@ public final class LlamaModel {
                 xPackedFrom = null;  // the working block's buffers now hold block l's values
             }
             blockBackward(sink, l);
+            ledger.live(Category.ACTIVATIONS, -acts.keptBytes(l));
+            ledger.mark("backward " + l);
         }
 
         // Embedding: the last use of its weight.
         embeddingGradient(sink, acts.dres);
+        ledger.live(Category.ACTIVATIONS, -acts.headBytes());
+        ledger.mark("embedding");
     }
 
     /**

@@ -30,6 +30,7 @@ import java.util.Map;
  */
 final class AdaLomoPass implements GradientSink {
     private final Parallel par;
+    private final MemoryLedger ledger;
     private final Parameters parameters;
     private final int rounding;
     private final Map<Tensor, Integer> stateOffset = new HashMap<>();  // into rowMoments, or vectorMoments for a vector
@@ -61,6 +62,7 @@ final class AdaLomoPass implements GradientSink {
     /** {@code sharedPending}: a tied embedding's gradient buffer to use (another pass's), or null to allocate one. */
     AdaLomoPass(Parameters parameters, int rounding, Parallel par, MemoryLedger ledger, float[] sharedPending) {
         ParameterLayout layout = parameters.layout();
+        this.ledger = ledger;
         this.par = par;
         this.parameters = parameters;
         this.rounding = rounding;
@@ -156,6 +158,7 @@ final class AdaLomoPass implements GradientSink {
         if (pendingTensor == null) {
             Arrays.fill(pending, 0, t.size(), 0f);
             pendingTensor = t;
+            ledger.live(Category.GRADIENTS, 4L * t.size());  // for a memory timeline: whole until its last use
         }
         par.forEach(GradientSink.tiles(rowEnd - rowStart), (lo, hi, w) -> {
             for (int tile = lo; tile < hi; tile++) {
@@ -169,9 +172,21 @@ final class AdaLomoPass implements GradientSink {
         update(t, 0, t.rows(), (g, gOff, row0, rows, w) -> {
             for (int i = 0; i < rows * cols; i++) g[gOff + i] += p[row0 * cols + i];
         });
+        ledger.live(Category.GRADIENTS, -4L * t.size());
     }
 
     private void update(Tensor t, int rowStart, int rowEnd, RowGradient gradient) {
+        // For a memory timeline: a tile per worker holds gradient values while this weight is measured and updated.
+        long inFlight = 4L * Math.min(GradientSink.tiles(rowEnd - rowStart), par.threads()) * Math.min(TILE_ROWS, rowEnd - rowStart) * t.cols();
+        ledger.live(Category.GRADIENTS, inFlight);
+        try {
+            updateRows(t, rowStart, rowEnd, gradient);
+        } finally {
+            ledger.live(Category.GRADIENTS, -inFlight);
+        }
+    }
+
+    private void updateRows(Tensor t, int rowStart, int rowEnd, RowGradient gradient) {
         if (t.vector()) {
             updateVector(t, gradient);
             return;

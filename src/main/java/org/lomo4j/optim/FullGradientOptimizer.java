@@ -28,6 +28,7 @@ abstract sealed class FullGradientOptimizer extends Optimizer permits Sgd, AdamW
                 for (int row = lo; row < hi; row++) updateRow(t, g, t.offset() + row * t.cols(), t.cols());
             });
         }
+        gradients.applied();
         step++;
         return new StepResult(loss, norm, lr);
     }

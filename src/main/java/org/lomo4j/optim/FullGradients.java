@@ -18,10 +18,14 @@ public final class FullGradients implements GradientSink {
     private final Parallel par;
     private final ParameterLayout layout;
     private final float[][] grads;  // per segment, same layout as the parameters
+    private final MemoryLedger ledger;
+    private final java.util.Set<Tensor> written = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    private long writtenBytes;
 
     public FullGradients(ParameterLayout layout, Parallel par, MemoryLedger ledger) {
         this.par = par;
         this.layout = layout;
+        this.ledger = ledger;
         this.grads = new float[layout.segments()][];
         for (int s = 0; s < grads.length; s++) grads[s] = ledger.floats(Category.GRADIENTS, layout.segmentSize(s));
     }
@@ -39,10 +43,23 @@ public final class FullGradients implements GradientSink {
 
     public void zero() {
         for (float[] g : grads) par.forEach(g.length, (lo, hi, w) -> Arrays.fill(g, lo, hi, 0f));
+        written.clear();
+        writtenBytes = 0;
+    }
+
+    /** The gradients have been applied: for a memory timeline, none of them is needed any more. */
+    public void applied() {
+        ledger.live(Category.GRADIENTS, -writtenBytes);
+        writtenBytes = 0;
+        ledger.mark("update");
     }
 
     @Override
     public void accept(Tensor t, int rowStart, int rowEnd, RowGradient gradient, boolean lastUse) {
+        if (written.add(t)) {  // a weight's gradient holds values from its first use until the update
+            ledger.live(Category.GRADIENTS, 4L * t.size());
+            writtenBytes += 4L * t.size();
+        }
         par.forEach(GradientSink.tiles(rowEnd - rowStart), (lo, hi, w) -> {
             for (int tile = lo; tile < hi; tile++) {
                 int row0 = rowStart + tile * TILE_ROWS;

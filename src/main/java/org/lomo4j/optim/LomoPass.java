@@ -22,6 +22,7 @@ final class LomoPass implements GradientSink {
     enum Mode { NORM, UPDATE }
 
     private final Parallel par;
+    private final MemoryLedger ledger;
     private final Parameters parameters;
     private final int rounding;         // Half.NEAREST or Half.STOCHASTIC, for 16-bit weights
     private final int tileLength;
@@ -36,6 +37,7 @@ final class LomoPass implements GradientSink {
 
     LomoPass(Parameters parameters, int rounding, Parallel par, MemoryLedger ledger) {
         ParameterLayout layout = parameters.layout();
+        this.ledger = ledger;
         this.par = par;
         this.parameters = parameters;
         this.rounding = rounding;
@@ -68,10 +70,22 @@ final class LomoPass implements GradientSink {
     public void accept(Tensor t, int rowStart, int rowEnd, RowGradient gradient, boolean lastUse) {
         int cols = t.cols();
         int tiles = GradientSink.tiles(rowEnd - rowStart);
+        // For a memory timeline: a tile per worker holds gradient values while this weight's rows are updated.
+        long inFlight = 4L * Math.min(tiles, par.threads()) * Math.min(TILE_ROWS, rowEnd - rowStart) * cols;
+        ledger.live(Category.GRADIENTS, inFlight);
+        try {
+            acceptTiles(t, rowStart, rowEnd, gradient, lastUse, cols, tiles);
+        } finally {
+            ledger.live(Category.GRADIENTS, -inFlight);
+        }
+    }
+
+    private void acceptTiles(Tensor t, int rowStart, int rowEnd, RowGradient gradient, boolean lastUse, int cols, int tiles) {
         if (!lastUse || t.equals(pendingTensor)) {
             if (pendingTensor == null) {
                 java.util.Arrays.fill(pending, 0, t.size(), 0f);
                 pendingTensor = t;
+                ledger.live(Category.GRADIENTS, 4L * t.size());  // the tied weight's gradient, whole until its last use
             }
             par.forEach(tiles, (lo, hi, w) -> {
                 for (int tile = lo; tile < hi; tile++) {
@@ -84,6 +98,7 @@ final class LomoPass implements GradientSink {
                 for (int row = rowStart + lo; row < rowStart + hi; row++) consume(t, row, pending, row * cols);
             });
             pendingTensor = null;
+            ledger.live(Category.GRADIENTS, -4L * t.size());
         } else {
             par.forEach(tiles, (lo, hi, w) -> {
                 int slot = w * tileLength;

@@ -104,6 +104,39 @@ public final class Charts {
         return styled(new JFreeChart(title, new Font("SansSerif", Font.BOLD, 15), plot, true));
     }
 
+    /**
+     * Bytes alive by category through one training step, one stacked area per run (name → its timeline's points),
+     * side by side on a shared scale: where LOMO's gradients stay a tile high and SGD's grow layer by layer.
+     */
+    public static JFreeChart timeline(Map<String, List<org.lomo4j.memory.MemoryTimeline.Point>> runs, String title) {
+        NumberAxis y = new NumberAxis("MiB alive");
+        org.jfree.chart.plot.CombinedRangeXYPlot combined = new org.jfree.chart.plot.CombinedRangeXYPlot(y);
+        for (var run : runs.entrySet()) {
+            List<org.lomo4j.memory.MemoryTimeline.Point> points = run.getValue();
+            org.jfree.data.xy.DefaultTableXYDataset data = new org.jfree.data.xy.DefaultTableXYDataset();
+            for (Category c : Category.values()) {
+                XYSeries s = new XYSeries(c.label(), true, false);
+                for (int i = 0; i < points.size(); i++) s.add(i, points.get(i).bytes().getOrDefault(c, 0L) / (1024.0 * 1024.0));
+                data.addSeries(s);
+            }
+            String[] labels = points.stream().map(org.lomo4j.memory.MemoryTimeline.Point::label).toArray(String[]::new);
+            org.jfree.chart.axis.SymbolAxis x = new org.jfree.chart.axis.SymbolAxis(run.getKey(), labels);
+            x.setVerticalTickLabels(true);
+            x.setTickLabelFont(new Font("SansSerif", Font.PLAIN, 9));
+            x.setGridBandsVisible(false);
+            org.jfree.chart.renderer.xy.StackedXYAreaRenderer2 areas = new org.jfree.chart.renderer.xy.StackedXYAreaRenderer2();
+            for (Category c : Category.values()) areas.setSeriesPaint(c.ordinal(), CATEGORY_COLORS[c.ordinal()]);
+            areas.setDefaultSeriesVisibleInLegend(combined.getSubplots().isEmpty());  // one legend for all
+            XYPlot plot = new XYPlot(data, x, null, areas);
+            plot.setBackgroundPaint(Color.WHITE);
+            plot.setRangeGridlinePaint(Color.LIGHT_GRAY);
+            combined.add(plot, 1);
+        }
+        JFreeChart chart = new JFreeChart(title, new Font("SansSerif", Font.BOLD, 15), combined, true);
+        chart.setBackgroundPaint(Color.WHITE);
+        return chart;
+    }
+
     private static double maxTotal(org.jfree.data.category.CategoryDataset d) {
         double max = 0;
         for (int c = 0; c < d.getColumnCount(); c++) {
@@ -132,15 +165,23 @@ public final class Charts {
 
     /** The chart as an SVG document. */
     public static String svg(JFreeChart chart) {
-        SVGGraphics2D g = new SVGGraphics2D(WIDTH, HEIGHT);
-        chart.draw(g, new Rectangle(0, 0, WIDTH, HEIGHT));
+        return svg(chart, WIDTH, HEIGHT);
+    }
+
+    public static String svg(JFreeChart chart, int width, int height) {
+        SVGGraphics2D g = new SVGGraphics2D(width, height);
+        chart.draw(g, new Rectangle(0, 0, width, height));
         return g.getSVGDocument();
     }
 
     /** The chart as a PNG image. */
     public static byte[] png(JFreeChart chart) throws IOException {
+        return png(chart, WIDTH, HEIGHT);
+    }
+
+    public static byte[] png(JFreeChart chart, int width, int height) throws IOException {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ChartUtils.writeChartAsPNG(out, chart, WIDTH, HEIGHT);
+        ChartUtils.writeChartAsPNG(out, chart, width, height);
         return out.toByteArray();
     }
 

@@ -91,11 +91,32 @@ public final class RunReport {
             evals.add(e);
         }
 
+        if (!outcome.timeline().isEmpty()) {
+            ArrayNode t = o.putArray("memory_timeline");
+            for (org.lomo4j.memory.MemoryTimeline.Point p : outcome.timeline()) {
+                ObjectNode e = t.addObject();
+                e.put("at", p.label());
+                ObjectNode bytes = e.putObject("bytes");
+                p.bytes().forEach((c, b) -> bytes.put(c.name().toLowerCase(Locale.ROOT), b));
+            }
+        }
+
         JsonNode earlierBefore = previous != null && sessionStart > 0 ? previous.get("eval_before") : null;
         if (earlierBefore != null) o.set("eval_before", earlierBefore);
         else if (outcome.before() != null) o.set("eval_before", eval(m, outcome.before()));
         if (outcome.after() != null) o.set("eval_after", eval(m, outcome.after()));
         return o;
+    }
+
+    /** The memory timeline a report holds (empty without one). */
+    public static List<org.lomo4j.memory.MemoryTimeline.Point> timeline(JsonNode report) {
+        List<org.lomo4j.memory.MemoryTimeline.Point> points = new java.util.ArrayList<>();
+        for (JsonNode e : report.path("memory_timeline")) {
+            Map<Category, Long> bytes = new java.util.EnumMap<>(Category.class);
+            for (Category c : Category.values()) bytes.put(c, e.at("/bytes/" + c.name().toLowerCase(Locale.ROOT)).asLong());
+            points.add(new org.lomo4j.memory.MemoryTimeline.Point(e.get("at").asText(), bytes));
+        }
+        return points;
     }
 
     /** A run directory's report.json, or null when it has none or cannot be read. */
@@ -132,5 +153,9 @@ public final class RunReport {
         Map<Category, Long> peaks = new java.util.EnumMap<>(Category.class);
         for (Category c : Category.values()) peaks.put(c, ledger.peak(c));
         AtomicFiles.writeString(dir.resolve("memory.svg"), Charts.svg(Charts.memory(Map.of(title, peaks), "Peak memory accounted")));
+        if (report.has("memory_timeline")) {
+            AtomicFiles.writeString(dir.resolve("memory-timeline.svg"), Charts.svg(Charts.timeline(
+                    Map.of(report.at("/run/optimizer/kind").asText(), timeline(report)), "Bytes alive during one training step"), Charts.WIDTH, 520));
+        }
     }
 }

@@ -2,6 +2,7 @@ package org.lomo4j.train;
 
 import org.lomo4j.data.DataSource;
 import org.lomo4j.generate.Evaluator;
+import org.lomo4j.memory.MemoryTimeline;
 import org.lomo4j.model.LlamaModel;
 import org.lomo4j.model.Tensor;
 import org.lomo4j.optim.DivergedException;
@@ -47,7 +48,7 @@ public final class TrainingRun {
      * a non-finite loss or non-finite weights, which resuming would only repeat.
      */
     public record Outcome(Status status, int step, Path checkpoint, String failure, boolean diverged, List<Trainer.StepRecord> steps,
-                          Evaluator.Result before, Evaluator.Result after, List<EvalPoint> evals) {}
+                          Evaluator.Result before, Evaluator.Result after, List<EvalPoint> evals, List<MemoryTimeline.Point> timeline) {}
 
     private final LlamaModel model;
     private final Optimizer optimizer;
@@ -57,6 +58,7 @@ public final class TrainingRun {
     private final Schedule schedule;
     private final Evaluation evaluation;  // null: no evaluation
     private final PrintStream log;
+    private boolean recordTimeline;
 
     public TrainingRun(LlamaModel model, Optimizer optimizer, DataSource data, RunDirectory dir, Saver saver, Schedule schedule,
                        Evaluation evaluation, PrintStream log) {
@@ -70,6 +72,12 @@ public final class TrainingRun {
         this.log = log;
     }
 
+    /** Records the live bytes of the session's first step ({@link MemoryTimeline}) into the outcome. */
+    public TrainingRun withMemoryTimeline() {
+        recordTimeline = true;
+        return this;
+    }
+
     /**
      * Trains to {@code totalSteps} (or until {@code stop}), continuing {@code history} (the steps before this
      * session, already in metrics.csv's new start), with {@code seed}'s batches of {@code batch × seq}.
@@ -78,6 +86,8 @@ public final class TrainingRun {
                        BooleanSupplier stop) {
         List<Trainer.StepRecord> steps = new ArrayList<>(history);
         List<EvalPoint> evals = new ArrayList<>();
+        List<MemoryTimeline.Point> timeline = new ArrayList<>();
+        boolean[] recording = {false};
         Evaluator.Result before = null, after = null;
         String failure = null;
         boolean diverged = false;
@@ -94,11 +104,20 @@ public final class TrainingRun {
                 @Override
                 public void beforeStep(int step) {
                     inStep[0] = true;
+                    if (recordTimeline && timeline.isEmpty() && !recording[0]) {
+                        model.ledger().startTimeline();
+                        recording[0] = true;
+                    }
                 }
 
                 @Override
                 public void onStep(Trainer.StepRecord r, int total) {
                     inStep[0] = false;
+                    if (recording[0]) {
+                        model.ledger().mark("step done");
+                        timeline.addAll(model.ledger().stopTimeline().points());
+                        recording[0] = false;
+                    }
                     steps.add(r);
                     dir.append(r);
                     progress.onStep(r, total);
@@ -162,7 +181,8 @@ public final class TrainingRun {
         }
         List<Path> saved = dir.checkpoints();
         Path newest = saved.isEmpty() ? null : saved.get(saved.size() - 1);
-        return new Outcome(status, optimizer.stepCount(), newest, failure, diverged, steps, before, after, evals);
+        if (recording[0]) model.ledger().stopTimeline();
+        return new Outcome(status, optimizer.stepCount(), newest, failure, diverged, steps, before, after, evals, timeline);
     }
 
     /** Saves the current step's checkpoint unless it is on disk already, and only from finite weights. */

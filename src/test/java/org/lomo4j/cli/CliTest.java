@@ -416,6 +416,37 @@ class CliTest {
         assertTrue(Files.readString(dir.resolve("lomo/loss.svg")).contains("training loss"), "loss.svg is a chart too");
     }
 
+    /**
+     * --memory-timeline: the bytes alive through one step. SGD's gradients grow to the whole model's by the end of
+     * backward and are gone after the update; LOMO's never exceed a tile per worker (and the tied embedding's).
+     */
+    @Test
+    void memoryTimelineShowsWhatFusingTheUpdateSaves(@TempDir Path dir) throws IOException {
+        for (String opt : new String[] {"lomo", "sgd"}) {
+            assertEquals(0, trainSmall(dir, "--optimizer", opt, "--steps", "2", "--memory-timeline", "--out", dir.resolve(opt).toString()),
+                    stderr());
+            assertTrue(Files.isRegularFile(dir.resolve(opt).resolve("memory-timeline.svg")));
+        }
+        long params = new org.lomo4j.model.ParameterLayout(org.lomo4j.model.LlamaConfig.load(smallModel(dir))).totalSize();
+        JsonNode sgd = new ObjectMapper().readTree(dir.resolve("sgd/report.json").toFile()).get("memory_timeline");
+        JsonNode lomo = new ObjectMapper().readTree(dir.resolve("lomo/report.json").toFile()).get("memory_timeline");
+        long sgdMax = 0, lomoMax = 0;
+        for (JsonNode p : sgd) sgdMax = Math.max(sgdMax, p.at("/bytes/gradients").asLong());
+        for (JsonNode p : lomo) lomoMax = Math.max(lomoMax, p.at("/bytes/gradients").asLong());
+        assertEquals(4 * params, sgdMax, "SGD holds every gradient before its update");
+        assertEquals("step done", sgd.get(sgd.size() - 1).get("at").asText());
+        assertEquals(0, sgd.get(sgd.size() - 1).at("/bytes/gradients").asLong(), "and none after it");
+        assertTrue(lomoMax > 0 && lomoMax < 4 * params / 2, "LOMO: tiles and the tied embedding's gradient, " + lomoMax + " bytes");
+        assertEquals(0, sgd.get(0).at("/bytes/activations").asLong());
+        assertTrue(sgd.get(3).at("/bytes/activations").asLong() > sgd.get(2).at("/bytes/activations").asLong(), "forward keeps activations");
+
+        Path chart = dir.resolve("timeline.svg");
+        assertEquals(0, run("report", "--timeline", dir.resolve("lomo").toString(), dir.resolve("sgd").toString(), "--out", chart.toString()),
+                stderr());
+        assertTrue(Files.readString(chart).contains("Bytes alive during one training step"));
+        assertEquals(2, run("report", "--timeline", dir.resolve("x").toString(), "--out", chart.toString()));
+    }
+
     /** A context of two billion positions is a number in a config, not a table: RoPE covers the positions in use. */
     @Test
     void aHugeContextLengthNeedsNoTableOfThatSize(@TempDir Path dir) throws IOException {
