@@ -171,10 +171,7 @@ final class TrainCommand implements Callable<Integer> {
             }
             out = checkpoint != null ? sourceRun : Path.of("runs/last");
         }
-        // The output directory first: locked, writable, and this run's to write (a dry run writes nothing).
-        try (RunDirectory runDir = dryRun ? null : RunDirectory.lock(out); Parallel par = modelOptions.parallel()) {
-            boolean sameRun = sourceRun != null && Files.exists(out) && Files.isSameFile(sourceRun, out);
-            if (runDir != null) claim(runDir, checkpoint, sameRun);
+        try (Parallel par = modelOptions.parallel()) {
             MemoryLedger ledger = new MemoryLedger();
             if (checkpoint != null) modelOptions.model = checkpoint;  // the checkpoint's own tokenizer, too
             Tokenizer tok = modelOptions.tokenizer();
@@ -202,69 +199,82 @@ final class TrainCommand implements Callable<Integer> {
                     return 0;
                 }
             }
-            int b = resumed != null ? resumed.batchSize() : batchOptions.batch();
-            int t = resumed != null ? resumed.seqLen() : batchOptions.seq();
-            if (t > cfg.maxPositionEmbeddings()) {
-                throw new IllegalArgumentException("--seq " + t + " is longer than the model's context (max_position_embeddings "
-                        + cfg.maxPositionEmbeddings() + ")");
+            // The output directory before the data: locked, writable, and this run's to write (a dry run writes nothing).
+            try (RunDirectory runDir = dryRun ? null : RunDirectory.lock(out)) {
+                boolean sameRun = sourceRun != null && Files.exists(out) && Files.isSameFile(sourceRun, out);
+                if (runDir != null) claim(runDir, checkpoint, sameRun);
+                return prepare(log, par, ledger, tok, cfg, resumed, checkpoint, sourceRun, sameRun, runDir, shardBytes);
             }
-            // The whole data set, scanned before step 1: encoding, every example against --seq, a held-out split.
-            PromptTemplate wrap = resumed != null ? resumed.template() : PromptTemplate.parse(template, modelOptions.directory());
-            String evalSpec = resumed != null ? resumed.evalData() : evalData;
-            DataSource source = DataSource.open(resumed != null ? resumed.data() : data, tok, wrap, skipBadLines, t);
-            DataSource evalSource = source;
-            if (evalSpec != null) {
-                evalSource = DataSource.openForEvaluation(evalSpec, tok, wrap, skipBadLines, t);
-                source = source.trainingOnAll();
-            }
-            if (!noEval) evalSource.requireHeldOut(t);
-            TrainState recipe = resumed != null ? resumed
-                    : new TrainState(0, modelOptions.seed, data, b, t, optimizerConfig(source), wrap, modelOptions.paramDtype(), evalData);
-            ParamDtype dtype = recipe.paramDtype();
-            saveFormat = new ModelWeights.Format(saveDtype == null ? Checkpoint.storedDtype(dtype) : parseDtype(saveDtype), shardBytes);
-            Backend device = modelOptions.deviceBackend();
-            ModelOptions.requireDeviceSupport(device, cfg);
-            String kernels = modelOptions.describeKernels(device);
-            ParameterLayout layout = new ParameterLayout(cfg);
-            OptimizerConfig oc = recipe.optimizer();
-            log.printf(Locale.ROOT, "model    %s: %,d parameters (hidden %d, %d layers, %d/%d heads, vocab %d%s), %s weights%s%n",
-                    modelOptions.model, layout.totalSize(), cfg.hiddenSize(),
-                    cfg.numHiddenLayers(), cfg.numAttentionHeads(), cfg.numKeyValueHeads(),
-                    cfg.vocabSize(), layout.tied() ? ", tied embeddings" : "", dtype.id(),
-                    dtype.half() ? ", " + oc.rounding().id() + " rounding" : "");
-            log.printf(Locale.ROOT, "data     %s%n", source.describe());
-            if (evalSource != source) log.printf(Locale.ROOT, "eval     %s%n", evalSource.describe());
-            log.printf(Locale.ROOT, "kernels  %s%n", kernels);
-            log.printf(Locale.ROOT, "train    %s, lr %.3g %s (warmup %d), weight decay %.3g, clip-norm %s, clip-value %s, "
-                            + "batch %d x %d tokens, steps %d..%d, %d threads%n",
-                    oc.kind().id(), oc.schedule().peak(), oc.schedule().kind().name().toLowerCase(Locale.ROOT), oc.schedule().warmup(),
-                    oc.weightDecay(), oc.clipNorm() > 0 ? oc.clipNorm() : "off", oc.clipValue() > 0 ? oc.clipValue() : "off",
-                    b, t, recipe.step(), steps, par.threads());
-
-            // Memory, before any is spent (the JVM backend's: a device's buffers are not planned yet).
-            MemoryPlan plan = null;
-            if (device == null) {
-                long budget = MemoryPlan.budget();
-                plan = MemoryPlan.choose(cfg, dtype, oc, b, t, checkpointActivations, par, budget);
-                log.print(plan.table(oc.kind().id()));
-                log.printf(Locale.ROOT, "  %-17s %12s  (%.0f%% of the max heap %s; machine %s)%n", "Budget", MemoryLedger.human(budget),
-                        100 * MemoryPlan.HEAP_SHARE, MemoryLedger.human(Runtime.getRuntime().maxMemory()),
-                        MemoryLedger.human(MemoryPlan.physicalMemory()));
-                if (plan.checkpointing() && checkpointActivations == null) {
-                    log.println("  activation checkpointing is on: without it the run would not fit the budget");
-                }
-                String verdict = plan.verdict(budget);
-                if (verdict != null) throw new IllegalArgumentException(verdict);
-            } else if (dryRun) {
-                throw new IllegalArgumentException("--dry-run plans the JVM backend's memory; a TornadoVM device's is not planned yet");
-            }
-            if (dryRun) return 0;
-
-            runDir.requireSpace(checkpointBytes(layout, oc), "a checkpoint");
-            List<Trainer.StepRecord> history = checkpoint == null ? List.of() : RunDirectory.history(sameRun ? out : sourceRun, recipe.step());
-            var previousReport = checkpoint == null ? null : RunReport.read(sameRun ? out : sourceRun);
-            return train(log, par, ledger, tok, cfg, recipe, checkpoint, source, evalSource, device, plan, runDir, history, previousReport);
         }
+    }
+
+    /** From the data scan and the memory plan to the run, in the locked run directory. */
+    private int prepare(PrintStream log, Parallel par, MemoryLedger ledger, Tokenizer tok, LlamaConfig cfg, TrainState resumed,
+                        Path checkpoint, Path sourceRun, boolean sameRun, RunDirectory runDir, long shardBytes) throws Exception {
+        int b = resumed != null ? resumed.batchSize() : batchOptions.batch();
+        int t = resumed != null ? resumed.seqLen() : batchOptions.seq();
+        if (t > cfg.maxPositionEmbeddings()) {
+            throw new IllegalArgumentException("--seq " + t + " is longer than the model's context (max_position_embeddings "
+                    + cfg.maxPositionEmbeddings() + ")");
+        }
+        // The whole data set, scanned before step 1: encoding, every example against --seq, a held-out split.
+        PromptTemplate wrap = resumed != null ? resumed.template() : PromptTemplate.parse(template, modelOptions.directory());
+        String evalSpec = resumed != null ? resumed.evalData() : evalData;
+        DataSource source = DataSource.open(resumed != null ? resumed.data() : data, tok, wrap, skipBadLines, t);
+        DataSource evalSource = source;
+        if (evalSpec != null) {
+            evalSource = DataSource.openForEvaluation(evalSpec, tok, wrap, skipBadLines, t);
+            source = source.trainingOnAll();
+        }
+        if (!noEval) evalSource.requireHeldOut(t);
+        TrainState recipe = resumed != null ? resumed
+                : new TrainState(0, modelOptions.seed, data, b, t, optimizerConfig(source), wrap, modelOptions.paramDtype(), evalData);
+        ParamDtype dtype = recipe.paramDtype();
+        saveFormat = new ModelWeights.Format(saveDtype == null ? Checkpoint.storedDtype(dtype) : parseDtype(saveDtype), shardBytes);
+        Backend device = modelOptions.deviceBackend();
+        ModelOptions.requireDeviceSupport(device, cfg);
+        String kernels = modelOptions.describeKernels(device);
+        ParameterLayout layout = new ParameterLayout(cfg);
+        OptimizerConfig oc = recipe.optimizer();
+        log.printf(Locale.ROOT, "model    %s: %,d parameters (hidden %d, %d layers, %d/%d heads, vocab %d%s), %s weights%s%n",
+                modelOptions.model, layout.totalSize(), cfg.hiddenSize(),
+                cfg.numHiddenLayers(), cfg.numAttentionHeads(), cfg.numKeyValueHeads(),
+                cfg.vocabSize(), layout.tied() ? ", tied embeddings" : "", dtype.id(),
+                dtype.half() ? ", " + oc.rounding().id() + " rounding" : "");
+        log.printf(Locale.ROOT, "data     %s%n", source.describe());
+        if (evalSource != source) log.printf(Locale.ROOT, "eval     %s%n", evalSource.describe());
+        log.printf(Locale.ROOT, "kernels  %s%n", kernels);
+        log.printf(Locale.ROOT, "train    %s, lr %.3g %s (warmup %d), weight decay %.3g, clip-norm %s, clip-value %s, "
+                        + "batch %d x %d tokens, steps %d..%d, %d threads%n",
+                oc.kind().id(), oc.schedule().peak(), oc.schedule().kind().name().toLowerCase(Locale.ROOT), oc.schedule().warmup(),
+                oc.weightDecay(), oc.clipNorm() > 0 ? oc.clipNorm() : "off", oc.clipValue() > 0 ? oc.clipValue() : "off",
+                b, t, recipe.step(), steps, par.threads());
+
+        // Memory, before any is spent (the JVM backend's: a device's buffers are not planned yet).
+        MemoryPlan plan = null;
+        if (device == null) {
+            long budget = MemoryPlan.budget();
+            // Evaluation's exact match generates with a key/value cache: planned too, sized from the held-out examples.
+            long cache = noEval ? 0 : Evaluator.cacheRowPositions(evalSource.evalExamples(), b, t + 1, cfg.maxPositionEmbeddings(), tok);
+            plan = MemoryPlan.choose(cfg, dtype, oc, b, t, checkpointActivations, par, budget, cache);
+            log.print(plan.table(oc.kind().id()));
+            log.printf(Locale.ROOT, "  %-17s %12s  (%.0f%% of the max heap %s; machine %s)%n", "Budget", MemoryLedger.human(budget),
+                    100 * MemoryPlan.HEAP_SHARE, MemoryLedger.human(Runtime.getRuntime().maxMemory()),
+                    MemoryLedger.human(MemoryPlan.physicalMemory()));
+            if (plan.checkpointing() && checkpointActivations == null) {
+                log.println("  activation checkpointing is on: without it the run would not fit the budget");
+            }
+            String verdict = plan.verdict(budget);
+            if (verdict != null) throw new IllegalArgumentException(verdict);
+        } else if (dryRun) {
+            throw new IllegalArgumentException("--dry-run plans the JVM backend's memory; a TornadoVM device's is not planned yet");
+        }
+        if (dryRun) return 0;
+
+        runDir.requireSpace(checkpointBytes(layout, oc), "a checkpoint");
+        List<Trainer.StepRecord> history = checkpoint == null ? List.of() : RunDirectory.history(sameRun ? out : sourceRun, recipe.step());
+        var previousReport = checkpoint == null ? null : RunReport.read(sameRun ? out : sourceRun);
+        return train(log, par, ledger, tok, cfg, recipe, checkpoint, source, evalSource, device, plan, runDir, history, previousReport);
     }
 
     private int train(PrintStream log, Parallel par, MemoryLedger ledger, Tokenizer tok, LlamaConfig cfg, TrainState recipe, Path checkpoint,
@@ -424,9 +434,14 @@ final class TrainCommand implements Callable<Integer> {
                 .withRounding(OptimizerConfig.Rounding.parse(rounding));
     }
 
-    /** Every numeric flag in its range, before anything is read. */
+    /** Every flag in its range or among its names, before anything is read or written. */
     private void checkFlags() {
         batchOptions.validate();
+        OptimizerConfig.Kind.parse(optimizer);
+        LrSchedule.Kind.parse(schedule);
+        OptimizerConfig.Rounding.parse(rounding);
+        if (!template.equals("auto")) PromptTemplate.parse(template);
+        if (saveDtype != null) parseDtype(saveDtype);
         if (lr != null) requireFinite("--lr", lr, false);
         requireFinite("--weight-decay", weightDecay, true);
         if (clipNorm != null) requireFinite("--clip-norm", clipNorm, true);

@@ -53,7 +53,7 @@ public final class Evaluator {
         double loss = lossSum / counted;
         if (!Double.isFinite(loss)) throw new NonFiniteResultException("the evaluation loss is " + loss + ": the model's activations overflowed");
         List<Example> ex = data.evalExamples();
-        double accuracy = ex.isEmpty() ? Double.NaN : exactMatch(ex, batchSize);
+        double accuracy = ex.isEmpty() ? Double.NaN : exactMatch(ex, batchSize, seqLen + 1);
         return new Result(loss, Math.exp(loss), accuracy, ex.size());
     }
 
@@ -69,17 +69,20 @@ public final class Evaluator {
 
     /** Share of examples whose greedy completion is exactly the response followed by EOS. */
     public double exactMatch(List<Example> examples, int batchSize) {
+        return exactMatch(examples, batchSize, Integer.MAX_VALUE);
+    }
+
+    /**
+     * {@link #exactMatch(List, int)}, no sequence growing past {@code maxLength} tokens: an example that fits
+     * training's {@code --seq T} is decided within T + 1 (BOS, prompt, response, EOS), and the cap keeps the key/value
+     * cache within what the memory plan counts ({@link #cacheRowPositions}).
+     */
+    public double exactMatch(List<Example> examples, int batchSize, int maxLength) {
         Generator gen = new Generator(model, tok, device);
         int correct = 0;
         for (int i = 0; i < examples.size(); i += batchSize) {
             List<Example> chunk = examples.subList(i, Math.min(examples.size(), i + batchSize));
-            List<int[]> prompts = new ArrayList<>();
-            int maxNew = 0;
-            for (Example e : chunk) {
-                prompts.add(tok.withBos(e.prompt()));
-                maxNew = Math.max(maxNew, e.response().length + 1);
-            }
-            List<int[]> outs = gen.complete(prompts, maxNew, Sampler.greedy(), new SplittableRandom(0));
+            List<int[]> outs = gen.complete(prompts(chunk), maxNew(chunk), maxLength, Sampler.greedy(), new SplittableRandom(0));
             for (int j = 0; j < chunk.size(); j++) {
                 int[] want = Arrays.copyOf(chunk.get(j).response(), chunk.get(j).response().length + 1);
                 want[want.length - 1] = tok.eos();
@@ -88,5 +91,33 @@ public final class Evaluator {
             }
         }
         return (double) correct / examples.size();
+    }
+
+    /**
+     * The largest key/value cache, rows × positions, that exact match over {@code examples} allocates at
+     * {@code batchSize} rows and sequences of at most {@code maxLength}: what a memory plan adds for evaluation.
+     */
+    public static long cacheRowPositions(List<Example> examples, int batchSize, int maxLength, int maxPositions, Tokenizer tok) {
+        long most = 0;
+        for (int i = 0; i < examples.size(); i += batchSize) {
+            List<Example> chunk = examples.subList(i, Math.min(examples.size(), i + batchSize));
+            List<int[]> prompts = new ArrayList<>();
+            for (Example e : chunk) prompts.add(tok.withBos(e.prompt()));
+            most = Math.max(most, Generator.cacheRowPositions(prompts, maxNew(chunk), maxLength, maxPositions));
+        }
+        return most;
+    }
+
+    private List<int[]> prompts(List<Example> chunk) {
+        List<int[]> prompts = new ArrayList<>();
+        for (Example e : chunk) prompts.add(tok.withBos(e.prompt()));
+        return prompts;
+    }
+
+    /** New tokens to generate for a chunk: its longest response and EOS. */
+    private static int maxNew(List<Example> chunk) {
+        int maxNew = 0;
+        for (Example e : chunk) maxNew = Math.max(maxNew, e.response().length + 1);
+        return maxNew;
     }
 }

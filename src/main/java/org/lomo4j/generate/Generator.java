@@ -32,8 +32,13 @@ public final class Generator {
 
     /** Completes each prompt (which should start with BOS) with up to {@code maxNew} tokens, stopping at EOS. */
     public List<int[]> complete(List<int[]> prompts, int maxNew, Sampler sampler, SplittableRandom rng) {
+        return complete(prompts, maxNew, Integer.MAX_VALUE, sampler, rng);
+    }
+
+    /** As {@link #complete(List, int, Sampler, SplittableRandom)}, no row growing past {@code maxLength} tokens in all. */
+    public List<int[]> complete(List<int[]> prompts, int maxNew, int maxLength, Sampler sampler, SplittableRandom rng) {
         int b = prompts.size();
-        int maxLen = model.config().maxPositionEmbeddings();
+        int maxLen = Math.min(maxLength, model.config().maxPositionEmbeddings());
         int[][] rows = new int[b][];
         int[] len = new int[b];
         boolean[] done = new boolean[b];
@@ -43,7 +48,7 @@ public final class Generator {
             if (len[i] == 0) throw new IllegalArgumentException("an empty prompt");
             if (len[i] >= maxLen) {
                 throw new IllegalArgumentException("a prompt of " + len[i] + " tokens leaves no room to generate in the model's context "
-                        + "(max_position_embeddings " + maxLen + ")");
+                        + "(max_position_embeddings " + model.config().maxPositionEmbeddings() + ")");
             }
         }
         if (device == null) {
@@ -66,6 +71,16 @@ public final class Generator {
         List<int[]> out = new ArrayList<>(b);
         for (int i = 0; i < b; i++) out.add(Arrays.copyOfRange(rows[i], prompts.get(i).length, len[i]));
         return out;
+    }
+
+    /**
+     * The key/value cache's size, rows × positions, that completing {@code prompts} would allocate: what a memory
+     * plan counts for generation ({@code LlamaModel.planGenerationCache}).
+     */
+    public static long cacheRowPositions(List<int[]> prompts, int maxNew, int maxLength, int maxPositions) {
+        int longest = 0;
+        for (int[] p : prompts) longest = Math.max(longest, Math.min(Math.min(maxLength, maxPositions), p.length + maxNew));
+        return (long) prompts.size() * longest;
     }
 
     /**

@@ -365,6 +365,14 @@ public final class LlamaModel {
         return acts.nextLogits;
     }
 
+    /**
+     * For a memory plan: counts a key/value cache of {@code rowPositions} rows × positions on the ledger, and gives it
+     * back (its peak stays counted), as evaluation's generation would hold it between training steps.
+     */
+    public void planGenerationCache(long rowPositions) {
+        if (rowPositions > 0) new KvCache(cfg, 1, Math.toIntExact(rowPositions), ledger).release();
+    }
+
     /** Frees the cache of the last {@link #prefill}, if any. */
     public void endGeneration() {
         if (cache != null) cache.release();

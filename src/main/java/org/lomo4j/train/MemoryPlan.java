@@ -36,11 +36,21 @@ public record MemoryPlan(MemoryLedger ledger, boolean checkpointing) {
     /** The plan of a run whose weights are stored as {@code dtype} (counted in their real bytes). */
     public static MemoryPlan of(LlamaConfig cfg, ParamDtype dtype, OptimizerConfig optimizer, int batch, int seq,
                                 boolean checkpointing, Parallel par) {
+        return of(cfg, dtype, optimizer, batch, seq, checkpointing, par, 0);
+    }
+
+    /**
+     * {@link #of(LlamaConfig, ParamDtype, OptimizerConfig, int, int, boolean, Parallel)} with evaluation's generation:
+     * a key/value cache of {@code generationCache} rows × positions (0: no evaluation) beside the step's buffers.
+     */
+    public static MemoryPlan of(LlamaConfig cfg, ParamDtype dtype, OptimizerConfig optimizer, int batch, int seq,
+                                boolean checkpointing, Parallel par, long generationCache) {
         MemoryLedger plan = MemoryLedger.planning();
         LlamaModel model = new LlamaModel(cfg, Parameters.allocate(new ParameterLayout(cfg), dtype, plan), par, plan);
         model.setCheckpointing(checkpointing);
         Optimizer.create(model, optimizer);
         model.reserve(batch, seq);
+        model.planGenerationCache(generationCache);
         return new MemoryPlan(plan, checkpointing);
     }
 
@@ -56,9 +66,15 @@ public record MemoryPlan(MemoryLedger ledger, boolean checkpointing) {
     /** {@link #choose} for weights stored as {@code dtype}. */
     public static MemoryPlan choose(LlamaConfig cfg, ParamDtype dtype, OptimizerConfig optimizer, int batch, int seq,
                                     Boolean requested, Parallel par, long budget) {
-        if (requested != null) return of(cfg, dtype, optimizer, batch, seq, requested, par);
-        MemoryPlan whole = of(cfg, dtype, optimizer, batch, seq, false, par);
-        return whole.peak() <= budget ? whole : of(cfg, dtype, optimizer, batch, seq, true, par);
+        return choose(cfg, dtype, optimizer, batch, seq, requested, par, budget, 0);
+    }
+
+    /** {@link #choose} with evaluation's key/value cache of {@code generationCache} rows × positions. */
+    public static MemoryPlan choose(LlamaConfig cfg, ParamDtype dtype, OptimizerConfig optimizer, int batch, int seq,
+                                    Boolean requested, Parallel par, long budget, long generationCache) {
+        if (requested != null) return of(cfg, dtype, optimizer, batch, seq, requested, par, generationCache);
+        MemoryPlan whole = of(cfg, dtype, optimizer, batch, seq, false, par, generationCache);
+        return whole.peak() <= budget ? whole : of(cfg, dtype, optimizer, batch, seq, true, par, generationCache);
     }
 
     /** Bytes a plan may take in this JVM: {@link #HEAP_SHARE} of its max heap, and no more than the machine's memory. */

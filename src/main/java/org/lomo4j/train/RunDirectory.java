@@ -33,11 +33,13 @@ public final class RunDirectory implements AutoCloseable {
     private final Path dir;
     private final FileChannel lockChannel;
     private final FileLock lock;
+    private final boolean created;  // by this lock: removed again if nothing was written into it
 
-    private RunDirectory(Path dir, FileChannel lockChannel, FileLock lock) {
+    private RunDirectory(Path dir, FileChannel lockChannel, FileLock lock, boolean created) {
         this.dir = dir;
         this.lockChannel = lockChannel;
         this.lock = lock;
+        this.created = created;
     }
 
     /**
@@ -45,6 +47,7 @@ public final class RunDirectory implements AutoCloseable {
      * be written or another run holds it. Finishes what a crash during a checkpoint's rename left.
      */
     public static RunDirectory lock(Path dir) {
+        boolean created = !Files.exists(dir);
         try {
             Files.createDirectories(dir);
         } catch (IOException e) {
@@ -76,7 +79,7 @@ public final class RunDirectory implements AutoCloseable {
             throw new IllegalArgumentException("--out " + dir + " is in use by another run" + (holder.isEmpty() ? "" : " (" + holder + ")")
                     + "; wait for it to finish, or give another --out");
         }
-        RunDirectory run = new RunDirectory(dir, ch, lock);
+        RunDirectory run = new RunDirectory(dir, ch, lock, created);
         try {
             ch.truncate(0);
             ch.write(java.nio.ByteBuffer.wrap(("pid " + ProcessHandle.current().pid() + ", since " + java.time.Instant.now() + "\n")
@@ -219,7 +222,7 @@ public final class RunDirectory implements AutoCloseable {
         }
     }
 
-    /** Releases the lock and removes the lock file. */
+    /** Releases the lock and removes the lock file, and the directory when this lock created it and it stayed empty. */
     @Override
     public void close() {
         try {
@@ -229,6 +232,13 @@ public final class RunDirectory implements AutoCloseable {
             // The lock goes with the channel; a stale lock file holds no lock.
         } finally {
             closeQuietly(lockChannel);
+        }
+        if (created) {
+            try (var s = Files.list(dir)) {
+                if (s.findAny().isEmpty()) Files.delete(dir);
+            } catch (IOException ignored) {
+                // An empty directory left behind is harmless.
+            }
         }
     }
 }

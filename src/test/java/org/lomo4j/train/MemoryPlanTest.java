@@ -88,4 +88,27 @@ class MemoryPlanTest {
         assertTrue(verdict.contains("a smaller --batch or --seq"), verdict);
         assertTrue(MemoryPlan.of(cfg, lomo, 4, 32, false, PAR).verdict(whole - 1).contains("--checkpoint-activations"));
     }
+
+    /** Evaluation's exact match decodes with a key/value cache: the plan counts it, sized from the held-out examples. */
+    @Test
+    void planCountsEvaluationsKeyValueCache() {
+        LlamaConfig cfg = new LlamaConfig(16, 24, 2, 4, 2, 259, 32, 1e-5f, 10000.0, true);
+        OptimizerConfig oc = OptimizerConfig.of(OptimizerConfig.Kind.LOMO, LrSchedule.constant(0.01));
+        var tok = new org.lomo4j.data.ByteTokenizer();
+        var data = new org.lomo4j.data.SyntheticSource(org.lomo4j.data.SyntheticTask.REVERSE, tok);
+        int b = 8, t = 16;
+        long cache = org.lomo4j.generate.Evaluator.cacheRowPositions(data.evalExamples(), b, t + 1, cfg.maxPositionEmbeddings(), tok);
+        assertTrue(cache > 0 && cache <= (long) b * (t + 1), "rows x positions " + cache);
+        MemoryPlan plan = MemoryPlan.of(cfg, org.lomo4j.model.ParamDtype.F32, oc, b, t, false, PAR, cache);
+        MemoryPlan withoutEval = MemoryPlan.of(cfg, oc, b, t, false, PAR);
+        assertEquals(2L * 4 * cfg.numHiddenLayers() * cache * cfg.kvDim(), plan.peak() - withoutEval.peak(), "the cache's bytes");
+
+        MemoryLedger ledger = new MemoryLedger();
+        LlamaModel model = TinyModels.model(cfg, 1, PAR, ledger);
+        Optimizer opt = Optimizer.create(model, oc);
+        model.reserve(b, t);
+        opt.step(data.trainBatch(1, 0, b, t));
+        new org.lomo4j.generate.Evaluator(model, tok).evaluate(data, b, t);
+        for (Category c : Category.values()) assertEquals(ledger.peak(c), plan.bytes(c), c.label());
+    }
 }

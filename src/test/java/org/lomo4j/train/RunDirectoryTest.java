@@ -50,6 +50,12 @@ class RunDirectoryTest {
         }
         assertFalse(Files.exists(dir.resolve(RunDirectory.LOCK)));
         RunDirectory.lock(dir).close();  // free again
+        assertTrue(Files.isDirectory(dir), "a directory that existed stays");
+
+        // A directory the lock created, and nothing was written into (bad data found later): gone again.
+        Path fresh = dir.resolve("fresh");
+        RunDirectory.lock(fresh).close();
+        assertFalse(Files.exists(fresh));
     }
 
     @Test
