@@ -19,8 +19,8 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 
 @Command(name = "report", mixinStandardHelpOptions = true,
-        description = {"Peak memory of several runs side by side, by category (the LOMO paper's Table 1 as a picture),",
-                "from their report.json: e.g. runs of one model with --optimizer lomo, adalomo, sgd and adamw."})
+        description = {"Several runs' memory side by side, from their report.json: peaks by category (the LOMO paper's",
+                "Table 1 as a picture), or with --timeline the bytes alive through one step (train --memory-timeline)."})
 final class ReportCommand implements Callable<Integer> {
     @Parameters(arity = "1..*", paramLabel = "<run dir>", description = "Run directories (each with a report.json)")
     List<Path> runs;

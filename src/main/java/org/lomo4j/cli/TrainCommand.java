@@ -41,7 +41,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Fine-tune (or train from scratch) with LOMO, or the reference sgd / adamw.",
+        description = {"Fine-tune (or train from scratch) with LOMO or AdaLomo, or the reference sgd / adamw.",
                 "Writes <out>/step-N/ (checkpoint), report.json, metrics.csv, loss.svg and memory.svg."})
 final class TrainCommand implements Callable<Integer> {
 
