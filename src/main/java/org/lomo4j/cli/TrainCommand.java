@@ -326,11 +326,14 @@ final class TrainCommand implements Callable<Integer> {
                 progress.interrupted();
             }
             log.print(ledger.table(oc.kind().id()));
+            MemoryLedger deviceMemory = opt.deviceMemory();
+            if (deviceMemory != null) log.print(deviceMemory.titledTable("Device memory (bytes resident on " + modelOptions.describeKernels(device) + ")"));
             Path report = reportJson != null ? reportJson : out.resolve(RunDirectory.REPORT);
             String reportProblem = "";
             try {
                 var json = RunReport.json(model.config(), model.layout().totalSize(), recipe.withStep(outcome.step()),
                         par.threads(), outcome, recipe.step(), ledger, previousReport);
+                if (deviceMemory != null) RunReport.putPeaks(json, "device_memory_peak_bytes", deviceMemory);
                 RunReport.writeJson(report, json);
                 RunReport.writePlots(out, outcome.steps(), json, ledger, oc.kind().id() + " on " + recipe.data());
             } catch (java.io.IOException e) {

@@ -83,6 +83,11 @@ public final class MemoryLedger {
         return a;
     }
 
+    /** Counts {@code bytes} of {@code category} held outside this JVM's arrays: a device's buffers. */
+    public synchronized void count(Category category, long bytes) {
+        record(category, bytes);
+    }
+
     /** 16-bit values: half-precision weights. */
     public synchronized short[] shorts(Category category, long count) {
         short[] a = planning ? NO_SHORTS : new short[checkedLength(count)];

@@ -54,6 +54,11 @@ public abstract class Optimizer implements AutoCloseable {
     public void syncToHost() {
     }
 
+    /** Bytes resident on a device by category (a backend's optimizer), or null for the JVM's own. */
+    public org.lomo4j.memory.MemoryLedger deviceMemory() {
+        return null;
+    }
+
     /** Releases what the optimizer holds outside the JVM heap (a device's buffers). */
     @Override
     public void close() {

@@ -56,10 +56,7 @@ public final class RunReport {
             e.put("ms", r.millis());
             e.put("tokens_per_second", r.tokensPerSecond());
         }
-        ObjectNode mem = m.createObjectNode();
-        for (Category c : Category.values()) mem.put(c.name().toLowerCase(Locale.ROOT), ledger.peak(c));
-        mem.put("total", ledger.peakTotal());
-        o.set("memory_peak_bytes", mem);
+        putPeaks(o, "memory_peak_bytes", ledger);
 
         ArrayNode sessions = o.putArray("sessions");
         if (previous != null && sessionStart > 0) {
@@ -106,6 +103,13 @@ public final class RunReport {
         else if (outcome.before() != null) o.set("eval_before", eval(m, outcome.before()));
         if (outcome.after() != null) o.set("eval_after", eval(m, outcome.after()));
         return o;
+    }
+
+    /** {@code ledger}'s peak bytes by category and in total, as {@code field} of {@code report}. */
+    public static void putPeaks(ObjectNode report, String field, MemoryLedger ledger) {
+        ObjectNode mem = report.putObject(field);
+        for (Category c : Category.values()) mem.put(c.name().toLowerCase(Locale.ROOT), ledger.peak(c));
+        mem.put("total", ledger.peakTotal());
     }
 
     /** The memory timeline a report holds (empty without one). */

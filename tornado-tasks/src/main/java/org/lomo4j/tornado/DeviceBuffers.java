@@ -1,6 +1,8 @@
 package org.lomo4j.tornado;
 
 import org.lomo4j.kernels.Rope;
+import org.lomo4j.memory.Category;
+import org.lomo4j.memory.MemoryLedger;
 import org.lomo4j.model.LlamaConfig;
 
 /**
@@ -77,5 +79,25 @@ final class DeviceBuffers {
         hp = new float[hpSize];
         control = new float[Tasks.CONTROL_SIZE];
         squares = new float[Math.max(1, squareRows)];
+    }
+
+    /**
+     * What these buffers and the weights ({@code params} floats) take on the device, by category: the weights;
+     * the activations and their gradients (as the JVM backend counts them); the tables and control arrays. LOMO
+     * holds no weight gradient there either.
+     */
+    void account(MemoryLedger device, long params) {
+        device.count(Category.PARAMETERS, 4L * params);
+        long acts = 4L * (tokens.length + targets.length + lnf.length + rstdf.length + logits.length + losses.length + dres.length
+                + dln.length + dq.length + dk.length + dv.length + datt.length + delta.length + dgate.length + dup.length + dh.length
+                + dlogits.length);
+        for (float[] r : residual) acts += 4L * r.length;
+        for (Block b : blocks) {
+            for (float[] a : new float[][] {b.ln1, b.rstd1, b.q, b.k, b.v, b.lse, b.att, b.res1, b.ln2, b.rstd2, b.gate, b.up, b.h}) {
+                acts += 4L * a.length;
+            }
+        }
+        device.count(Category.ACTIVATIONS, acts);
+        device.count(Category.SCRATCH, 4L * (ropeCos.length + ropeSin.length + hp.length + control.length + squares.length));
     }
 }

@@ -25,6 +25,7 @@ import java.util.List;
  */
 final class TornadoLomo extends Optimizer {
     private final DeviceBuffers d;
+    private final org.lomo4j.memory.MemoryLedger deviceMemory = new org.lomo4j.memory.MemoryLedger();
     private final int forwardGraphs;   // embed_fwd, fwd_layer_0 .., head_fwd
     private final int graphs;          // then head_bwd, bwd_layer_L-1 .. 0, embed_bwd
     private final TornadoExecutionPlan plan;
@@ -40,6 +41,7 @@ final class TornadoLomo extends Optimizer {
                     : " needs a full gradient set, which this backend never builds"));
         }
         d = new DeviceBuffers(model.config(), batch, seq, Graphs.squareRows(model.layout()), Update.SIZE);
+        d.account(deviceMemory, model.params().length);
         Graphs g = new Graphs(model.config(), model.layout(), model.params(), d);
         List<TaskGraph> all = new ArrayList<>(g.forward(true));
         forwardGraphs = all.size();
@@ -100,5 +102,11 @@ final class TornadoLomo extends Optimizer {
         } catch (Exception e) {
             throw new IllegalStateException("closing the TornadoVM execution plan: " + e.getMessage(), e);
         }
+    }
+
+    /** The device's buffers by category: the weights, the activations and their gradients, the tables. */
+    @Override
+    public org.lomo4j.memory.MemoryLedger deviceMemory() {
+        return deviceMemory;
     }
 }

@@ -108,6 +108,13 @@ class TornadoBackendTest {
                 System.out.printf("step %2d  loss jvm %.6f  tornado %.6f%n", step, a, b);
                 assertEquals(a, b, 1e-3 * Math.abs(a), "loss at step " + step);
             }
+            // The device's memory, by category: the weights, no gradient (LOMO), activations with the (N, V) logits and their gradient.
+            MemoryLedger device = dev.deviceMemory();
+            System.out.print(device.titledTable("Device memory, tiny-1m 8 x 16"));
+            assertEquals(4L * devModel.layout().totalSize(), device.peak(org.lomo4j.memory.Category.PARAMETERS));
+            assertEquals(0, device.peak(org.lomo4j.memory.Category.GRADIENTS));
+            assertTrue(device.peak(org.lomo4j.memory.Category.ACTIVATIONS) > 2L * 4 * 8 * 16 * cfg.vocabSize(), "activations and logits");
+            assertTrue(device.peak(org.lomo4j.memory.Category.SCRATCH) > 0);
         }
     }
 
