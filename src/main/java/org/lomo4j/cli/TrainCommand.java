@@ -327,7 +327,7 @@ final class TrainCommand implements Callable<Integer> {
             }
             log.print(ledger.table(oc.kind().id()));
             MemoryLedger deviceMemory = opt.deviceMemory();
-            if (deviceMemory != null) log.print(deviceMemory.titledTable("Device memory (bytes resident on " + modelOptions.describeKernels(device) + ")"));
+            if (deviceMemory != null) log.print(deviceMemory.titledTable("Device memory (bytes resident on the " + device.name() + " device)"));
             Path report = reportJson != null ? reportJson : out.resolve(RunDirectory.REPORT);
             String reportProblem = "";
             try {
