@@ -33,9 +33,9 @@ public final class RunDirectory implements AutoCloseable {
     private final Path dir;
     private final FileChannel lockChannel;
     private final FileLock lock;
-    private final boolean created;  // by this lock: removed again if nothing was written into it
+    private final Path created;  // the outermost directory this lock created (null: none): removed again if left empty
 
-    private RunDirectory(Path dir, FileChannel lockChannel, FileLock lock, boolean created) {
+    private RunDirectory(Path dir, FileChannel lockChannel, FileLock lock, Path created) {
         this.dir = dir;
         this.lockChannel = lockChannel;
         this.lock = lock;
@@ -47,7 +47,8 @@ public final class RunDirectory implements AutoCloseable {
      * be written or another run holds it. Finishes what a crash during a checkpoint's rename left.
      */
     public static RunDirectory lock(Path dir) {
-        boolean created = !Files.exists(dir);
+        Path created = null;
+        for (Path p = dir.toAbsolutePath(); p != null && !Files.exists(p); p = p.getParent()) created = p;
         try {
             Files.createDirectories(dir);
         } catch (IOException e) {
@@ -233,11 +234,13 @@ public final class RunDirectory implements AutoCloseable {
         } finally {
             closeQuietly(lockChannel);
         }
-        if (created) {
-            try (var s = Files.list(dir)) {
-                if (s.findAny().isEmpty()) Files.delete(dir);
+        if (created == null) return;
+        for (Path p = dir.toAbsolutePath(); p != null && p.startsWith(created); p = p.getParent()) {
+            try (var s = Files.list(p)) {
+                if (s.findAny().isPresent()) return;
+                Files.delete(p);
             } catch (IOException ignored) {
-                // An empty directory left behind is harmless.
+                return;  // an empty directory left behind is harmless
             }
         }
     }

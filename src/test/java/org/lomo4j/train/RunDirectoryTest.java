@@ -54,8 +54,9 @@ class RunDirectoryTest {
 
         // A directory the lock created, and nothing was written into (bad data found later): gone again.
         Path fresh = dir.resolve("fresh");
-        RunDirectory.lock(fresh).close();
-        assertFalse(Files.exists(fresh));
+        RunDirectory.lock(fresh.resolve("last")).close();
+        assertFalse(Files.exists(fresh), "with the parents it created");
+        assertTrue(Files.isDirectory(dir));
     }
 
     @Test
