@@ -65,7 +65,7 @@ public final class Checkpoint {
                             Map<String, Integer> configIds, ModelWeights.Format format) throws IOException {
         Tensor bad = model.parameters().firstNonFinite();
         if (bad != null) {
-            throw new CheckpointException(dir + ": not written: '" + bad.name() + "' holds NaN or infinite values");
+            throw new NonFiniteWeightsException(dir + ": not written: '" + bad.name() + "' holds NaN or infinite values", bad.name());
         }
         Path tmp = dir.resolveSibling(dir.getFileName() + ".tmp");
         deleteRecursively(tmp);

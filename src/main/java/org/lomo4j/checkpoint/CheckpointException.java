@@ -1,7 +1,7 @@
 package org.lomo4j.checkpoint;
 
 /** A checkpoint file that cannot be used; the message names the file and, where it applies, the tensor. */
-public final class CheckpointException extends IllegalArgumentException {
+public sealed class CheckpointException extends IllegalArgumentException permits NonFiniteWeightsException {
     public CheckpointException(String message) {
         super(message);
     }

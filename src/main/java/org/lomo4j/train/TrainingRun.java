@@ -1,10 +1,10 @@
 package org.lomo4j.train;
 
 import org.lomo4j.data.DataSource;
+import org.lomo4j.checkpoint.NonFiniteWeightsException;
 import org.lomo4j.generate.Evaluator;
 import org.lomo4j.memory.MemoryTimeline;
 import org.lomo4j.model.LlamaModel;
-import org.lomo4j.model.Tensor;
 import org.lomo4j.optim.DivergedException;
 import org.lomo4j.optim.Optimizer;
 
@@ -191,13 +191,11 @@ public final class TrainingRun {
         Path target = dir.checkpoint(optimizer.stepCount());
         List<Path> saved = dir.checkpoints();
         if (!saved.isEmpty() && saved.get(saved.size() - 1).equals(target)) return;
-        requireFinite();
         write(target);
     }
 
     private void save() {
         optimizer.syncToHost();
-        requireFinite();
         Path target = dir.checkpoint(optimizer.stepCount());
         try {
             write(target);
@@ -206,17 +204,15 @@ public final class TrainingRun {
         }
     }
 
+    /** Saves (the checkpoint refuses weights that are not finite, before it writes anything) and prunes. */
     private void write(Path target) throws IOException {
-        saver.save(target);
-        dir.prune(schedule.keep());
-    }
-
-    private void requireFinite() {
-        Tensor bad = model.parameters().firstNonFinite();
-        if (bad != null) {
-            throw new NonFiniteWeights("the weights after step " + optimizer.stepCount() + " are not finite ('" + bad.name()
+        try {
+            saver.save(target);
+        } catch (NonFiniteWeightsException e) {
+            throw new NonFiniteWeights("the weights after step " + optimizer.stepCount() + " are not finite ('" + e.tensor()
                     + "' holds NaN or infinite values), so they are not saved");
         }
+        dir.prune(schedule.keep());
     }
 
     private static final class NonFiniteWeights extends RuntimeException {
