@@ -82,7 +82,7 @@ public final class Evaluator {
         int correct = 0;
         for (int i = 0; i < examples.size(); i += batchSize) {
             List<Example> chunk = examples.subList(i, Math.min(examples.size(), i + batchSize));
-            List<int[]> outs = gen.complete(prompts(chunk), maxNew(chunk), maxLength, Sampler.greedy(), new SplittableRandom(0));
+            List<int[]> outs = gen.complete(prompts(chunk, tok), maxNew(chunk), maxLength, Sampler.greedy(), new SplittableRandom(0));
             for (int j = 0; j < chunk.size(); j++) {
                 int[] want = Arrays.copyOf(chunk.get(j).response(), chunk.get(j).response().length + 1);
                 want[want.length - 1] = tok.eos();
@@ -101,14 +101,13 @@ public final class Evaluator {
         long most = 0;
         for (int i = 0; i < examples.size(); i += batchSize) {
             List<Example> chunk = examples.subList(i, Math.min(examples.size(), i + batchSize));
-            List<int[]> prompts = new ArrayList<>();
-            for (Example e : chunk) prompts.add(tok.withBos(e.prompt()));
-            most = Math.max(most, Generator.cacheRowPositions(prompts, maxNew(chunk), maxLength, maxPositions));
+            most = Math.max(most, Generator.cacheRowPositions(prompts(chunk, tok), maxNew(chunk), maxLength, maxPositions));
         }
         return most;
     }
 
-    private List<int[]> prompts(List<Example> chunk) {
+    /** Each example's prompt after BOS, as generation takes it. */
+    private static List<int[]> prompts(List<Example> chunk, Tokenizer tok) {
         List<int[]> prompts = new ArrayList<>();
         for (Example e : chunk) prompts.add(tok.withBos(e.prompt()));
         return prompts;

@@ -28,13 +28,22 @@ public final class Attention {
         int qOff = (b * seqLen + t) * nHeads * hd + h * hd;
         float scale = (float) (1.0 / Math.sqrt(hd));
 
+        lse[item] = attend(out, qOff, q, k, v, (b * seqLen) * kvStride + kvh * hd, kvStride, t, scale, hd);
+    }
+
+    /**
+     * The online softmax of one query row (at {@code qOff}) over keys and values 0..last, key t2 at
+     * {@code kvBase + t2 · kvStride}: writes the output row and returns {@code lse = m + log l}.
+     */
+    private static float attend(float[] out, int qOff, float[] q, float[] k, float[] v, int kvBase, int kvStride, int last, float scale,
+                                int hd) {
         for (int d = 0; d < hd; d++) {
             out[qOff + d] = 0f;
         }
         float max = Float.NEGATIVE_INFINITY;
         float sum = 0f;
-        for (int t2 = 0; t2 <= t; t2++) {
-            int kvOff = (b * seqLen + t2) * kvStride + kvh * hd;
+        for (int t2 = 0; t2 <= last; t2++) {
+            int kvOff = kvBase + t2 * kvStride;
             float s = Matmul.dot(q, qOff, k, kvOff, hd) * scale;
             if (s > max) {
                 float rescale = (float) Math.exp(max - s);  // 0 for the first key
@@ -54,14 +63,14 @@ public final class Attention {
         for (int d = 0; d < hd; d++) {
             out[qOff + d] *= inv;
         }
-        lse[item] = max + (float) Math.log(sum);
+        return max + (float) Math.log(sum);
     }
 
     /**
      * One new query against a key/value cache, for generation: {@code item = i · NH + h}, row i's query at
      * position {@code positions[i]} attending to the cached positions 0..positions[i] (its own included).
      * The cache is (rows, maxLen, NKV·HD); q and out are (rows, NH·HD). The same online softmax as
-     * {@link #forwardItem}, which a row of a full forward equals to rounding.
+     * {@link #forwardItem}, so a row of a full forward gives the same output.
      */
     public static void decodeItem(float[] out, float[] q, float[] kCache, float[] vCache, int[] positions, int maxLen,
                                   int nHeads, int nKvHeads, int hd, int item) {
@@ -71,32 +80,7 @@ public final class Attention {
         int kvStride = nKvHeads * hd;
         int qOff = i * nHeads * hd + h * hd;
         float scale = (float) (1.0 / Math.sqrt(hd));
-        for (int d = 0; d < hd; d++) {
-            out[qOff + d] = 0f;
-        }
-        float max = Float.NEGATIVE_INFINITY;
-        float sum = 0f;
-        for (int t2 = 0; t2 <= positions[i]; t2++) {
-            int kvOff = (i * maxLen + t2) * kvStride + kvh * hd;
-            float s = Matmul.dot(q, qOff, kCache, kvOff, hd) * scale;
-            if (s > max) {
-                float rescale = (float) Math.exp(max - s);
-                sum *= rescale;
-                for (int d = 0; d < hd; d++) {
-                    out[qOff + d] *= rescale;
-                }
-                max = s;
-            }
-            float p = (float) Math.exp(s - max);
-            sum += p;
-            for (int d = 0; d < hd; d++) {
-                out[qOff + d] += p * vCache[kvOff + d];
-            }
-        }
-        float inv = 1f / sum;
-        for (int d = 0; d < hd; d++) {
-            out[qOff + d] *= inv;
-        }
+        attend(out, qOff, q, kCache, vCache, (i * maxLen) * kvStride + kvh * hd, kvStride, positions[i], scale, hd);
     }
 
     /**

@@ -395,8 +395,7 @@ public final class LlamaModel {
     private void decodeBlock(int l, float[] x, float[] out, int[] positions) {
         ParameterLayout.Block w = layout.blocks().get(l);
         Activations.Block a = acts.block(l);
-        int b = positions.length, c = cfg.hiddenSize(), f = cfg.intermediateSize();
-        int nh = cfg.numAttentionHeads(), nkv = cfg.numKeyValueHeads(), hd = cfg.headDim();
+        int b = positions.length, nh = cfg.numAttentionHeads(), nkv = cfg.numKeyValueHeads(), hd = cfg.headDim();
         rmsnorm(a.ln1, a.rstd1, x, w.inputNorm(), b);
         projectQkv(a, w, b);
         par.forEach(b * nh, (lo, hi, wk) -> {
@@ -411,24 +410,7 @@ public final class LlamaModel {
         par.forEach(b * nh, (lo, hi, wk) -> {
             for (int i = lo; i < hi; i++) Attention.decodeItem(a.att, a.q, keys, values, positions, maxLen, nh, nkv, hd, i);
         });
-        matmul(a.res1, a.att, w.wo(), b);
-        par.forEach(b, (lo, hi, wk) -> {
-            for (int i = lo; i < hi; i++) Residual.addRow(a.res1, x, c, i);
-        });
-        rmsnorm(a.ln2, a.rstd2, a.res1, w.postAttnNorm(), b);
-        matmul(a.gate, a.ln2, w.wGate(), b);
-        matmul(a.up, a.ln2, w.wUp(), b);
-        boolean simd = Simd.enabled();
-        par.forEach(b, (lo, hi, wk) -> {
-            for (int i = lo; i < hi; i++) {
-                if (simd) SwiGluVector.forwardRow(a.h, a.gate, a.up, f, i);
-                else SwiGlu.forwardRow(a.h, a.gate, a.up, f, i);
-            }
-        });
-        matmul(out, a.h, w.wDown(), b);
-        par.forEach(b, (lo, hi, wk) -> {
-            for (int i = lo; i < hi; i++) Residual.addRow(out, a.res1, c, i);
-        });
+        attentionOutputAndMlp(a, w, x, out, b);
     }
 
     /** {@code out} (n, V) = x · headᵀ, a vocabulary tile at a time through the tile buffer. */
@@ -494,7 +476,6 @@ public final class LlamaModel {
         Activations.Block a = acts.block(l);
         workingBlock = l;
         int n = batchSize * seqLen;
-        int c = cfg.hiddenSize();
         int nh = cfg.numAttentionHeads();
         int nkv = cfg.numKeyValueHeads();
         int hd = cfg.headDim();
@@ -518,6 +499,15 @@ public final class LlamaModel {
                 else Attention.forwardItem(a.att, a.lse, a.q, a.k, a.v, t, nh, nkv, hd, i);
             }
         });
+        attentionOutputAndMlp(a, w, x, out, n);
+    }
+
+    /**
+     * The rest of a block after attention, for n rows: o_proj, the residual, the post-attention norm and the MLP,
+     * and, unless {@code out} is null (a recomputation), the down projection and the second residual into it.
+     */
+    private void attentionOutputAndMlp(Activations.Block a, ParameterLayout.Block w, float[] x, float[] out, int n) {
+        int c = cfg.hiddenSize(), f = cfg.intermediateSize();
         matmul(a.res1, a.att, w.wo(), n);
         par.forEach(n, (lo, hi, wk) -> {
             for (int i = lo; i < hi; i++) Residual.addRow(a.res1, x, c, i);
@@ -525,7 +515,7 @@ public final class LlamaModel {
         rmsnorm(a.ln2, a.rstd2, a.res1, w.postAttnNorm(), n);
         matmul(a.gate, a.ln2, w.wGate(), n);
         matmul(a.up, a.ln2, w.wUp(), n);
-        int f = cfg.intermediateSize();
+        boolean simd = Simd.enabled();
         par.forEach(n, (lo, hi, wk) -> {
             for (int i = lo; i < hi; i++) {
                 if (simd) SwiGluVector.forwardRow(a.h, a.gate, a.up, f, i);

@@ -127,21 +127,14 @@ final class AdaLomoPass implements GradientSink {
         }
         int cols = t.cols(), base = stateOffset.get(t);
         float clip = hp[Update.CLIP_VALUE], scale = hp[Update.GRAD_SCALE], b = beta;
-        par.forEach(GradientSink.tiles(rowEnd - rowStart), (lo, hi, w) -> {
-            int slot = w * tileLength;
-            for (int tile = lo; tile < hi; tile++) {
-                int row0 = rowStart + tile * TILE_ROWS;
-                int rows = Math.min(TILE_ROWS, rowEnd - row0);
-                Arrays.fill(scratch, slot, slot + rows * cols, 0f);
-                gradient.accumulate(scratch, slot, row0, rows, w);
-                int partial = row0 / TILE_ROWS * cols;
-                for (int r = 0; r < rows; r++) {
-                    int g = slot + r * cols;
-                    AdaLomoUpdate.clipRow(scratch, g, cols, clip, scale);
-                    float moment = AdaLomoUpdate.rowMoment(rowMoments[base + row0 + r], scratch, g, cols, b);
-                    rowMoments[base + row0 + r] = moment;
-                    AdaLomoUpdate.columnSums(columnSquares, columnScaled, partial, scratch, g, cols, moment);
-                }
+        GradientTiles.forEach(par, scratch, tileLength, rowStart, rowEnd, cols, gradient, (slot, row0, rows) -> {
+            int partial = row0 / TILE_ROWS * cols;
+            for (int r = 0; r < rows; r++) {
+                int g = slot + r * cols;
+                AdaLomoUpdate.clipRow(scratch, g, cols, clip, scale);
+                float moment = AdaLomoUpdate.rowMoment(rowMoments[base + row0 + r], scratch, g, cols, b);
+                rowMoments[base + row0 + r] = moment;
+                AdaLomoUpdate.columnSums(columnSquares, columnScaled, partial, scratch, g, cols, moment);
             }
         });
         measuredRows += rowEnd - rowStart;
@@ -160,12 +153,7 @@ final class AdaLomoPass implements GradientSink {
             pendingTensor = t;
             ledger.live(Category.GRADIENTS, 4L * t.size());  // for a memory timeline: whole until its last use
         }
-        par.forEach(GradientSink.tiles(rowEnd - rowStart), (lo, hi, w) -> {
-            for (int tile = lo; tile < hi; tile++) {
-                int row0 = rowStart + tile * TILE_ROWS;
-                gradient.accumulate(pending, row0 * cols, row0, Math.min(TILE_ROWS, rowEnd - row0), w);
-            }
-        });
+        GradientTiles.accumulate(par, pending, rowStart, rowEnd, cols, gradient);
         if (!lastUse) return;
         pendingTensor = null;
         float[] p = pending;
@@ -177,7 +165,7 @@ final class AdaLomoPass implements GradientSink {
 
     private void update(Tensor t, int rowStart, int rowEnd, RowGradient gradient) {
         // For a memory timeline: a tile per worker holds gradient values while this weight is measured and updated.
-        long inFlight = 4L * Math.min(GradientSink.tiles(rowEnd - rowStart), par.threads()) * Math.min(TILE_ROWS, rowEnd - rowStart) * t.cols();
+        long inFlight = GradientTiles.inFlightBytes(par, rowStart, rowEnd, t.cols());
         ledger.live(Category.GRADIENTS, inFlight);
         try {
             updateRows(t, rowStart, rowEnd, gradient);
@@ -236,24 +224,17 @@ final class AdaLomoPass implements GradientSink {
         float clip = hp[Update.CLIP_VALUE], scale = hp[Update.GRAD_SCALE], wd = hp[Update.WEIGHT_DECAY], step = lr;
         float norm = divisor;
         double mean = meanRow;
-        par.forEach(GradientSink.tiles(rowEnd - rowStart), (lo, hi, w) -> {
-            int slot = w * tileLength;
-            for (int tile = lo; tile < hi; tile++) {
-                int row0 = rowStart + tile * TILE_ROWS;
-                int rows = Math.min(TILE_ROWS, rowEnd - row0);
-                Arrays.fill(scratch, slot, slot + rows * cols, 0f);
-                gradient.accumulate(scratch, slot, row0, rows, w);
-                for (int r = 0; r < rows; r++) {
-                    int g = slot + r * cols, row = row0 + r;
-                    AdaLomoUpdate.clipRow(scratch, g, cols, clip, scale);
-                    float rowFactor = 1f / ((float) Math.sqrt(rowMoments[base + row] / mean) * norm);
-                    int wOff = t.offset() + row * cols;
-                    if (parameters.dtype().half()) {
-                        AdaLomoUpdate.matrixRowHalf(parameters.halves(t), wOff, scratch, g, colFactor, cols, rowFactor, step, wd,
-                                parameters.dtype().halfFormat, rounding, roundingKey, t.position(row * cols));
-                    } else {
-                        AdaLomoUpdate.matrixRow(parameters.floats(t), wOff, scratch, g, colFactor, cols, rowFactor, step, wd);
-                    }
+        GradientTiles.forEach(par, scratch, tileLength, rowStart, rowEnd, cols, gradient, (slot, row0, rows) -> {
+            for (int r = 0; r < rows; r++) {
+                int g = slot + r * cols, row = row0 + r;
+                AdaLomoUpdate.clipRow(scratch, g, cols, clip, scale);
+                float rowFactor = 1f / ((float) Math.sqrt(rowMoments[base + row] / mean) * norm);
+                int wOff = t.offset() + row * cols;
+                if (parameters.dtype().half()) {
+                    AdaLomoUpdate.matrixRowHalf(parameters.halves(t), wOff, scratch, g, colFactor, cols, rowFactor, step, wd,
+                            parameters.dtype().halfFormat, rounding, roundingKey, t.position(row * cols));
+                } else {
+                    AdaLomoUpdate.matrixRow(parameters.floats(t), wOff, scratch, g, colFactor, cols, rowFactor, step, wd);
                 }
             }
         });

@@ -68,31 +68,24 @@ final class LomoPass implements GradientSink {
 
     @Override
     public void accept(Tensor t, int rowStart, int rowEnd, RowGradient gradient, boolean lastUse) {
-        int cols = t.cols();
-        int tiles = GradientSink.tiles(rowEnd - rowStart);
-        // For a memory timeline: a tile per worker holds gradient values while this weight's rows are updated.
-        long inFlight = 4L * Math.min(tiles, par.threads()) * Math.min(TILE_ROWS, rowEnd - rowStart) * cols;
+        long inFlight = GradientTiles.inFlightBytes(par, rowStart, rowEnd, t.cols());
         ledger.live(Category.GRADIENTS, inFlight);
         try {
-            acceptTiles(t, rowStart, rowEnd, gradient, lastUse, cols, tiles);
+            acceptTiles(t, rowStart, rowEnd, gradient, lastUse);
         } finally {
             ledger.live(Category.GRADIENTS, -inFlight);
         }
     }
 
-    private void acceptTiles(Tensor t, int rowStart, int rowEnd, RowGradient gradient, boolean lastUse, int cols, int tiles) {
+    private void acceptTiles(Tensor t, int rowStart, int rowEnd, RowGradient gradient, boolean lastUse) {
+        int cols = t.cols();
         if (!lastUse || t.equals(pendingTensor)) {
             if (pendingTensor == null) {
                 java.util.Arrays.fill(pending, 0, t.size(), 0f);
                 pendingTensor = t;
                 ledger.live(Category.GRADIENTS, 4L * t.size());  // the tied weight's gradient, whole until its last use
             }
-            par.forEach(tiles, (lo, hi, w) -> {
-                for (int tile = lo; tile < hi; tile++) {
-                    int row0 = rowStart + tile * TILE_ROWS;
-                    gradient.accumulate(pending, row0 * cols, row0, Math.min(TILE_ROWS, rowEnd - row0), w);
-                }
-            });
+            GradientTiles.accumulate(par, pending, rowStart, rowEnd, cols, gradient);
             if (!lastUse) return;
             par.forEach(rowEnd - rowStart, (lo, hi, w) -> {
                 for (int row = rowStart + lo; row < rowStart + hi; row++) consume(t, row, pending, row * cols);
@@ -100,15 +93,8 @@ final class LomoPass implements GradientSink {
             pendingTensor = null;
             ledger.live(Category.GRADIENTS, -4L * t.size());
         } else {
-            par.forEach(tiles, (lo, hi, w) -> {
-                int slot = w * tileLength;
-                for (int tile = lo; tile < hi; tile++) {
-                    int row0 = rowStart + tile * TILE_ROWS;
-                    int rows = Math.min(TILE_ROWS, rowEnd - row0);
-                    java.util.Arrays.fill(scratch, slot, slot + rows * cols, 0f);
-                    gradient.accumulate(scratch, slot, row0, rows, w);
-                    for (int r = 0; r < rows; r++) consume(t, row0 + r, scratch, slot + r * cols);
-                }
+            GradientTiles.forEach(par, scratch, tileLength, rowStart, rowEnd, cols, gradient, (slot, row0, rows) -> {
+                for (int r = 0; r < rows; r++) consume(t, row0 + r, scratch, slot + r * cols);
             });
         }
         if (mode == Mode.NORM) {

@@ -50,11 +50,16 @@ class TrainingRunFaultTest {
     private static final SyntheticSource DATA = new SyntheticSource(SyntheticTask.ADDITION, new ByteTokenizer());
 
     private static TrainingRun.Outcome train(Path out, LlamaModel model, Optimizer opt, int saveEvery) {
+        return train(out, model, opt, DATA, new TrainingRun.Schedule(saveEvery, 0, 100));
+    }
+
+    /** STEPS steps of {@code data} into {@code out}, checkpoints as {@code schedule} says, no evaluation. */
+    private static TrainingRun.Outcome train(Path out, LlamaModel model, Optimizer opt, org.lomo4j.data.DataSource data,
+                                             TrainingRun.Schedule schedule) {
         try (RunDirectory dir = RunDirectory.lock(out)) {
             TrainingRun.Saver saver = target -> Checkpoint.save(target, model, opt,
                     new TrainState(opt.stepCount(), 3, "synthetic:addition", BATCH, SEQ, opt.config()));
-            TrainingRun run = new TrainingRun(model, opt, DATA, dir, saver, new TrainingRun.Schedule(saveEvery, 0, 100), null,
-                    new PrintStream(OutputStream.nullOutputStream()));
+            TrainingRun run = new TrainingRun(model, opt, data, dir, saver, schedule, null, new PrintStream(OutputStream.nullOutputStream()));
             return run.run(STEPS, 3, BATCH, SEQ, List.of(), (r, n) -> {}, () -> false);
         }
     }
@@ -130,22 +135,16 @@ class TrainingRunFaultTest {
         try (Parallel par = new Parallel(2)) {
             LlamaModel model = LlamaModel.initialize(CFG, 11, par, new MemoryLedger());
             Optimizer opt = Optimizer.create(model, LOMO);
-            TrainingRun.Outcome outcome;
-            try (RunDirectory dir = RunDirectory.lock(out)) {
-                var failingData = new org.lomo4j.data.DataSource() {
-                    public Batch trainBatch(long seed, int step, int b, int t) {
-                        if (step == 3) throw new IllegalStateException("the data file went away");
-                        return DATA.trainBatch(seed, step, b, t);
-                    }
-                    public List<org.lomo4j.data.Example> evalExamples() { return List.of(); }
-                    public List<Batch> evalBatches(int b, int t) { return List.of(); }
-                    public String describe() { return "failing"; }
-                };
-                TrainingRun run = new TrainingRun(model, opt, failingData, dir, target -> Checkpoint.save(target, model, opt,
-                        new TrainState(opt.stepCount(), 3, "synthetic:addition", BATCH, SEQ, LOMO)), new TrainingRun.Schedule(0, 0, 2), null,
-                        new PrintStream(OutputStream.nullOutputStream()));
-                outcome = run.run(STEPS, 3, BATCH, SEQ, List.of(), (r, n) -> {}, () -> false);
-            }
+            var failingData = new org.lomo4j.data.DataSource() {
+                public Batch trainBatch(long seed, int step, int b, int t) {
+                    if (step == 3) throw new IllegalStateException("the data file went away");
+                    return DATA.trainBatch(seed, step, b, t);
+                }
+                public List<org.lomo4j.data.Example> evalExamples() { return List.of(); }
+                public List<Batch> evalBatches(int b, int t) { return List.of(); }
+                public String describe() { return "failing"; }
+            };
+            TrainingRun.Outcome outcome = train(out, model, opt, failingData, new TrainingRun.Schedule(0, 0, 2));
             assertEquals(TrainingRun.Status.FAILED, outcome.status());
             assertEquals("the data file went away", outcome.failure());
             assertEquals(out.resolve("step-000003"), outcome.checkpoint(), "the three finished steps are saved");
@@ -196,13 +195,7 @@ class TrainingRunFaultTest {
         try (Parallel par = new Parallel(2)) {
             LlamaModel model = LlamaModel.initialize(CFG, 11, par, new MemoryLedger());
             Optimizer opt = Optimizer.create(model, LOMO);
-            TrainingRun.Outcome outcome;
-            try (RunDirectory dir = RunDirectory.lock(out)) {
-                TrainingRun run = new TrainingRun(model, opt, DATA, dir, target -> Checkpoint.save(target, model, opt,
-                        new TrainState(opt.stepCount(), 3, "synthetic:addition", BATCH, SEQ, LOMO)), new TrainingRun.Schedule(0, 1e-9, 3), null,
-                        new PrintStream(OutputStream.nullOutputStream()));
-                outcome = run.run(STEPS, 3, BATCH, SEQ, List.of(), (r, n) -> {}, () -> false);
-            }
+            TrainingRun.Outcome outcome = train(out, model, opt, DATA, new TrainingRun.Schedule(0, 1e-9, 3));
             assertEquals(TrainingRun.Status.COMPLETED, outcome.status());
             assertEquals(List.of(6L, 7L, 8L), Checkpoint.steps(out).stream().map(Checkpoint::stepOf).toList());
         }
