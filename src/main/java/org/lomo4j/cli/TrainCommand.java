@@ -199,17 +199,19 @@ final class TrainCommand implements Callable<Integer> {
                     return 0;
                 }
             }
+            Backend device = modelOptions.deviceBackend();
+            ModelOptions.requireDeviceSupport(device, cfg);
             // The output directory before the data: locked, writable, and this run's to write (a dry run writes nothing).
             try (RunDirectory runDir = dryRun ? null : RunDirectory.lock(out)) {
                 boolean sameRun = sourceRun != null && Files.exists(out) && Files.isSameFile(sourceRun, out);
                 if (runDir != null) claim(runDir, checkpoint, sameRun);
-                return prepare(log, par, ledger, tok, cfg, resumed, checkpoint, sourceRun, sameRun, runDir, shardBytes);
+                return prepare(log, par, ledger, tok, cfg, device, resumed, checkpoint, sourceRun, sameRun, runDir, shardBytes);
             }
         }
     }
 
     /** From the data scan and the memory plan to the run, in the locked run directory. */
-    private int prepare(PrintStream log, Parallel par, MemoryLedger ledger, Tokenizer tok, LlamaConfig cfg, TrainState resumed,
+    private int prepare(PrintStream log, Parallel par, MemoryLedger ledger, Tokenizer tok, LlamaConfig cfg, Backend device, TrainState resumed,
                         Path checkpoint, Path sourceRun, boolean sameRun, RunDirectory runDir, long shardBytes) throws Exception {
         int b = resumed != null ? resumed.batchSize() : batchOptions.batch();
         int t = resumed != null ? resumed.seqLen() : batchOptions.seq();
@@ -231,8 +233,6 @@ final class TrainCommand implements Callable<Integer> {
                 : new TrainState(0, modelOptions.seed, data, b, t, optimizerConfig(source), wrap, modelOptions.paramDtype(), evalData);
         ParamDtype dtype = recipe.paramDtype();
         saveFormat = new ModelWeights.Format(saveDtype == null ? Checkpoint.storedDtype(dtype) : parseDtype(saveDtype), shardBytes);
-        Backend device = modelOptions.deviceBackend();
-        ModelOptions.requireDeviceSupport(device, cfg);
         String kernels = modelOptions.describeKernels(device);
         ParameterLayout layout = new ParameterLayout(cfg);
         OptimizerConfig oc = recipe.optimizer();

@@ -210,7 +210,7 @@ class CliTest {
 
         Path data = dir.resolve("d.jsonl");
         Files.writeString(data, "{\"prompt\": \"a\"}\n");
-        assertEquals(2, run("train", "--model", smallModel(dir).toString(), "--data", data.toString()));
+        assertEquals(2, run("train", "--model", smallModel(dir).toString(), "--data", data.toString(), "--out", dir.resolve("r").toString()));
         assertTrue(stderr().contains(data + ":1: missing string field 'response'"), stderr());
 
         assertEquals(2, run("train", "--model", smallModel(dir).toString(), "--save-dtype", "fp8"));
@@ -220,7 +220,7 @@ class CliTest {
 
         // The default build has no device backend; asking for one says how to get it.
         if (org.lomo4j.backend.Backend.find("tornado").isEmpty()) {
-            assertEquals(2, run("train", "--model", smallModel(dir).toString(), "--backend", "tornado"));
+            assertEquals(2, run("train", "--model", smallModel(dir).toString(), "--backend", "tornado", "--out", dir.resolve("r").toString()));
             assertTrue(stderr().startsWith("error: --backend tornado: TornadoVM is not available"), stderr());
         }
         assertEquals(2, run("eval", "--model", smallModel(dir).toString(), "--backend", "cuda"));
