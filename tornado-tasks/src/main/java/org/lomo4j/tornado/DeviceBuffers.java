@@ -6,9 +6,13 @@ import org.lomo4j.memory.MemoryLedger;
 import org.lomo4j.model.LlamaConfig;
 
 /**
- * The arrays a step's task graphs run on, for batches of exactly B × T tokens (N = B·T). They mirror the JVM
- * backend's {@code Activations}; here the host copies are only the handles TornadoVM maps to device buffers,
- * and only the tokens, targets, losses, control values and (on demand) the weights cross between the two.
+ * The arrays a step's task graphs run on, for batches of exactly B × T tokens (N = B·T). Here the host copies
+ * are only the handles TornadoVM maps to device buffers; only the tokens, targets, losses, the small control
+ * arrays and (on demand) the weights cross between the two.
+ *
+ * <p>A block's graphs are compiled once and run for every layer, so a block works on one set of arrays
+ * ({@link #layer}, shaped as the JVM backend's {@code Activations.Block}), and what backward needs of each
+ * layer is saved to and restored from its region of {@link #store}.
  */
 final class DeviceBuffers {
     final int batch, seq, n;
@@ -16,20 +20,24 @@ final class DeviceBuffers {
     final int[] targets;      // (N)
     final float[] ropeCos;    // (T, HD/2)
     final float[] ropeSin;    // (T, HD/2)
-    final float[][] residual; // L+1 × (N, C)
-    final Block[] blocks;
+    final float[] stream;     // (N, C): the residual stream, each block's input and output
+    final Block layer;        // the activations of the block being run
+    final float[] store;      // L regions of (attention width + MLP width) × N, see Stash
+    final int storePerLayer;
     final float[] lnf, rstdf, logits, losses;
     final float[] dres, dln, dq, dk, dv, datt, delta, dgate, dup, dh, dlogits;
+    final int[] at;           // where the running layer's weights, squares and saved activations are (Tasks.AT_SIZE)
     final float[] hp;         // the update kernels' hyper-parameters (Update)
     final float[] control;    // Tasks.MODE, Tasks.LOSS_SCALE
-    final float[] squares;    // Σg² per row of every weight, written by the norm pass
+    final float[] squares;    // Σg² per row of every matrix and per element of every vector, written by the norm pass
 
-    /** What one block keeps from forward; shapes as in the JVM's Activations.Block. */
+    /** What one block computes forward; shapes as in the JVM's Activations.Block, plus a copy of its input. */
     static final class Block {
-        final float[] ln1, rstd1, q, k, v, lse, att, res1, ln2, rstd2, gate, up, h;
+        final float[] x, ln1, rstd1, q, k, v, lse, att, res1, ln2, rstd2, gate, up, h;
 
         Block(LlamaConfig c, int n, int rows) {
             int qDim = c.numAttentionHeads() * c.headDim();
+            x = new float[n * c.hiddenSize()];
             ln1 = new float[n * c.hiddenSize()];
             rstd1 = new float[n];
             q = new float[n * qDim];
@@ -44,9 +52,17 @@ final class DeviceBuffers {
             up = new float[n * c.intermediateSize()];
             h = new float[n * c.intermediateSize()];
         }
+
+        float[][] arrays() {
+            return new float[][] {x, ln1, rstd1, q, k, v, lse, att, res1, ln2, rstd2, gate, up, h};
+        }
     }
 
-    DeviceBuffers(LlamaConfig c, int batch, int seq, int squareRows, int hpSize) {
+    /**
+     * @param keep      whether forward saves each layer's activations for a backward (training) or not (evaluation)
+     * @param squareSlots the norm pass's slots, all weights together
+     */
+    DeviceBuffers(LlamaConfig c, int batch, int seq, boolean keep, int squareSlots, int hpSize) {
         this.batch = batch;
         this.seq = seq;
         this.n = batch * seq;
@@ -57,10 +73,15 @@ final class DeviceBuffers {
         ropeCos = new float[seq * c.headDim() / 2];
         ropeSin = new float[seq * c.headDim() / 2];
         Rope.tables(ropeCos, ropeSin, seq, c.ropeInverseFrequencies());
-        residual = new float[c.numHiddenLayers() + 1][];
-        for (int l = 0; l < residual.length; l++) residual[l] = new float[n * hidden];
-        blocks = new Block[c.numHiddenLayers()];
-        for (int l = 0; l < blocks.length; l++) blocks[l] = new Block(c, n, rows);
+        stream = new float[n * hidden];
+        layer = new Block(c, n, rows);
+        storePerLayer = n * (Stash.attentionWidth(hidden, qDim, c.kvDim(), c.numAttentionHeads()) + Stash.mlpWidth(hidden, f));
+        long storeSize = keep ? (long) c.numHiddenLayers() * storePerLayer : 1;
+        if (storeSize > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException("--batch " + batch + " x --seq " + seq + ": the " + c.numHiddenLayers()
+                    + " layers' activations (" + storeSize + " floats) exceed one device array (2^31); use a smaller batch or --seq");
+        }
+        store = new float[(int) storeSize];
         lnf = new float[n * hidden];
         rstdf = new float[n];
         logits = new float[n * c.vocabSize()];
@@ -76,28 +97,24 @@ final class DeviceBuffers {
         dup = new float[n * f];
         dh = new float[n * f];
         dlogits = new float[n * c.vocabSize()];
+        at = new int[Tasks.AT_SIZE];
         hp = new float[hpSize];
         control = new float[Tasks.CONTROL_SIZE];
-        squares = new float[Math.max(1, squareRows)];
+        squares = new float[Math.max(1, squareSlots)];
     }
 
     /**
      * What these buffers and the weights ({@code params} floats) take on the device, by category: the weights;
-     * the activations and their gradients (as the JVM backend counts them); the tables and control arrays. LOMO
-     * holds no weight gradient there either.
+     * the activations (every layer's saved ones, the working set, the logits) and their gradients; the tables and
+     * control arrays. LOMO holds no weight gradient there either.
      */
     void account(MemoryLedger device, long params) {
         device.count(Category.PARAMETERS, 4L * params);
-        long acts = 4L * (tokens.length + targets.length + lnf.length + rstdf.length + logits.length + losses.length + dres.length
-                + dln.length + dq.length + dk.length + dv.length + datt.length + delta.length + dgate.length + dup.length + dh.length
-                + dlogits.length);
-        for (float[] r : residual) acts += 4L * r.length;
-        for (Block b : blocks) {
-            for (float[] a : new float[][] {b.ln1, b.rstd1, b.q, b.k, b.v, b.lse, b.att, b.res1, b.ln2, b.rstd2, b.gate, b.up, b.h}) {
-                acts += 4L * a.length;
-            }
-        }
+        long acts = 4L * (tokens.length + targets.length + stream.length + store.length + lnf.length + rstdf.length + logits.length
+                + losses.length + dres.length + dln.length + dq.length + dk.length + dv.length + datt.length + delta.length + dgate.length
+                + dup.length + dh.length + dlogits.length);
+        for (float[] a : layer.arrays()) acts += 4L * a.length;
         device.count(Category.ACTIVATIONS, acts);
-        device.count(Category.SCRATCH, 4L * (ropeCos.length + ropeSin.length + hp.length + control.length + squares.length));
+        device.count(Category.SCRATCH, 4L * (ropeCos.length + ropeSin.length + at.length + hp.length + control.length + squares.length));
     }
 }

@@ -14,35 +14,43 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Builds the task graphs of one model, executed in this order: {@code embed_fwd}, {@code fwd_layer_i},
- * {@code head_fwd}, and for training {@code head_bwd}, {@code bwd_layer_i} (from the top) and
- * {@code embed_bwd}. Each graph's tasks are the JVM backend's steps in the same order
- * ({@code LlamaModel.blockForward} / {@code blockBackward}), so the two can be read side by side.
+ * Builds the task graphs of one model: {@code embed_fwd}, {@code block_fwd}, {@code head_fwd}, and for
+ * training {@code head_bwd}, {@code block_bwd} and {@code embed_bwd}. A block's graph is built and compiled
+ * once and run for every layer, the host pointing {@code at} to that layer's weights before each run
+ * ({@link #selectLayer}); the block works on one set of activations, saved to the layer's region of the store
+ * at the end of its forward and restored at the start of its backward. Each graph's tasks are the JVM
+ * backend's steps in the same order ({@code LlamaModel.blockForward} / {@code blockBackward}), so the two can
+ * be read side by side.
  *
  * <p>Residency: an array is copied to the device once, by the first graph that uses it (the weights, the RoPE
- * tables, and zeroed activations), and stays there. TornadoVM 5.2 hands device buffers from one graph to the
+ * tables, and zeroed activations), and stays there. TornadoVM hands device buffers from one graph to the
  * next only from the graph executed just before ({@code TornadoTaskGraph.updatePersistedObjectState}), so
- * every graph takes all arrays already on the device from its predecessor ({@code consumeFromDevice}),
- * including those it only carries on (a layer's activations, from its forward to its backward), and leaves
- * them all there ({@code persistOnDevice}). Only the per-step inputs travel every execution (tokens and
- * targets; the hyper-parameters and pass at the start of each backward), and only the per-position losses
- * come back. The weights and the norm pass's row sums come back only when asked for.
+ * every graph takes all arrays already on the device from its predecessor in the build order
+ * ({@code consumeFromDevice}), including those it only carries on, and leaves them all there
+ * ({@code persistOnDevice}); a block graph run again after itself already holds them. Only the per-step inputs
+ * travel every execution (tokens and targets, the hyper-parameters and pass at the start of each backward, and
+ * {@code at}, sent by every graph that reads it), and only the per-position losses come back. The weights and the norm pass's sums come back only
+ * when asked for.
  *
  * <p>Launch sizes are the {@code @Parallel} loops' bounds in {@link Tasks}, which this class passes: one thread
- * per output element for matmuls and LOMO updates, one per row, head or token elsewhere.
+ * per output element for matmuls and LOMO updates, per (batch, head, row) for attention, per row elsewhere.
  */
 final class Graphs {
+    static final String EMBED_FWD = "embed_fwd", BLOCK_FWD = "block_fwd", HEAD_FWD = "head_fwd",
+            HEAD_BWD = "head_bwd", BLOCK_BWD = "block_bwd", EMBED_BWD = "embed_bwd";
+
     private final LlamaConfig cfg;
     private final ParameterLayout layout;
     private final float[] params;
     private final DeviceBuffers d;
-    private final Map<Tensor, Integer> squaresOffset = new IdentityHashMap<>();
+    private final int[][] layerAt;  // per layer: Tasks' block roles, their squares offsets, the store region
 
     // Residency bookkeeping: the arrays on the device so far, the graph built last, what crosses every execution.
     private final Set<Object> onDevice = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
     private final List<Object> onDeviceInOrder = new ArrayList<>();
     private String previous;
     private final Set<Object> inputsEveryStep;
+    private final Set<Object> inputsEveryExecution;
     private final Set<Object> outputsEveryStep;
 
     Graphs(LlamaConfig cfg, ParameterLayout layout, float[] params, DeviceBuffers d) {
@@ -50,91 +58,109 @@ final class Graphs {
         this.layout = layout;
         this.params = params;
         this.d = d;
-        int rows = 0;
+        Map<Tensor, Integer> squares = new IdentityHashMap<>();
+        int slots = 0;
         for (Tensor t : layout.tensors()) {
-            squaresOffset.put(t, rows);
-            rows += t.rows();
+            squares.put(t, slots);
+            slots += squareSlots(t);
         }
+        // Every layer's row holds the tensors outside the blocks too, so that selecting a layer leaves them as they are.
+        Tensor[] outside = {layout.embedding(), layout.head(), layout.finalNorm()};
+        layerAt = new int[cfg.numHiddenLayers()][Tasks.AT_SIZE];
+        for (int l = 0; l < layerAt.length; l++) {
+            ParameterLayout.Block w = layout.blocks().get(l);
+            Tensor[] roles = {w.wq(), w.wk(), w.wv(), w.wo(), w.wGate(), w.wUp(), w.wDown(), w.inputNorm(), w.postAttnNorm(),
+                    w.bq(), w.bk(), w.bv(), outside[0], outside[1], outside[2]};
+            for (int r = 0; r < Tasks.ROLES; r++) {
+                if (roles[r] == null) continue;
+                layerAt[l][r] = roles[r].offset();
+                layerAt[l][Tasks.SQUARES + r] = squares.get(roles[r]);  // a tied head's are the embedding's
+            }
+            layerAt[l][Tasks.STORE] = l * d.storePerLayer;
+        }
+        selectLayer(0);
         inputsEveryStep = identitySet(d.tokens, d.targets, d.hp, d.control);
+        inputsEveryExecution = identitySet(d.at);
         outputsEveryStep = identitySet(d.losses);
     }
 
-    /** Rows of all weights together: the length of the norm pass's {@code squares}. */
-    static int squareRows(ParameterLayout layout) {
-        int rows = 0;
-        for (Tensor t : layout.tensors()) rows += t.rows();
-        return rows;
+    /** The norm pass's slots: one per row of a matrix (summed on the device), one per element of a vector. */
+    private static int squareSlots(Tensor t) {
+        return t.vector() ? t.cols() : t.rows();
     }
 
-    /** The forward graphs: embedding, every block, then the head with ({@code loss}) or without the loss. */
+    static int squareSlots(ParameterLayout layout) {
+        int slots = 0;
+        for (Tensor t : layout.tensors()) slots += squareSlots(t);
+        return slots;
+    }
+
+    /** Points {@code at} to layer l: the next run of a block graph computes that layer. */
+    void selectLayer(int l) {
+        System.arraycopy(layerAt[l], 0, d.at, 0, Tasks.AT_SIZE);
+    }
+
+    /**
+     * The forward graphs: embedding, the block, then the head with ({@code loss}) or without the loss. With
+     * {@code loss} (training), the block saves its activations for backward.
+     */
     List<TaskGraph> forward(boolean loss) {
-        List<TaskGraph> graphs = new ArrayList<>();
-        Graph g = new Graph("embed_fwd");
-        embedForward(g);
-        graphs.add(g.close());
-        for (int l = 0; l < cfg.numHiddenLayers(); l++) {
-            g = new Graph("fwd_layer_" + l);
-            blockForward(g, l);
-            graphs.add(g.close());
-        }
-        g = new Graph("head_fwd");
-        headForward(g, loss);
-        graphs.add(g.close());
-        return graphs;
+        Graph embed = new Graph(EMBED_FWD);
+        embed.task("embedding", Tasks::embedding, d.stream, d.tokens, params, d.at, cfg.hiddenSize(), d.n);
+        Graph block = new Graph(BLOCK_FWD);
+        blockForward(block, loss);
+        Graph head = new Graph(HEAD_FWD);
+        headForward(head, loss);
+        return List.of(embed.close(), block.close(), head.close());
     }
 
-    /** The backward graphs: head, blocks from the top, embedding; a norm pass or an updating pass, as control says. */
+    /** The backward graphs: head, block, embedding; a norm pass or an updating pass, as control says. */
     List<TaskGraph> backward() {
-        List<TaskGraph> graphs = new ArrayList<>();
-        Graph g = new Graph("head_bwd");
-        headBackward(g);
-        graphs.add(g.close());
-        for (int l = cfg.numHiddenLayers() - 1; l >= 0; l--) {
-            g = new Graph("bwd_layer_" + l);
-            blockBackward(g, l);
-            graphs.add(g.close());
-        }
-        g = new Graph("embed_bwd");
-        embedBackward(g);
-        graphs.add(g.close());
-        return graphs;
+        Graph head = new Graph(HEAD_BWD);
+        headBackward(head);
+        Graph block = new Graph(BLOCK_BWD);
+        blockBackward(block);
+        Graph embed = new Graph(EMBED_BWD);
+        embed.task("embedding_lomo", Tasks::embeddingLomo, params, d.squares, d.dres, d.tokens, d.dlogits, d.lnf, d.hp, d.control,
+                d.at, cfg.hiddenSize(), cfg.vocabSize(), layout.tied() ? 1 : 0, d.n);
+        return List.of(head.close(), block.close(), embed.close());
     }
 
     // ---- forward ----
 
-    private void embedForward(Graph g) {
-        g.task("embedding", Tasks::embedding, d.residual[0], d.tokens, params, layout.embedding().offset(), cfg.hiddenSize(), d.n);
-    }
-
-    private void blockForward(Graph g, int l) {
-        ParameterLayout.Block w = layout.blocks().get(l);
-        DeviceBuffers.Block a = d.blocks[l];
-        float[] x = d.residual[l], out = d.residual[l + 1];
-        int n = d.n, c = cfg.hiddenSize(), f = cfg.intermediateSize(), nh = cfg.numAttentionHeads(),
-                nkv = cfg.numKeyValueHeads(), hd = cfg.headDim(), t = d.seq;
-        g.task("input_norm", Tasks::rmsnorm, a.ln1, a.rstd1, x, params, w.inputNorm().offset(), c, cfg.rmsNormEps(), n);
-        projection(g, "q", a.q, a.ln1, w.wq(), w.bq());
-        projection(g, "k", a.k, a.ln1, w.wk(), w.bk());
-        projection(g, "v", a.v, a.ln1, w.wv(), w.bv());
+    private void blockForward(Graph g, boolean save) {
+        DeviceBuffers.Block a = d.layer;
+        float[] x = d.stream;
+        int n = d.n, c = cfg.hiddenSize(), f = cfg.intermediateSize(), nh = cfg.numAttentionHeads(), nkv = cfg.numKeyValueHeads(),
+                hd = cfg.headDim(), qd = nh * hd, kvd = cfg.kvDim(), t = d.seq;
+        boolean biases = layout.blocks().get(0).bq() != null;
+        g.task("input_norm", Tasks::rmsnorm, a.ln1, a.rstd1, x, params, d.at, Tasks.INPUT_NORM, c, cfg.rmsNormEps(), n);
+        projection(g, "q", a.q, a.ln1, Tasks.Q, c, qd, biases ? Tasks.Q_BIAS : -1);
+        projection(g, "k", a.k, a.ln1, Tasks.K, c, kvd, biases ? Tasks.K_BIAS : -1);
+        projection(g, "v", a.v, a.ln1, Tasks.V, c, kvd, biases ? Tasks.V_BIAS : -1);
         g.task("rope_q", Tasks::rope, a.q, d.ropeCos, d.ropeSin, t, nh, hd, n * nh);
         g.task("rope_k", Tasks::rope, a.k, d.ropeCos, d.ropeSin, t, nkv, hd, n * nkv);
         g.task("attention", Tasks::attention, a.att, a.lse, a.q, a.k, a.v, t, nh, nkv, hd, d.batch * nh * t);
-        projection(g, "o", a.res1, a.att, w.wo(), null);
+        projection(g, "o", a.res1, a.att, Tasks.O, qd, c, -1);
         g.task("attention_residual", Tasks::residual, a.res1, x, c, n);
-        g.task("post_attention_norm", Tasks::rmsnorm, a.ln2, a.rstd2, a.res1, params, w.postAttnNorm().offset(), c, cfg.rmsNormEps(), n);
-        projection(g, "gate", a.gate, a.ln2, w.wGate(), null);
-        projection(g, "up", a.up, a.ln2, w.wUp(), null);
+        if (save) {
+            g.task("save_attention", Tasks::saveAttention, d.store, d.at, x, a.ln1, a.rstd1, a.q, a.k, a.v, a.lse, a.att, c, qd, kvd,
+                    nh, n);
+        }
+        g.task("post_attention_norm", Tasks::rmsnorm, a.ln2, a.rstd2, a.res1, params, d.at, Tasks.POST_NORM, c, cfg.rmsNormEps(), n);
+        projection(g, "gate", a.gate, a.ln2, Tasks.GATE, c, f, -1);
+        projection(g, "up", a.up, a.ln2, Tasks.UP, c, f, -1);
         g.task("swiglu", Tasks::swiglu, a.h, a.gate, a.up, f, n);
-        projection(g, "down", out, a.h, w.wDown(), null);
-        g.task("mlp_residual", Tasks::residual, out, a.res1, c, n);
+        projection(g, "down", x, a.h, Tasks.DOWN, f, c, -1);
+        g.task("mlp_residual", Tasks::residual, x, a.res1, c, n);
+        if (save) g.task("save_mlp", Tasks::saveMlp, d.store, d.at, a.res1, a.ln2, a.rstd2, a.gate, a.up, a.h, c, qd, kvd, nh, f, n);
     }
 
     /** The final norm and the logits; with {@code loss}, the softmax in place and the per-position losses too. */
     private void headForward(Graph g, boolean loss) {
         int n = d.n, c = cfg.hiddenSize();
-        g.task("final_norm", Tasks::rmsnorm, d.lnf, d.rstdf, d.residual[cfg.numHiddenLayers()], params, layout.finalNorm().offset(),
-                c, cfg.rmsNormEps(), n);
-        g.task("lm_head", Tasks::matmul, d.logits, d.lnf, params, layout.head().offset(), c, cfg.vocabSize(), n);
+        g.task("final_norm", Tasks::rmsnorm, d.lnf, d.rstdf, d.stream, params, d.at, Tasks.FINAL_NORM, c, cfg.rmsNormEps(), n);
+        g.task("lm_head", Tasks::matmul, d.logits, d.lnf, params, d.at, Tasks.HEAD, c, cfg.vocabSize(), n);
         if (loss) {
             g.task("cross_entropy", Tasks::crossEntropy, d.losses, d.logits, d.targets, cfg.vocabSize(), n);
         } else {
@@ -142,9 +168,10 @@ final class Graphs {
         }
     }
 
-    private void projection(Graph g, String name, float[] y, float[] x, Tensor w, Tensor b) {
-        g.task(name + "_proj", Tasks::matmul, y, x, params, w.offset(), w.cols(), w.rows(), d.n);
-        if (b != null) g.task(name + "_bias", Tasks::bias, y, params, b.offset(), b.cols(), d.n);
+    /** y = x · Wᵀ (+ b when {@code biasRole} ≥ 0). */
+    private void projection(Graph g, String name, float[] y, float[] x, int role, int in, int out, int biasRole) {
+        g.task(name + "_proj", Tasks::matmul, y, x, params, d.at, role, in, out, d.n);
+        if (biasRole >= 0) g.task(name + "_bias", Tasks::bias, y, params, d.at, biasRole, out, d.n);
     }
 
     // ---- backward ----
@@ -153,76 +180,58 @@ final class Graphs {
         int n = d.n, c = cfg.hiddenSize(), vocab = cfg.vocabSize();
         g.task("zero_dlogits", Tasks::zero, d.dlogits, n * vocab);
         g.task("cross_entropy_bwd", Tasks::crossEntropyBackward, d.dlogits, d.logits, d.targets, d.control, vocab, n);
-        g.task("zero_dln", Tasks::zero, d.dln, n * c);
-        g.task("lm_head_dx", Tasks::matmulInputGrad, d.dln, d.dlogits, params, layout.head().offset(), c, vocab, n);
-        if (!layout.tied()) matmulWeight(g, "lm_head", layout.head(), d.dlogits, d.lnf);
+        g.task("lm_head_dx", Tasks::matmulInputGrad, d.dln, d.dlogits, params, d.at, Tasks.HEAD, c, vocab, n);
+        if (!layout.tied()) {
+            g.task("lm_head_lomo", Tasks::matmulLomo, params, d.squares, d.dlogits, d.lnf, d.hp, d.control, d.at, Tasks.HEAD, c, vocab, n);
+        }
         g.task("zero_dres", Tasks::zero, d.dres, n * c);
-        norm(g, "final_norm", layout.finalNorm(), d.dres, d.dln, d.residual[cfg.numHiddenLayers()], d.rstdf);
+        norm(g, "final_norm", Tasks.FINAL_NORM, d.dres, d.dln, d.stream, d.rstdf);
     }
 
-    private void blockBackward(Graph g, int l) {
-        ParameterLayout.Block w = layout.blocks().get(l);
-        DeviceBuffers.Block a = d.blocks[l];
-        int n = d.n, c = cfg.hiddenSize(), f = cfg.intermediateSize(), nh = cfg.numAttentionHeads(),
-                nkv = cfg.numKeyValueHeads(), hd = cfg.headDim(), t = d.seq;
+    private void blockBackward(Graph g) {
+        DeviceBuffers.Block a = d.layer;
+        int n = d.n, c = cfg.hiddenSize(), f = cfg.intermediateSize(), nh = cfg.numAttentionHeads(), nkv = cfg.numKeyValueHeads(),
+                hd = cfg.headDim(), qd = nh * hd, kvd = cfg.kvDim(), t = d.seq;
+        boolean biases = layout.blocks().get(0).bq() != null;
         // MLP: dres reaches res1 unchanged through the residual.
-        g.task("zero_dh", Tasks::zero, d.dh, n * f);
-        projectionBackward(g, "down", d.dh, d.dres, a.h, w.wDown(), null);
-        g.task("zero_dgate", Tasks::zero, d.dgate, n * f);
-        g.task("zero_dup", Tasks::zero, d.dup, n * f);
+        g.task("restore_mlp", Tasks::restoreMlp, d.store, d.at, a.res1, a.ln2, a.rstd2, a.gate, a.up, a.h, d.dgate, d.dup, c, qd, kvd,
+                nh, f, n);
+        projectionBackward(g, "down", d.dh, false, d.dres, a.h, Tasks.DOWN, f, c, -1);
         g.task("swiglu_bwd", Tasks::swigluBackward, d.dgate, d.dup, d.dh, a.gate, a.up, f, n);
-        g.task("zero_dln2", Tasks::zero, d.dln, n * c);
-        projectionBackward(g, "gate", d.dln, d.dgate, a.ln2, w.wGate(), null);
-        projectionBackward(g, "up", d.dln, d.dup, a.ln2, w.wUp(), null);
-        norm(g, "post_attention_norm", w.postAttnNorm(), d.dres, d.dln, a.res1, a.rstd2);
+        projectionBackward(g, "gate", d.dln, false, d.dgate, a.ln2, Tasks.GATE, c, f, -1);
+        projectionBackward(g, "up", d.dln, true, d.dup, a.ln2, Tasks.UP, c, f, -1);
+        norm(g, "post_attention_norm", Tasks.POST_NORM, d.dres, d.dln, a.res1, a.rstd2);
         // Attention.
-        g.task("zero_datt", Tasks::zero, d.datt, n * nh * hd);
-        projectionBackward(g, "o", d.datt, d.dres, a.att, w.wo(), null);
-        g.task("zero_dq", Tasks::zero, d.dq, n * nh * hd);
-        g.task("zero_dk", Tasks::zero, d.dk, n * nkv * hd);
-        g.task("zero_dv", Tasks::zero, d.dv, n * nkv * hd);
+        g.task("restore_attention", Tasks::restoreAttention, d.store, d.at, a.x, a.ln1, a.rstd1, a.q, a.k, a.v, a.lse, a.att, d.dq, d.dk,
+                d.dv, c, qd, kvd, nh, n);
+        projectionBackward(g, "o", d.datt, false, d.dres, a.att, Tasks.O, qd, c, -1);
         g.task("attention_bwd_query", Tasks::attentionBackwardQuery, d.dq, d.delta, d.datt, a.att, a.lse, a.q, a.k, a.v, t, nh,
                 nkv, hd, d.batch * nh * t);
         g.task("attention_bwd_key_value", Tasks::attentionBackwardKeyValue, d.dk, d.dv, d.delta, a.lse, a.q, a.k, a.v, d.datt, t,
                 nh, nkv, hd, d.batch * nkv * t);
         g.task("rope_q_bwd", Tasks::ropeBackward, d.dq, d.ropeCos, d.ropeSin, t, nh, hd, n * nh);
         g.task("rope_k_bwd", Tasks::ropeBackward, d.dk, d.ropeCos, d.ropeSin, t, nkv, hd, n * nkv);
-        g.task("zero_dln1", Tasks::zero, d.dln, n * c);
-        projectionBackward(g, "q", d.dln, d.dq, a.ln1, w.wq(), w.bq());
-        projectionBackward(g, "k", d.dln, d.dk, a.ln1, w.wk(), w.bk());
-        projectionBackward(g, "v", d.dln, d.dv, a.ln1, w.wv(), w.bv());
-        norm(g, "input_norm", w.inputNorm(), d.dres, d.dln, d.residual[l], a.rstd1);
+        projectionBackward(g, "q", d.dln, false, d.dq, a.ln1, Tasks.Q, c, qd, biases ? Tasks.Q_BIAS : -1);
+        projectionBackward(g, "k", d.dln, true, d.dk, a.ln1, Tasks.K, c, kvd, biases ? Tasks.K_BIAS : -1);
+        projectionBackward(g, "v", d.dln, true, d.dv, a.ln1, Tasks.V, c, kvd, biases ? Tasks.V_BIAS : -1);
+        norm(g, "input_norm", Tasks.INPUT_NORM, d.dres, d.dln, a.x, a.rstd1);
     }
 
-    private void embedBackward(Graph g) {
-        Tensor e = layout.embedding();
-        int c = cfg.hiddenSize(), vocab = cfg.vocabSize(), tied = layout.tied() ? 1 : 0;
-        g.task("embedding_squares", Tasks::embeddingSquares, d.squares, d.dres, d.tokens, d.dlogits, d.lnf, d.control,
-                squaresOffset.get(e), c, vocab, tied, d.n);
-        g.task("embedding_lomo", Tasks::embeddingLomo, params, d.dres, d.tokens, d.dlogits, d.lnf, d.hp, d.control,
-                e.offset(), c, vocab, tied, d.n);
+    /**
+     * dx = dy · W ({@code add}: dx += dy · W) with the weights as they are; then W's norm-pass squares or its
+     * fused update (and b's).
+     */
+    private void projectionBackward(Graph g, String name, float[] dx, boolean add, float[] dy, float[] x, int role, int in, int out,
+                                    int biasRole) {
+        g.task(name + "_dx", add ? Tasks::matmulInputGradAdd : Tasks::matmulInputGrad, dx, dy, params, d.at, role, in, out, d.n);
+        g.task(name + "_lomo", Tasks::matmulLomo, params, d.squares, dy, x, d.hp, d.control, d.at, role, in, out, d.n);
+        if (biasRole >= 0) g.task(name + "_bias_lomo", Tasks::biasLomo, params, d.squares, dy, d.hp, d.control, d.at, biasRole, out, d.n);
     }
 
-    /** dx += dy · W with the weights as they are; then W's norm-pass squares or its fused update (and b's). */
-    private void projectionBackward(Graph g, String name, float[] dx, float[] dy, float[] x, Tensor w, Tensor b) {
-        g.task(name + "_dx", Tasks::matmulInputGrad, dx, dy, params, w.offset(), w.cols(), w.rows(), d.n);
-        matmulWeight(g, name, w, dy, x);
-        if (b != null) {
-            g.task(name + "_bias_squares", Tasks::biasSquares, d.squares, dy, d.control, squaresOffset.get(b), b.cols(), d.n);
-            g.task(name + "_bias_lomo", Tasks::biasLomo, params, dy, d.hp, d.control, b.offset(), b.cols(), d.n);
-        }
-    }
-
-    private void matmulWeight(Graph g, String name, Tensor w, float[] dy, float[] x) {
-        g.task(name + "_squares", Tasks::matmulSquares, d.squares, dy, x, d.control, squaresOffset.get(w), w.cols(), w.rows(), d.n);
-        g.task(name + "_lomo", Tasks::matmulLomo, params, dy, x, d.hp, d.control, w.offset(), w.cols(), w.rows(), d.n);
-    }
-
-    private void norm(Graph g, String name, Tensor w, float[] dx, float[] dy, float[] x, float[] rstd) {
+    private void norm(Graph g, String name, int role, float[] dx, float[] dy, float[] x, float[] rstd) {
         int c = cfg.hiddenSize();
-        g.task(name + "_dx", Tasks::rmsnormInputGrad, dx, dy, x, rstd, params, w.offset(), c, d.n);
-        g.task(name + "_squares", Tasks::rmsnormSquares, d.squares, dy, x, rstd, d.control, squaresOffset.get(w), c, d.n);
-        g.task(name + "_lomo", Tasks::rmsnormLomo, params, dy, x, rstd, d.hp, d.control, w.offset(), c, d.n);
+        g.task(name + "_dx", Tasks::rmsnormInputGrad, dx, dy, x, rstd, params, d.at, role, c, d.n);
+        g.task(name + "_lomo", Tasks::rmsnormLomo, params, d.squares, dy, x, rstd, d.hp, d.control, d.at, role, c, d.n);
     }
 
     private static Set<Object> identitySet(Object... objects) {
@@ -323,6 +332,34 @@ final class Graphs {
             tasks.add(tg -> tg.task(id, k, a, b, c, dd, e, f, gg, h, i, j, kk, ll, m));
         }
 
+        <A, B, C, D, E, F, G, H, I, J, K, L, M, N> void task(String id,
+                TornadoFunctions.Task14<A, B, C, D, E, F, G, H, I, J, K, L, M, N> k,
+                A a, B b, C c, D dd, E e, F f, G gg, H h, I i, J j, K kk, L ll, M m, N nn) {
+            use(a, b, c, dd, e, f, gg, h, i, j, kk, ll, m, nn);
+            tasks.add(tg -> tg.task(id, k, a, b, c, dd, e, f, gg, h, i, j, kk, ll, m, nn));
+        }
+
+        <A, B, C, D, E, F, G, H, I, J, K, L, M, N, O> void task(String id,
+                TornadoFunctions.Task15<A, B, C, D, E, F, G, H, I, J, K, L, M, N, O> k,
+                A a, B b, C c, D dd, E e, F f, G gg, H h, I i, J j, K kk, L ll, M m, N nn, O o) {
+            use(a, b, c, dd, e, f, gg, h, i, j, kk, ll, m, nn, o);
+            tasks.add(tg -> tg.task(id, k, a, b, c, dd, e, f, gg, h, i, j, kk, ll, m, nn, o));
+        }
+
+        <A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P> void task(String id,
+                TornadoFunctions.Task16<A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P> k,
+                A a, B b, C c, D dd, E e, F f, G gg, H h, I i, J j, K kk, L ll, M m, N nn, O o, P p) {
+            use(a, b, c, dd, e, f, gg, h, i, j, kk, ll, m, nn, o, p);
+            tasks.add(tg -> tg.task(id, k, a, b, c, dd, e, f, gg, h, i, j, kk, ll, m, nn, o, p));
+        }
+
+        <A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P, Q, R> void task(String id,
+                TornadoFunctions.Task18<A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P, Q, R> k,
+                A a, B b, C c, D dd, E e, F f, G gg, H h, I i, J j, K kk, L ll, M m, N nn, O o, P p, Q q, R r) {
+            use(a, b, c, dd, e, f, gg, h, i, j, kk, ll, m, nn, o, p, q, r);
+            tasks.add(tg -> tg.task(id, k, a, b, c, dd, e, f, gg, h, i, j, kk, ll, m, nn, o, p, q, r));
+        }
+
         /** Declares the transfers (see the class comment), then the tasks, then what stays or comes back. */
         TaskGraph close() {
             TaskGraph tg = new TaskGraph(name);
@@ -331,6 +368,8 @@ final class Graphs {
             for (Object o : usedInOrder) {
                 if (outputsEveryStep.contains(o) || extraOutputs.contains(o)) {
                     back.add(o);
+                } else if (inputsEveryExecution.contains(o)) {
+                    everyTime.add(o);  // never handed on: its host value changes between two runs of one graph
                 } else if (!onDevice.contains(o)) {
                     (inputsEveryStep.contains(o) ? everyTime : firstTime).add(o);
                     onDevice.add(o);

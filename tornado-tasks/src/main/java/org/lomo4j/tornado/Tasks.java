@@ -17,9 +17,11 @@ import uk.ac.manchester.tornado.api.annotations.Parallel;
  * TornadoVM inlines into the kernel it compiles, so the device runs the very code the JVM backend runs and
  * the gradient checks test. Nothing here re-implements a kernel.
  *
- * <p>Values that change every step (the learning rate, the clipping factor, the loss scale, which pass is
- * running) arrive in small arrays ({@code hp}, {@code control}): TornadoVM compiles scalar arguments into
- * the kernel as constants, so a changing scalar would recompile the kernel every step.
+ * <p>TornadoVM compiles a task's scalar arguments into its kernel as constants. So anything that differs
+ * between two runs of one compiled kernel travels in a small array instead: where a layer's weights and
+ * saved activations lie ({@code at}, one layer at a time, see {@link #AT_SIZE}), the hyper-parameters
+ * ({@code hp}) and the pass and loss scale ({@code control}). Shapes stay scalars: they are the same for every
+ * layer, which is what lets one compiled block serve them all.
  */
 final class Tasks {
     private Tasks() {}
@@ -29,37 +31,51 @@ final class Tasks {
     /** {@code control[LOSS_SCALE]}: 1 / the number of counted targets, d(mean loss)/d(loss of one position). */
     static final int LOSS_SCALE = 1;
     static final int CONTROL_SIZE = 2;
-    /** The first backward of global-norm clipping: only Σg² per row; no weight changes. */
+    /** The first backward of global-norm clipping: only Σg², per row of a matrix or per element of a vector. */
     static final float NORM_PASS = 0f;
     /** The updating backward: each gradient element is applied to its weight the moment it is computed. */
     static final float UPDATE_PASS = 1f;
 
+    // ---- at: one int array says where things are for the layer being run ----
+
+    /**
+     * Weight roles: {@code at[role]} is the weight's offset in the parameters. The first twelve are a block's
+     * and change with the layer being run; the last three are outside the blocks and never change.
+     */
+    static final int Q = 0, K = 1, V = 2, O = 3, GATE = 4, UP = 5, DOWN = 6, INPUT_NORM = 7, POST_NORM = 8,
+            Q_BIAS = 9, K_BIAS = 10, V_BIAS = 11, EMBEDDING = 12, HEAD = 13, FINAL_NORM = 14, ROLES = 15;
+    /** {@code at[SQUARES + role]}: where the norm pass writes the role's Σg² in {@code squares}. */
+    static final int SQUARES = ROLES;
+    /** {@code at[STORE]}: where the layer's saved activations start in {@code DeviceBuffers.store}. */
+    static final int STORE = 2 * ROLES;
+    static final int AT_SIZE = STORE + 1;
+
     // ---- forward ----
 
-    static void embedding(float[] x, int[] tokens, float[] params, int wOff, int c, int n) {
+    static void embedding(float[] x, int[] tokens, float[] params, int[] at, int c, int n) {
         for (@Parallel int i = 0; i < n; i++) {
-            Embedding.forwardRow(x, tokens, params, wOff, c, i);
+            Embedding.forwardRow(x, tokens, params, at[EMBEDDING], c, i);
         }
     }
 
-    static void rmsnorm(float[] y, float[] rstd, float[] x, float[] params, int wOff, int c, float eps, int n) {
+    static void rmsnorm(float[] y, float[] rstd, float[] x, float[] params, int[] at, int role, int c, float eps, int n) {
         for (@Parallel int i = 0; i < n; i++) {
-            RmsNorm.forwardRow(y, rstd, x, params, wOff, c, eps, i);
+            RmsNorm.forwardRow(y, rstd, x, params, at[role], c, eps, i);
         }
     }
 
     /** y = x · Wᵀ, one thread per output element. */
-    static void matmul(float[] y, float[] x, float[] params, int wOff, int in, int out, int n) {
+    static void matmul(float[] y, float[] x, float[] params, int[] at, int role, int in, int out, int n) {
         for (@Parallel int i = 0; i < n; i++) {
             for (@Parallel int o = 0; o < out; o++) {
-                Matmul.forwardElement(y, x, params, wOff, in, out, i, o);
+                Matmul.forwardElement(y, x, params, at[role], in, out, i, o);
             }
         }
     }
 
-    static void bias(float[] y, float[] params, int bOff, int out, int n) {
+    static void bias(float[] y, float[] params, int[] at, int role, int out, int n) {
         for (@Parallel int i = 0; i < n; i++) {
-            Bias.forwardRow(y, params, bOff, out, i);
+            Bias.forwardRow(y, params, at[role], out, i);
         }
     }
 
@@ -69,6 +85,7 @@ final class Tasks {
         }
     }
 
+    /** One thread per (batch, head, query row). */
     static void attention(float[] out, float[] lse, float[] q, float[] k, float[] v, int seqLen, int nHeads,
                           int nKvHeads, int hd, int items) {
         for (@Parallel int i = 0; i < items; i++) {
@@ -94,6 +111,77 @@ final class Tasks {
         }
     }
 
+    // ---- a layer's saved activations: one working set on the device, every layer's copy in the store ----
+
+    /**
+     * Forward, after the attention half of a block: token t's rows of the block input and the attention
+     * activations go to the layer's region of {@code store} (array after array, each (N, width)).
+     */
+    static void saveAttention(float[] store, int[] at, float[] x, float[] ln1, float[] rstd1, float[] q, float[] k,
+                              float[] v, float[] lse, float[] att, int c, int qd, int kvd, int heads, int n) {
+        for (@Parallel int t = 0; t < n; t++) {
+            int s = at[STORE];
+            s = Stash.save(store, s, x, c, t, n);
+            s = Stash.save(store, s, ln1, c, t, n);
+            s = Stash.save(store, s, rstd1, 1, t, n);
+            s = Stash.save(store, s, q, qd, t, n);
+            s = Stash.save(store, s, k, kvd, t, n);
+            s = Stash.save(store, s, v, kvd, t, n);
+            s = Stash.save(store, s, lse, heads, t, n);
+            Stash.save(store, s, att, qd, t, n);
+        }
+    }
+
+    /** Forward, at the end of a block: the MLP half's activations, after the attention half's. */
+    static void saveMlp(float[] store, int[] at, float[] res1, float[] ln2, float[] rstd2, float[] gate, float[] up,
+                        float[] h, int c, int qd, int kvd, int heads, int f, int n) {
+        for (@Parallel int t = 0; t < n; t++) {
+            int s = at[STORE] + n * Stash.attentionWidth(c, qd, kvd, heads);
+            s = Stash.save(store, s, res1, c, t, n);
+            s = Stash.save(store, s, ln2, c, t, n);
+            s = Stash.save(store, s, rstd2, 1, t, n);
+            s = Stash.save(store, s, gate, f, t, n);
+            s = Stash.save(store, s, up, f, t, n);
+            Stash.save(store, s, h, f, t, n);
+        }
+    }
+
+    /** Backward, first in a block: the MLP half's activations back, and dgate, dup (added into) set to zero. */
+    static void restoreMlp(float[] store, int[] at, float[] res1, float[] ln2, float[] rstd2, float[] gate, float[] up,
+                           float[] h, float[] dgate, float[] dup, int c, int qd, int kvd, int heads, int f, int n) {
+        for (@Parallel int t = 0; t < n; t++) {
+            int s = at[STORE] + n * Stash.attentionWidth(c, qd, kvd, heads);
+            s = Stash.restore(store, s, res1, c, t, n);
+            s = Stash.restore(store, s, ln2, c, t, n);
+            s = Stash.restore(store, s, rstd2, 1, t, n);
+            s = Stash.restore(store, s, gate, f, t, n);
+            s = Stash.restore(store, s, up, f, t, n);
+            Stash.restore(store, s, h, f, t, n);
+            Stash.zero(dgate, f, t);
+            Stash.zero(dup, f, t);
+        }
+    }
+
+    /** Backward, before the attention half: its activations back, and dq, dk, dv (added into) set to zero. */
+    static void restoreAttention(float[] store, int[] at, float[] x, float[] ln1, float[] rstd1, float[] q, float[] k,
+                                 float[] v, float[] lse, float[] att, float[] dq, float[] dk, float[] dv, int c, int qd, int kvd,
+                                 int heads, int n) {
+        for (@Parallel int t = 0; t < n; t++) {
+            int s = at[STORE];
+            s = Stash.restore(store, s, x, c, t, n);
+            s = Stash.restore(store, s, ln1, c, t, n);
+            s = Stash.restore(store, s, rstd1, 1, t, n);
+            s = Stash.restore(store, s, q, qd, t, n);
+            s = Stash.restore(store, s, k, kvd, t, n);
+            s = Stash.restore(store, s, v, kvd, t, n);
+            s = Stash.restore(store, s, lse, heads, t, n);
+            Stash.restore(store, s, att, qd, t, n);
+            Stash.zero(dq, qd, t);
+            Stash.zero(dk, kvd, t);
+            Stash.zero(dv, kvd, t);
+        }
+    }
+
     // ---- backward: gradients flowing to inputs ----
 
     static void zero(float[] a, int length) {
@@ -108,18 +196,27 @@ final class Tasks {
         }
     }
 
-    /** dx += dy · W, one thread per input-gradient element. */
-    static void matmulInputGrad(float[] dx, float[] dy, float[] params, int wOff, int in, int out, int n) {
+    /** dx = dy · W, one thread per input-gradient element: the first contribution to dx. */
+    static void matmulInputGrad(float[] dx, float[] dy, float[] params, int[] at, int role, int in, int out, int n) {
         for (@Parallel int t = 0; t < n; t++) {
             for (@Parallel int i = 0; i < in; i++) {
-                dx[t * in + i] += Matmul.inputGradElement(dy, params, wOff, in, out, t, i);
+                dx[t * in + i] = Matmul.inputGradElement(dy, params, at[role], in, out, t, i);
             }
         }
     }
 
-    static void rmsnormInputGrad(float[] dx, float[] dy, float[] x, float[] rstd, float[] params, int wOff, int c, int n) {
+    /** dx += dy · W: a further contribution (k and v after q, up after gate). */
+    static void matmulInputGradAdd(float[] dx, float[] dy, float[] params, int[] at, int role, int in, int out, int n) {
+        for (@Parallel int t = 0; t < n; t++) {
+            for (@Parallel int i = 0; i < in; i++) {
+                dx[t * in + i] += Matmul.inputGradElement(dy, params, at[role], in, out, t, i);
+            }
+        }
+    }
+
+    static void rmsnormInputGrad(float[] dx, float[] dy, float[] x, float[] rstd, float[] params, int[] at, int role, int c, int n) {
         for (@Parallel int i = 0; i < n; i++) {
-            RmsNorm.inputGradRow(dx, dy, x, rstd, params, wOff, c, i);
+            RmsNorm.inputGradRow(dx, dy, x, rstd, params, at[role], c, i);
         }
     }
 
@@ -151,69 +248,49 @@ final class Tasks {
 
     // ---- backward: LOMO, each weight gradient element computed and applied in the same thread ----
 
-    /** W[o, i] −= update(Σ_n dy[n, o] · x[n, i]): the weight gradient never exists as a buffer. */
-    static void matmulLomo(float[] params, float[] dy, float[] x, float[] hp, float[] control, int wOff, int in, int out, int n) {
+    /**
+     * The updating pass: {@code W[o, i] −= update(Σ_n dy[n, o] · x[n, i])}, one thread per weight; the weight
+     * gradient never exists as a buffer. The norm pass: thread (o, 0) sums row o's g² into
+     * {@code squares[at[SQUARES + role] + o]}; the other threads have nothing to do.
+     */
+    static void matmulLomo(float[] params, float[] squares, float[] dy, float[] x, float[] hp, float[] control, int[] at,
+                           int role, int in, int out, int n) {
         for (@Parallel int o = 0; o < out; o++) {
             for (@Parallel int i = 0; i < in; i++) {
                 if (control[MODE] == UPDATE_PASS) {
-                    Update.sgdElement(params, wOff + o * in + i, Matmul.weightGradElement(dy, x, n, in, out, o, i), hp);
+                    Update.sgdElement(params, at[role] + o * in + i, Matmul.weightGradElement(dy, x, n, in, out, o, i), hp);
+                } else if (i == 0) {
+                    float s = 0f;
+                    for (int j = 0; j < in; j++) {
+                        float g = Matmul.weightGradElement(dy, x, n, in, out, o, j);
+                        s += g * g;
+                    }
+                    squares[at[SQUARES + role] + o] = s;
                 }
             }
         }
     }
 
-    /** The norm pass of {@link #matmulLomo}: Σ_i g[o, i]² for each row o into {@code squares[sOff + o]}. */
-    static void matmulSquares(float[] squares, float[] dy, float[] x, float[] control, int sOff, int in, int out, int n) {
-        for (@Parallel int o = 0; o < out; o++) {
-            if (control[MODE] == NORM_PASS) {
-                float s = 0f;
-                for (int i = 0; i < in; i++) {
-                    float g = Matmul.weightGradElement(dy, x, n, in, out, o, i);
-                    s += g * g;
-                }
-                squares[sOff + o] = s;
-            }
-        }
-    }
-
-    static void rmsnormLomo(float[] params, float[] dy, float[] x, float[] rstd, float[] hp, float[] control, int wOff, int c, int n) {
+    /** A norm's weight: one thread per element in both passes (the norm pass writes each g² for the host to sum). */
+    static void rmsnormLomo(float[] params, float[] squares, float[] dy, float[] x, float[] rstd, float[] hp, float[] control,
+                            int[] at, int role, int c, int n) {
         for (@Parallel int i = 0; i < c; i++) {
+            float g = RmsNorm.weightGradElement(dy, x, rstd, n, c, i);
             if (control[MODE] == UPDATE_PASS) {
-                Update.sgdElement(params, wOff + i, RmsNorm.weightGradElement(dy, x, rstd, n, c, i), hp);
+                Update.sgdElement(params, at[role] + i, g, hp);
+            } else {
+                squares[at[SQUARES + role] + i] = g * g;
             }
         }
     }
 
-    static void rmsnormSquares(float[] squares, float[] dy, float[] x, float[] rstd, float[] control, int sOff, int c, int n) {
-        for (@Parallel int r = 0; r < 1; r++) {
-            if (control[MODE] == NORM_PASS) {
-                float s = 0f;
-                for (int i = 0; i < c; i++) {
-                    float g = RmsNorm.weightGradElement(dy, x, rstd, n, c, i);
-                    s += g * g;
-                }
-                squares[sOff + r] = s;
-            }
-        }
-    }
-
-    static void biasLomo(float[] params, float[] dy, float[] hp, float[] control, int bOff, int out, int n) {
+    static void biasLomo(float[] params, float[] squares, float[] dy, float[] hp, float[] control, int[] at, int role, int out, int n) {
         for (@Parallel int j = 0; j < out; j++) {
+            float g = Bias.weightGradElement(dy, n, out, j);
             if (control[MODE] == UPDATE_PASS) {
-                Update.sgdElement(params, bOff + j, Bias.weightGradElement(dy, n, out, j), hp);
-            }
-        }
-    }
-
-    static void biasSquares(float[] squares, float[] dy, float[] control, int sOff, int out, int n) {
-        for (@Parallel int r = 0; r < 1; r++) {
-            if (control[MODE] == NORM_PASS) {
-                float s = 0f;
-                for (int j = 0; j < out; j++) {
-                    float g = Bias.weightGradElement(dy, n, out, j);
-                    s += g * g;
-                }
-                squares[sOff + r] = s;
+                Update.sgdElement(params, at[role] + j, g, hp);
+            } else {
+                squares[at[SQUARES + role] + j] = g * g;
             }
         }
     }
@@ -221,33 +298,30 @@ final class Tasks {
     /**
      * The embedding table, row v: its gradient from the positions holding token v, plus, when the head is tied
      * to it ({@code tied} = 1), the head's gradient {@code Σ_n dlogits[n, v] · lnf[n, i]}: the one weight used
-     * twice, updated once, after both uses.
+     * twice, updated once, after both uses. The norm pass sums row v's squares in thread (v, 0).
      */
-    static void embeddingLomo(float[] params, float[] dx, int[] tokens, float[] dlogits, float[] lnf, float[] hp,
-                              float[] control, int wOff, int c, int vocab, int tied, int n) {
+    static void embeddingLomo(float[] params, float[] squares, float[] dx, int[] tokens, float[] dlogits, float[] lnf, float[] hp,
+                              float[] control, int[] at, int c, int vocab, int tied, int n) {
         for (@Parallel int v = 0; v < vocab; v++) {
             for (@Parallel int i = 0; i < c; i++) {
                 if (control[MODE] == UPDATE_PASS) {
-                    float g = Embedding.weightGradElement(dx, tokens, n, c, v, i);
-                    if (tied == 1) g += Matmul.weightGradElement(dlogits, lnf, n, c, vocab, v, i);
-                    Update.sgdElement(params, wOff + v * c + i, g, hp);
+                    Update.sgdElement(params, at[EMBEDDING] + v * c + i, embeddingGrad(dx, tokens, dlogits, lnf, c, vocab, tied, n, v, i), hp);
+                } else if (i == 0) {
+                    float s = 0f;
+                    for (int j = 0; j < c; j++) {
+                        float g = embeddingGrad(dx, tokens, dlogits, lnf, c, vocab, tied, n, v, j);
+                        s += g * g;
+                    }
+                    squares[at[SQUARES + EMBEDDING] + v] = s;
                 }
             }
         }
     }
 
-    static void embeddingSquares(float[] squares, float[] dx, int[] tokens, float[] dlogits, float[] lnf, float[] control,
-                                 int sOff, int c, int vocab, int tied, int n) {
-        for (@Parallel int v = 0; v < vocab; v++) {
-            if (control[MODE] == NORM_PASS) {
-                float s = 0f;
-                for (int i = 0; i < c; i++) {
-                    float g = Embedding.weightGradElement(dx, tokens, n, c, v, i);
-                    if (tied == 1) g += Matmul.weightGradElement(dlogits, lnf, n, c, vocab, v, i);
-                    s += g * g;
-                }
-                squares[sOff + v] = s;
-            }
-        }
+    private static float embeddingGrad(float[] dx, int[] tokens, float[] dlogits, float[] lnf, int c, int vocab, int tied, int n,
+                                       int v, int i) {
+        float g = Embedding.weightGradElement(dx, tokens, n, c, v, i);
+        if (tied == 1) g += Matmul.weightGradElement(dlogits, lnf, n, c, vocab, v, i);
+        return g;
     }
 }

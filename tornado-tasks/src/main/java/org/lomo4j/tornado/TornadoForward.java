@@ -23,7 +23,7 @@ final class TornadoForward implements Backend.Forward {
     private final int seq;
     private final Map<Integer, Plan> plans = new HashMap<>();
 
-    private record Plan(DeviceBuffers buffers, TornadoExecutionPlan plan, int graphs) {}
+    private record Plan(DeviceBuffers buffers, Graphs graphs, TornadoExecutionPlan plan) {}
 
     TornadoForward(LlamaModel model, TornadoDevice device, int seq) {
         this.model = model;
@@ -38,7 +38,12 @@ final class TornadoForward implements Backend.Forward {
         DeviceBuffers d = p.buffers();
         java.util.Arrays.fill(d.tokens, 0);
         for (int b = 0; b < batchSize; b++) System.arraycopy(tokens, b * seqLen, d.tokens, b * seq, seqLen);
-        for (int i = 0; i < p.graphs(); i++) p.plan().withGraph(i).execute();
+        p.plan().withGraph(0).execute();
+        for (int l = 0; l < model.config().numHiddenLayers(); l++) {
+            p.graphs().selectLayer(l);
+            p.plan().withGraph(1).execute();
+        }
+        p.plan().withGraph(2).execute();
         int vocab = model.config().vocabSize();
         float[] out = new float[batchSize * seqLen * vocab];
         for (int b = 0; b < batchSize; b++) System.arraycopy(d.logits, b * seq * vocab, out, b * seqLen * vocab, seqLen * vocab);
@@ -46,11 +51,12 @@ final class TornadoForward implements Backend.Forward {
     }
 
     private Plan build(int batchSize) {
-        DeviceBuffers d = new DeviceBuffers(model.config(), batchSize, seq, 1, Update.SIZE);
-        List<TaskGraph> graphs = new Graphs(model.config(), model.layout(), model.params(), d).forward(false);
-        TornadoExecutionPlan plan = new TornadoExecutionPlan(graphs.stream().map(TaskGraph::snapshot).toArray(ImmutableTaskGraph[]::new));
+        DeviceBuffers d = new DeviceBuffers(model.config(), batchSize, seq, false, 1, Update.SIZE);
+        Graphs graphs = new Graphs(model.config(), model.layout(), model.params(), d);
+        List<TaskGraph> forward = graphs.forward(false);
+        TornadoExecutionPlan plan = new TornadoExecutionPlan(forward.stream().map(TaskGraph::snapshot).toArray(ImmutableTaskGraph[]::new));
         if (device != null) plan.withDevice(device);
-        return new Plan(d, plan, graphs.size());
+        return new Plan(d, graphs, plan);
     }
 
     @Override

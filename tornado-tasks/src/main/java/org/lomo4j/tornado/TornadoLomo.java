@@ -18,7 +18,7 @@ import java.util.List;
 
 /**
  * LOMO on a TornadoVM device. The weights go to the device with the first step and stay there; each step runs
- * the forward graphs, then the backward graphs from the top, where every weight's gradient element is computed
+ * the forward graphs (the block's once per layer), then the backward graphs from the top, where every weight's gradient element is computed
  * and applied in one thread ({@link Tasks#matmulLomo}), after the layer's input gradient was computed from the
  * old weights. With global-norm clipping the backward graphs run twice: a norm pass that only sums squares,
  * then the updating pass, as {@code org.lomo4j.optim.Lomo} does on the JVM.
@@ -26,9 +26,9 @@ import java.util.List;
 final class TornadoLomo extends Optimizer {
     private final DeviceBuffers d;
     private final org.lomo4j.memory.MemoryLedger deviceMemory = new org.lomo4j.memory.MemoryLedger();
-    private final int forwardGraphs;   // embed_fwd, fwd_layer_0 .., head_fwd
-    private final int graphs;          // then head_bwd, bwd_layer_L-1 .. 0, embed_bwd
-    private final TornadoExecutionPlan plan;
+    private final Graphs graphs;
+    private final int layers;
+    private final TornadoExecutionPlan plan;  // embed_fwd, block_fwd, head_fwd, head_bwd, block_bwd, embed_bwd
     private TornadoExecutionResult lastBackward;
     private boolean deviceAhead;       // the device's weights are newer than the model's array
 
@@ -40,13 +40,12 @@ final class TornadoLomo extends Optimizer {
                     ? " needs per-weight reductions over rows and columns before each weight's update, which this backend's kernels do not have yet; use --backend jvm"
                     : " needs a full gradient set, which this backend never builds"));
         }
-        d = new DeviceBuffers(model.config(), batch, seq, Graphs.squareRows(model.layout()), Update.SIZE);
+        d = new DeviceBuffers(model.config(), batch, seq, true, Graphs.squareSlots(model.layout()), Update.SIZE);
         d.account(deviceMemory, model.params().length);
-        Graphs g = new Graphs(model.config(), model.layout(), model.params(), d);
-        List<TaskGraph> all = new ArrayList<>(g.forward(true));
-        forwardGraphs = all.size();
-        all.addAll(g.backward());
-        graphs = all.size();
+        graphs = new Graphs(model.config(), model.layout(), model.params(), d);
+        layers = model.config().numHiddenLayers();
+        List<TaskGraph> all = new ArrayList<>(graphs.forward(true));
+        all.addAll(graphs.backward());
         plan = new TornadoExecutionPlan(all.stream().map(TaskGraph::snapshot).toArray(ImmutableTaskGraph[]::new));
         if (device != null) plan.withDevice(device);
     }
@@ -59,7 +58,12 @@ final class TornadoLomo extends Optimizer {
         }
         System.arraycopy(batch.tokens(), 0, d.tokens, 0, d.n);
         System.arraycopy(batch.targets(), 0, d.targets, 0, d.n);
-        for (int i = 0; i < forwardGraphs; i++) plan.withGraph(i).execute();
+        plan.withGraph(0).execute();
+        for (int l = 0; l < layers; l++) {
+            graphs.selectLayer(l);
+            plan.withGraph(1).execute();
+        }
+        plan.withGraph(2).execute();
         float loss = batch.meanLoss(d.losses);
         int counted = batch.countedTargets();
         d.control[Tasks.LOSS_SCALE] = counted == 0 ? 0f : 1f / counted;
@@ -84,8 +88,14 @@ final class TornadoLomo extends Optimizer {
         return new StepResult(loss, norm, lr);
     }
 
+    /** head_bwd, block_bwd for each layer from the top, embed_bwd. */
     private void backward() {
-        for (int i = forwardGraphs; i < graphs; i++) lastBackward = plan.withGraph(i).execute();
+        plan.withGraph(3).execute();
+        for (int l = layers - 1; l >= 0; l--) {
+            graphs.selectLayer(l);
+            plan.withGraph(4).execute();
+        }
+        lastBackward = plan.withGraph(5).execute();
     }
 
     /** Copies the device's weights into the model's array (for checkpoints and evaluation). */
