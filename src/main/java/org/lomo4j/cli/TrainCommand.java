@@ -1,6 +1,7 @@
 package org.lomo4j.cli;
 
 import org.lomo4j.backend.Backend;
+import org.lomo4j.backend.DeviceProfile;
 import org.lomo4j.checkpoint.Checkpoint;
 import org.lomo4j.checkpoint.ModelWeights;
 import org.lomo4j.checkpoint.Safetensors;
@@ -151,6 +152,11 @@ final class TrainCommand implements Callable<Integer> {
             description = "Record the bytes alive by category through the first step (report.json, memory-timeline.svg; ./lomo4j report --timeline compares runs)")
     boolean memoryTimeline;
 
+    @Option(names = "--device-profile",
+            description = "--backend tornado: TornadoVM's profiler on; prints where the device's time went (kernels, launches, transfers, "
+                    + "compilation; the top kernels) and writes it to report.json. For short runs: TornadoVM keeps every graph run's log in memory")
+    boolean deviceProfile;
+
     @Option(names = "--dry-run", description = "Print the memory plan (parameters, gradients, optimizer states, activations, scratch) and stop")
     boolean dryRun;
 
@@ -292,6 +298,7 @@ final class TrainCommand implements Callable<Integer> {
             model.reserve(b, t);
         } else {
             opt = device.lomo(model, oc, modelOptions.device, b, t);
+            if (deviceProfile) opt.profileDevice();
         }
         if (checkpoint != null) {
             opt.setStepCount(recipe.step());
@@ -328,12 +335,15 @@ final class TrainCommand implements Callable<Integer> {
             log.print(ledger.table(oc.kind().id()));
             MemoryLedger deviceMemory = opt.deviceMemory();
             if (deviceMemory != null) log.print(deviceMemory.titledTable("Device memory (bytes resident on the " + device.name() + " device)"));
+            DeviceProfile profile = opt.deviceProfile();
+            if (profile != null) log.print(profile.table(12));
             Path report = reportJson != null ? reportJson : out.resolve(RunDirectory.REPORT);
             String reportProblem = "";
             try {
                 var json = RunReport.json(model.config(), model.layout().totalSize(), recipe.withStep(outcome.step()),
                         par.threads(), outcome, recipe.step(), ledger, previousReport);
                 if (deviceMemory != null) RunReport.putPeaks(json, "device_memory_peak_bytes", deviceMemory);
+                if (profile != null) profile.putInto(json);
                 RunReport.writeJson(report, json);
                 RunReport.writePlots(out, outcome.steps(), json, ledger, oc.kind().id() + " on " + recipe.data());
             } catch (java.io.IOException e) {
@@ -442,6 +452,9 @@ final class TrainCommand implements Callable<Integer> {
         batchOptions.validate();
         OptimizerConfig.Kind.parse(optimizer);
         LrSchedule.Kind.parse(schedule);
+        if (deviceProfile && modelOptions.backend.equals("jvm")) {
+            throw new IllegalArgumentException("--device-profile profiles a device backend; give --backend tornado (the JVM backend's time is in JMH, see bench/)");
+        }
         OptimizerConfig.Rounding.parse(rounding);
         if (!template.equals("auto")) PromptTemplate.parse(template);
         if (saveDtype != null) parseDtype(saveDtype);

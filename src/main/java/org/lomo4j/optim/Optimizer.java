@@ -59,6 +59,19 @@ public abstract class Optimizer implements AutoCloseable {
         return null;
     }
 
+    /**
+     * Turns a device backend's profiler on from the next step ({@code train --device-profile}); the JVM's own
+     * optimizers have none.
+     */
+    public void profileDevice() {
+        throw new IllegalArgumentException("--device-profile needs a device backend (--backend tornado)");
+    }
+
+    /** What the device profiler measured so far, or null when it is off. */
+    public org.lomo4j.backend.DeviceProfile deviceProfile() {
+        return null;
+    }
+
     /** Releases what the optimizer holds outside the JVM heap (a device's buffers). */
     @Override
     public void close() {

@@ -223,6 +223,8 @@ class CliTest {
             assertEquals(2, run("train", "--model", smallModel(dir).toString(), "--backend", "tornado", "--out", dir.resolve("r").toString()));
             assertTrue(stderr().startsWith("error: --backend tornado: TornadoVM is not available"), stderr());
         }
+        assertEquals(2, run("train", "--model", smallModel(dir).toString(), "--device-profile", "--out", dir.resolve("r").toString()));
+        assertTrue(stderr().startsWith("error: --device-profile profiles a device backend; give --backend tornado"), stderr());
         assertEquals(2, run("eval", "--model", smallModel(dir).toString(), "--backend", "cuda"));
         assertEquals("error: --backend must be jvm or tornado, got 'cuda'", stderr().strip());
 

@@ -3,7 +3,11 @@ package org.lomo4j.tornado;
 import org.lomo4j.model.LlamaConfig;
 import org.lomo4j.model.ParameterLayout;
 import org.lomo4j.model.Tensor;
+import uk.ac.manchester.tornado.api.GridScheduler;
+import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.TaskGraph;
+import uk.ac.manchester.tornado.api.WorkerGrid;
+import uk.ac.manchester.tornado.api.WorkerGrid2D;
 import uk.ac.manchester.tornado.api.common.TornadoFunctions;
 import uk.ac.manchester.tornado.api.enums.DataTransferMode;
 
@@ -44,6 +48,8 @@ final class Graphs {
     private final float[] params;
     private final DeviceBuffers d;
     private final int[][] layerAt;  // per layer: Tasks' block roles, their squares offsets, the store region
+    private final GridScheduler grids = new GridScheduler();
+    private final KernelContext kernelContext = new KernelContext();
 
     // Residency bookkeeping: the arrays on the device so far, the graph built last, what crosses every execution.
     private final Set<Object> onDevice = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
@@ -62,7 +68,7 @@ final class Graphs {
         int slots = 0;
         for (Tensor t : layout.tensors()) {
             squares.put(t, slots);
-            slots += squareSlots(t);
+            slots += squareSlots(layout, t);
         }
         // Every layer's row holds the tensors outside the blocks too, so that selecting a layer leaves them as they are.
         Tensor[] outside = {layout.embedding(), layout.head(), layout.finalNorm()};
@@ -84,15 +90,25 @@ final class Graphs {
         outputsEveryStep = identitySet(d.losses);
     }
 
-    /** The norm pass's slots: one per row of a matrix (summed on the device), one per element of a vector. */
-    private static int squareSlots(Tensor t) {
-        return t.vector() ? t.cols() : t.rows();
+    /**
+     * The norm pass's slots of a tensor: one per element of a vector, one per row of the embedding, and one per row
+     * and column tile of the matrices {@link Tasks#matmulLomo} updates; the host sums them all.
+     */
+    private static int squareSlots(ParameterLayout layout, Tensor t) {
+        if (t.vector()) return t.cols();
+        if (t == layout.embedding()) return t.rows();
+        return t.rows() * ((t.cols() + Tasks.TILE - 1) / Tasks.TILE);
     }
 
     static int squareSlots(ParameterLayout layout) {
         int slots = 0;
-        for (Tensor t : layout.tensors()) slots += squareSlots(t);
+        for (Tensor t : layout.tensors()) slots += squareSlots(layout, t);
         return slots;
+    }
+
+    /** The launch shapes of the tiled tasks, by task name ({@code graph.task}), for the execution plan. */
+    GridScheduler gridScheduler() {
+        return grids;
     }
 
     /** Points {@code at} to layer l: the next run of a block graph computes that layer. */
@@ -180,9 +196,9 @@ final class Graphs {
         int n = d.n, c = cfg.hiddenSize(), vocab = cfg.vocabSize();
         g.task("zero_dlogits", Tasks::zero, d.dlogits, n * vocab);
         g.task("cross_entropy_bwd", Tasks::crossEntropyBackward, d.dlogits, d.logits, d.targets, d.control, vocab, n);
-        g.task("lm_head_dx", Tasks::matmulInputGrad, d.dln, d.dlogits, params, d.at, Tasks.HEAD, c, vocab, n);
+        inputGrad(g, "lm_head", d.dln, false, d.dlogits, Tasks.HEAD, c, vocab);
         if (!layout.tied()) {
-            g.task("lm_head_lomo", Tasks::matmulLomo, params, d.squares, d.dlogits, d.lnf, d.hp, d.control, d.at, Tasks.HEAD, c, vocab, n);
+            matmulLomo(g, "lm_head", d.dlogits, d.lnf, Tasks.HEAD, c, vocab);
         }
         g.task("zero_dres", Tasks::zero, d.dres, n * c);
         norm(g, "final_norm", Tasks.FINAL_NORM, d.dres, d.dln, d.stream, d.rstdf);
@@ -223,9 +239,32 @@ final class Graphs {
      */
     private void projectionBackward(Graph g, String name, float[] dx, boolean add, float[] dy, float[] x, int role, int in, int out,
                                     int biasRole) {
-        g.task(name + "_dx", add ? Tasks::matmulInputGradAdd : Tasks::matmulInputGrad, dx, dy, params, d.at, role, in, out, d.n);
-        g.task(name + "_lomo", Tasks::matmulLomo, params, d.squares, dy, x, d.hp, d.control, d.at, role, in, out, d.n);
+        inputGrad(g, name, dx, add, dy, role, in, out);
+        matmulLomo(g, name, dy, x, role, in, out);
         if (biasRole >= 0) g.task(name + "_bias_lomo", Tasks::biasLomo, params, d.squares, dy, d.hp, d.control, d.at, biasRole, out, d.n);
+    }
+
+    /** dx = dy · W or dx += dy · W, launched in TILE × TILE work-groups over (in, N). */
+    private void inputGrad(Graph g, String name, float[] dx, boolean add, float[] dy, int role, int in, int out) {
+        g.task(name + "_dx", Tasks::matmulInputGrad, kernelContext, dx, dy, params, d.at, role, add ? 1 : 0, in, out, d.n);
+        tiles(g, name + "_dx", in, d.n);
+    }
+
+    /** The fused weight gradient and update (or norm pass) of one matrix, launched in TILE × TILE work-groups. */
+    private void matmulLomo(Graph g, String name, float[] dy, float[] x, int role, int in, int out) {
+        g.task(name + "_lomo", Tasks::matmulLomo, kernelContext, params, d.squares, dy, x, d.hp, d.control, d.at, role, in, out, d.n);
+        tiles(g, name + "_lomo", in, out);
+    }
+
+    /** Task {@code task} of {@code g} runs as TILE × TILE work-groups covering x × y. */
+    private void tiles(Graph g, String task, int x, int y) {
+        WorkerGrid grid = new WorkerGrid2D(roundUp(x), roundUp(y));
+        grid.setLocalWork(Tasks.TILE, Tasks.TILE, 1);
+        grids.addWorkerGrid(g.name + "." + task, grid);
+    }
+
+    private static int roundUp(int size) {
+        return (size + Tasks.TILE - 1) / Tasks.TILE * Tasks.TILE;
     }
 
     private void norm(Graph g, String name, int role, float[] dx, float[] dy, float[] x, float[] rstd) {

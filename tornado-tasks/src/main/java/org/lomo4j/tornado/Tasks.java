@@ -10,6 +10,7 @@ import org.lomo4j.kernels.RmsNorm;
 import org.lomo4j.kernels.Rope;
 import org.lomo4j.kernels.SwiGlu;
 import org.lomo4j.kernels.Update;
+import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.annotations.Parallel;
 
 /**
@@ -196,20 +197,40 @@ final class Tasks {
         }
     }
 
-    /** dx = dy · W, one thread per input-gradient element: the first contribution to dx. */
-    static void matmulInputGrad(float[] dx, float[] dy, float[] params, int[] at, int role, int in, int out, int n) {
-        for (@Parallel int t = 0; t < n; t++) {
-            for (@Parallel int i = 0; i < in; i++) {
-                dx[t * in + i] = Matmul.inputGradElement(dy, params, at[role], in, out, t, i);
+    /**
+     * dx = dy · W ({@code add} = 1: dx += dy · W, a further contribution, as k and v after q), one thread per
+     * element of dx in work-groups of TILE × TILE (a {@code WorkerGrid2D} over (in, N) rounded up to TILE): the
+     * group walks W's rows TILE at a time through local memory, each thread summing in row order (the order of
+     * {@code Matmul.inputGradElement}).
+     */
+    static void matmulInputGrad(KernelContext kc, float[] dx, float[] dy, float[] params, int[] at, int role, int add, int in, int out,
+                                int n) {
+        float[] dyTile = kc.allocateFloatLocalArray(TILE * TILE);  // [token of the group][row of W]
+        float[] wTile = kc.allocateFloatLocalArray(TILE * TILE);   // [row of W][column of the group]
+        int lx = kc.localIdx;
+        int ly = kc.localIdy;
+        int i = kc.groupIdx * TILE + lx;
+        int t = kc.groupIdy * TILE + ly;
+        int w0 = at[role];
+        float s = 0f;
+        for (int o0 = 0; o0 < out; o0 += TILE) {
+            float dv = 0f;
+            float wv = 0f;
+            if (t < n && o0 + lx < out) dv = dy[t * out + o0 + lx];
+            if (o0 + ly < out && i < in) wv = params[w0 + (o0 + ly) * in + i];
+            dyTile[ly * TILE + lx] = dv;
+            wTile[ly * TILE + lx] = wv;
+            kc.localBarrier();
+            for (int k = 0; k < TILE; k++) {
+                s += dyTile[ly * TILE + k] * wTile[k * TILE + lx];
             }
+            kc.localBarrier();
         }
-    }
-
-    /** dx += dy · W: a further contribution (k and v after q, up after gate). */
-    static void matmulInputGradAdd(float[] dx, float[] dy, float[] params, int[] at, int role, int in, int out, int n) {
-        for (@Parallel int t = 0; t < n; t++) {
-            for (@Parallel int i = 0; i < in; i++) {
-                dx[t * in + i] += Matmul.inputGradElement(dy, params, at[role], in, out, t, i);
+        if (t < n && i < in) {
+            if (add == 1) {
+                dx[t * in + i] += s;
+            } else {
+                dx[t * in + i] = s;
             }
         }
     }
@@ -248,25 +269,57 @@ final class Tasks {
 
     // ---- backward: LOMO, each weight gradient element computed and applied in the same thread ----
 
+    /** The side of a work-group's square of weights in {@link #matmulLomo}. */
+    static final int TILE = 16;
+
     /**
-     * The updating pass: {@code W[o, i] −= update(Σ_n dy[n, o] · x[n, i])}, one thread per weight; the weight
-     * gradient never exists as a buffer. The norm pass: thread (o, 0) sums row o's g² into
-     * {@code squares[at[SQUARES + role] + o]}; the other threads have nothing to do.
+     * The updating pass: {@code W[o, i] −= update(Σ_n dy[n, o] · x[n, i])}, one thread per weight, in work-groups
+     * of TILE × TILE weights (a {@code WorkerGrid2D} over (in, out) rounded up to TILE). The group walks the tokens
+     * TILE at a time, each thread loading one value of dy and one of x into local memory, and each thread sums its
+     * weight's gradient from there in token order (the order of {@code Matmul.weightGradElement}). The gradient
+     * stays in a register and is applied at once; it never goes to global memory. The norm pass instead sums the
+     * group's row of g² in local memory: {@code squares[at[SQUARES + role] + o · ⌈in/TILE⌉ + column tile]}.
      */
-    static void matmulLomo(float[] params, float[] squares, float[] dy, float[] x, float[] hp, float[] control, int[] at,
-                           int role, int in, int out, int n) {
-        for (@Parallel int o = 0; o < out; o++) {
-            for (@Parallel int i = 0; i < in; i++) {
-                if (control[MODE] == UPDATE_PASS) {
-                    Update.sgdElement(params, at[role] + o * in + i, Matmul.weightGradElement(dy, x, n, in, out, o, i), hp);
-                } else if (i == 0) {
-                    float s = 0f;
-                    for (int j = 0; j < in; j++) {
-                        float g = Matmul.weightGradElement(dy, x, n, in, out, o, j);
-                        s += g * g;
-                    }
-                    squares[at[SQUARES + role] + o] = s;
+    static void matmulLomo(KernelContext kc, float[] params, float[] squares, float[] dy, float[] x, float[] hp, float[] control,
+                           int[] at, int role, int in, int out, int n) {
+        float[] dyTile = kc.allocateFloatLocalArray(TILE * TILE);  // [token][row of the group]
+        float[] xTile = kc.allocateFloatLocalArray(TILE * TILE);   // [token][column of the group]
+        float[] rowSums = kc.allocateFloatLocalArray(TILE * TILE);
+        int li = kc.localIdx;
+        int lo = kc.localIdy;
+        int i = kc.groupIdx * TILE + li;
+        int o = kc.groupIdy * TILE + lo;
+        int oLoad = kc.groupIdy * TILE + li;
+        float g = 0f;
+        for (int n0 = 0; n0 < n; n0 += TILE) {
+            int token = n0 + lo;
+            float xv = 0f;
+            float dv = 0f;
+            if (token < n) {
+                if (i < in) xv = x[token * in + i];
+                if (oLoad < out) dv = dy[token * out + oLoad];
+            }
+            xTile[lo * TILE + li] = xv;
+            dyTile[lo * TILE + li] = dv;
+            kc.localBarrier();
+            for (int k = 0; k < TILE; k++) {
+                g += dyTile[k * TILE + lo] * xTile[k * TILE + li];
+            }
+            kc.localBarrier();
+        }
+        if (control[MODE] == UPDATE_PASS) {
+            if (o < out && i < in) Update.sgdElement(params, at[role] + o * in + i, g, hp);
+        } else {
+            float sq = 0f;
+            if (o < out && i < in) sq = g * g;
+            rowSums[lo * TILE + li] = sq;
+            kc.localBarrier();
+            if (li == 0 && o < out) {
+                float s = 0f;
+                for (int k = 0; k < TILE; k++) {
+                    s += rowSums[lo * TILE + k];
                 }
+                squares[at[SQUARES + role] + o * ((in + TILE - 1) / TILE) + kc.groupIdx] = s;
             }
         }
     }

@@ -1,5 +1,10 @@
 package org.lomo4j.tornado;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.MappingIterator;
+import com.fasterxml.jackson.core.json.JsonReadFeature;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import org.lomo4j.backend.DeviceProfile;
 import org.lomo4j.kernels.Update;
 import org.lomo4j.model.Batch;
 import org.lomo4j.model.LlamaModel;
@@ -10,6 +15,8 @@ import uk.ac.manchester.tornado.api.ImmutableTaskGraph;
 import uk.ac.manchester.tornado.api.TaskGraph;
 import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
 import uk.ac.manchester.tornado.api.TornadoExecutionResult;
+import uk.ac.manchester.tornado.api.TornadoProfilerResult;
+import uk.ac.manchester.tornado.api.enums.ProfilerMode;
 import uk.ac.manchester.tornado.api.common.TornadoDevice;
 
 import java.util.ArrayList;
@@ -30,6 +37,7 @@ final class TornadoLomo extends Optimizer {
     private final int layers;
     private final TornadoExecutionPlan plan;  // embed_fwd, block_fwd, head_fwd, head_bwd, block_bwd, embed_bwd
     private TornadoExecutionResult lastBackward;
+    private DeviceProfile profile;     // with --device-profile
     private boolean deviceAhead;       // the device's weights are newer than the model's array
 
     TornadoLomo(LlamaModel model, OptimizerConfig config, TornadoDevice device, int batch, int seq) {
@@ -48,6 +56,7 @@ final class TornadoLomo extends Optimizer {
         all.addAll(graphs.backward());
         plan = new TornadoExecutionPlan(all.stream().map(TaskGraph::snapshot).toArray(ImmutableTaskGraph[]::new));
         if (device != null) plan.withDevice(device);
+        plan.withGridScheduler(graphs.gridScheduler());
     }
 
     @Override
@@ -58,12 +67,12 @@ final class TornadoLomo extends Optimizer {
         }
         System.arraycopy(batch.tokens(), 0, d.tokens, 0, d.n);
         System.arraycopy(batch.targets(), 0, d.targets, 0, d.n);
-        plan.withGraph(0).execute();
+        run(0);
         for (int l = 0; l < layers; l++) {
             graphs.selectLayer(l);
-            plan.withGraph(1).execute();
+            run(1);
         }
-        plan.withGraph(2).execute();
+        run(2);
         float loss = batch.meanLoss(d.losses);
         int counted = batch.countedTargets();
         d.control[Tasks.LOSS_SCALE] = counted == 0 ? 0f : 1f / counted;
@@ -90,12 +99,58 @@ final class TornadoLomo extends Optimizer {
 
     /** head_bwd, block_bwd for each layer from the top, embed_bwd. */
     private void backward() {
-        plan.withGraph(3).execute();
+        run(3);
         for (int l = layers - 1; l >= 0; l--) {
             graphs.selectLayer(l);
-            plan.withGraph(4).execute();
+            run(4);
         }
-        lastBackward = plan.withGraph(5).execute();
+        lastBackward = run(5);
+    }
+
+    /** Runs graph i; with the profiler on, adds its times (read now: the result reads the plan's current graph). */
+    private TornadoExecutionResult run(int i) {
+        TornadoExecutionResult r = plan.withGraph(i).execute();
+        if (profile != null) {
+            TornadoProfilerResult p = r.getProfilerResult();
+            profile.addExecution(p.getTotalTime(), p.getCompileTime(), p.getDeviceKernelTime(), p.getKernelDispatchTime(),
+                    p.getDataTransfersTime(), p.getTotalBytesCopyIn(), p.getTotalBytesCopyOut());
+        }
+        return r;
+    }
+
+    @Override
+    public void profileDevice() {
+        plan.withProfiler(ProfilerMode.SILENT);
+        profile = new DeviceProfile();
+    }
+
+    /**
+     * The totals gathered step by step, and each kernel's device time from TornadoVM's log of every graph run
+     * (JSON objects, one per run: {@code {graph: {totals..., "graph.task": {"TASK_KERNEL_TIME": ns, ...}}}}; a run
+     * without tasks leaves a trailing comma, which the reader allows).
+     */
+    @Override
+    public DeviceProfile deviceProfile() {
+        if (profile == null || lastBackward == null) return profile;
+        StringBuilder log = new StringBuilder();
+        for (int i = 0; i <= 5; i++) {
+            plan.withGraph(i);  // a result reads the plan's selected graph; the last, embed_bwd, stays selected, as after a step
+            log.append(lastBackward.getProfilerResult().getProfileLog());
+        }
+        profile.clearKernels();
+        try (MappingIterator<JsonNode> runs = JsonMapper.builder().enable(JsonReadFeature.ALLOW_TRAILING_COMMA).build().readerFor(JsonNode.class).readValues(log.toString())) {
+            while (runs.hasNext()) {
+                for (JsonNode graph : runs.next()) {
+                    for (var task : graph.properties()) {
+                        JsonNode t = task.getValue().get("TASK_KERNEL_TIME");
+                        if (t != null) profile.addKernel(task.getKey(), t.asLong());
+                    }
+                }
+            }
+        } catch (java.io.IOException e) {
+            throw new IllegalStateException("reading TornadoVM's profiler log: " + e.getMessage(), e);
+        }
+        return profile;
     }
 
     /** Copies the device's weights into the model's array (for checkpoints and evaluation). */

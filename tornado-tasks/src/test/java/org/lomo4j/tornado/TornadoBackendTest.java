@@ -5,6 +5,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.lomo4j.TinyModels;
 import org.lomo4j.backend.Backend;
+import org.lomo4j.backend.DeviceProfile;
 import org.lomo4j.data.ByteTokenizer;
 import org.lomo4j.data.SyntheticSource;
 import org.lomo4j.data.SyntheticTask;
@@ -101,6 +102,7 @@ class TornadoBackendTest {
         LlamaModel devModel = LlamaModel.initialize(cfg, 1234, PAR, new MemoryLedger());
         Optimizer jvm = Optimizer.create(jvmModel, oc);
         try (Optimizer dev = TORNADO.lomo(devModel, oc, 0, 8, 16)) {
+            dev.profileDevice();
             for (int step = 0; step < 20; step++) {
                 Batch batch = data.trainBatch(1234, step, 8, 16);
                 float a = jvm.step(batch).loss();
@@ -115,6 +117,13 @@ class TornadoBackendTest {
             assertEquals(0, device.peak(org.lomo4j.memory.Category.GRADIENTS));
             assertTrue(device.peak(org.lomo4j.memory.Category.ACTIVATIONS) > 2L * 4 * 8 * 16 * cfg.vocabSize(), "activations and logits");
             assertTrue(device.peak(org.lomo4j.memory.Category.SCRATCH) > 0);
+            // The profiler: every kernel of the one compiled block, launched once per layer per pass (clipped: two backwards).
+            DeviceProfile profile = dev.deviceProfile();
+            System.out.print(profile.table(8));
+            var kernels = profile.kernels().stream().collect(java.util.stream.Collectors.toMap(DeviceProfile.Kernel::name, k -> k));
+            assertEquals(20L * cfg.numHiddenLayers(), kernels.get("block_fwd.q_proj").launches());
+            assertEquals(2 * 20L * cfg.numHiddenLayers(), kernels.get("block_bwd.down_lomo").launches());
+            assertTrue(profile.kernelNanos() > 0 && kernels.get("block_bwd.down_lomo").nanos() > 0, profile.table(3));
         }
     }
 
