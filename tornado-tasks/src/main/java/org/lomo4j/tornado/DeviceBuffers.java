@@ -30,6 +30,7 @@ final class DeviceBuffers {
     final float[] hp;         // the update kernels' hyper-parameters (Update)
     final float[] control;    // Tasks.MODE, Tasks.LOSS_SCALE
     final float[] squares;    // Σg² per row of every matrix and per element of every vector, written by the norm pass
+    final float[] kept;       // the norm pass's gradients of the vectors (RMSNorm weights), at their squares slots, for the replay
 
     /** What one block computes forward; shapes as in the JVM's Activations.Block, plus a copy of its input. */
     static final class Block {
@@ -101,6 +102,7 @@ final class DeviceBuffers {
         hp = new float[hpSize];
         control = new float[Tasks.CONTROL_SIZE];
         squares = new float[Math.max(1, squareSlots)];
+        kept = new float[keep ? squares.length : 1];
     }
 
     /**
@@ -115,6 +117,7 @@ final class DeviceBuffers {
                 + dup.length + dh.length + dlogits.length);
         for (float[] a : layer.arrays()) acts += 4L * a.length;
         device.count(Category.ACTIVATIONS, acts);
-        device.count(Category.SCRATCH, 4L * (ropeCos.length + ropeSin.length + at.length + hp.length + control.length + squares.length));
+        device.count(Category.SCRATCH, 4L * (ropeCos.length + ropeSin.length + at.length + hp.length + control.length + squares.length
+                + kept.length));
     }
 }

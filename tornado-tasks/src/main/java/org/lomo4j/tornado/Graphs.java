@@ -32,8 +32,8 @@ import java.util.Set;
  * every graph takes all arrays already on the device from its predecessor in the build order
  * ({@code consumeFromDevice}), including those it only carries on, and leaves them all there
  * ({@code persistOnDevice}); a block graph run again after itself already holds them. Only the per-step inputs
- * travel every execution (tokens and targets, the hyper-parameters and pass at the start of each backward, and
- * {@code at}, sent by every graph that reads it), and only the per-position losses come back. The weights and the norm pass's sums come back only
+ * travel (tokens and targets with the first graph that reads them; {@code at}, the hyper-parameters and the pass
+ * with every graph that reads them, as they change between graphs), and only the per-position losses come back. The weights and the norm pass's sums come back only
  * when asked for.
  *
  * <p>Launch sizes are the {@code @Parallel} loops' bounds in {@link Tasks}, which this class passes: one thread
@@ -41,7 +41,8 @@ import java.util.Set;
  */
 final class Graphs {
     static final String EMBED_FWD = "embed_fwd", BLOCK_FWD = "block_fwd", HEAD_FWD = "head_fwd",
-            HEAD_BWD = "head_bwd", BLOCK_BWD = "block_bwd", EMBED_BWD = "embed_bwd";
+            HEAD_BWD = "head_bwd", BLOCK_BWD = "block_bwd", EMBED_BWD = "embed_bwd", HEAD_REPLAY = "head_replay",
+            BLOCK_REPLAY = "block_replay";
 
     private final LlamaConfig cfg;
     private final ParameterLayout layout;
@@ -85,8 +86,8 @@ final class Graphs {
             layerAt[l][Tasks.STORE] = l * d.storePerLayer;
         }
         selectLayer(0);
-        inputsEveryStep = identitySet(d.tokens, d.targets, d.hp, d.control);
-        inputsEveryExecution = identitySet(d.at);
+        inputsEveryStep = identitySet(d.tokens, d.targets);
+        inputsEveryExecution = identitySet(d.at, d.hp, d.control);
         outputsEveryStep = identitySet(d.losses);
     }
 
@@ -140,6 +141,45 @@ final class Graphs {
         embed.task("embedding_lomo", Tasks::embeddingLomo, params, d.squares, d.dres, d.tokens, d.dlogits, d.lnf, d.hp, d.control,
                 d.at, cfg.hiddenSize(), cfg.vocabSize(), layout.tied() ? 1 : 0, d.n);
         return List.of(head.close(), block.close(), embed.close());
+    }
+
+    /**
+     * Clipping's updating pass without a second backward: {@code head_replay} and {@code block_replay} (per layer,
+     * from the top) apply every weight's gradient again from the output gradients the norm pass kept, over the
+     * activations it no longer needed (as the JVM's {@code LlamaModel.replayWeightGradients}); then
+     * {@code embed_bwd} runs again, its inputs untouched. No input gradient, attention or norm backward is
+     * recomputed.
+     */
+    List<TaskGraph> replay() {
+        Graph head = new Graph(HEAD_REPLAY);
+        int n = d.n, c = cfg.hiddenSize(), f = cfg.intermediateSize(), nh = cfg.numAttentionHeads(), hd = cfg.headDim(),
+                qd = nh * hd, kvd = cfg.kvDim();
+        if (!layout.tied()) matmulLomo(head, "lm_head", d.dlogits, d.lnf, Tasks.HEAD, c, cfg.vocabSize());
+        head.task("final_norm_lomo", Tasks::keptNormLomo, params, d.kept, d.hp, d.at, Tasks.FINAL_NORM, c);
+        Graph block = new Graph(BLOCK_REPLAY);
+        DeviceBuffers.Block a = d.layer;
+        boolean biases = layout.blocks().get(0).bq() != null;
+        // Restored as in backward, the kept gradients arrive in the arrays whose slots they took: res1 = down's dy,
+        // gate and up = theirs, x = o's dy, q, k, v = dq, dk, dv.
+        block.task("restore_mlp", Tasks::restoreMlp, d.store, d.at, a.res1, a.ln2, a.rstd2, a.gate, a.up, a.h, d.dgate, d.dup, c, qd,
+                kvd, nh, f, n);
+        block.task("restore_attention", Tasks::restoreAttention, d.store, d.at, a.x, a.ln1, a.rstd1, a.q, a.k, a.v, a.lse, a.att, d.dq,
+                d.dk, d.dv, c, qd, kvd, nh, n);
+        matmulLomo(block, "down", a.res1, a.h, Tasks.DOWN, f, c);
+        matmulLomo(block, "gate", a.gate, a.ln2, Tasks.GATE, c, f);
+        matmulLomo(block, "up", a.up, a.ln2, Tasks.UP, c, f);
+        block.task("post_attention_norm_lomo", Tasks::keptNormLomo, params, d.kept, d.hp, d.at, Tasks.POST_NORM, c);
+        matmulLomo(block, "o", a.x, a.att, Tasks.O, qd, c);
+        replayProjection(block, "q", a.q, a.ln1, Tasks.Q, c, qd, biases ? Tasks.Q_BIAS : -1);
+        replayProjection(block, "k", a.k, a.ln1, Tasks.K, c, kvd, biases ? Tasks.K_BIAS : -1);
+        replayProjection(block, "v", a.v, a.ln1, Tasks.V, c, kvd, biases ? Tasks.V_BIAS : -1);
+        block.task("input_norm_lomo", Tasks::keptNormLomo, params, d.kept, d.hp, d.at, Tasks.INPUT_NORM, c);
+        return List.of(head.close(), block.close());
+    }
+
+    private void replayProjection(Graph g, String name, float[] dy, float[] x, int role, int in, int out, int biasRole) {
+        matmulLomo(g, name, dy, x, role, in, out);
+        if (biasRole >= 0) g.task(name + "_bias_lomo", Tasks::biasLomo, params, d.squares, dy, d.hp, d.control, d.at, biasRole, out, d.n);
     }
 
     // ---- forward ----
@@ -214,6 +254,7 @@ final class Graphs {
                 nh, f, n);
         projectionBackward(g, "down", d.dh, false, d.dres, a.h, Tasks.DOWN, f, c, -1);
         g.task("swiglu_bwd", Tasks::swigluBackward, d.dgate, d.dup, d.dh, a.gate, a.up, f, n);
+        g.task("keep_mlp_gradients", Tasks::keepMlpGradients, d.store, d.at, d.control, d.dres, d.dgate, d.dup, c, qd, kvd, nh, f, n);
         projectionBackward(g, "gate", d.dln, false, d.dgate, a.ln2, Tasks.GATE, c, f, -1);
         projectionBackward(g, "up", d.dln, true, d.dup, a.ln2, Tasks.UP, c, f, -1);
         norm(g, "post_attention_norm", Tasks.POST_NORM, d.dres, d.dln, a.res1, a.rstd2);
@@ -227,6 +268,7 @@ final class Graphs {
                 nh, nkv, hd, d.batch * nkv * t);
         g.task("rope_q_bwd", Tasks::ropeBackward, d.dq, d.ropeCos, d.ropeSin, t, nh, hd, n * nh);
         g.task("rope_k_bwd", Tasks::ropeBackward, d.dk, d.ropeCos, d.ropeSin, t, nkv, hd, n * nkv);
+        g.task("keep_attention_gradients", Tasks::keepAttentionGradients, d.store, d.at, d.control, d.dres, d.dq, d.dk, d.dv, c, qd, kvd, n);
         projectionBackward(g, "q", d.dln, false, d.dq, a.ln1, Tasks.Q, c, qd, biases ? Tasks.Q_BIAS : -1);
         projectionBackward(g, "k", d.dln, true, d.dk, a.ln1, Tasks.K, c, kvd, biases ? Tasks.K_BIAS : -1);
         projectionBackward(g, "v", d.dln, true, d.dv, a.ln1, Tasks.V, c, kvd, biases ? Tasks.V_BIAS : -1);
@@ -270,7 +312,7 @@ final class Graphs {
     private void norm(Graph g, String name, int role, float[] dx, float[] dy, float[] x, float[] rstd) {
         int c = cfg.hiddenSize();
         g.task(name + "_dx", Tasks::rmsnormInputGrad, dx, dy, x, rstd, params, d.at, role, c, d.n);
-        g.task(name + "_lomo", Tasks::rmsnormLomo, params, d.squares, dy, x, rstd, d.hp, d.control, d.at, role, c, d.n);
+        g.task(name + "_lomo", Tasks::rmsnormLomo, params, d.squares, d.kept, dy, x, rstd, d.hp, d.control, d.at, role, c, d.n);
     }
 
     private static Set<Object> identitySet(Object... objects) {

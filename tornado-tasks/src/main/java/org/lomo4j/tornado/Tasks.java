@@ -325,15 +325,60 @@ final class Tasks {
     }
 
     /** A norm's weight: one thread per element in both passes (the norm pass writes each g² for the host to sum). */
-    static void rmsnormLomo(float[] params, float[] squares, float[] dy, float[] x, float[] rstd, float[] hp, float[] control,
-                            int[] at, int role, int c, int n) {
+    static void rmsnormLomo(float[] params, float[] squares, float[] kept, float[] dy, float[] x, float[] rstd, float[] hp,
+                            float[] control, int[] at, int role, int c, int n) {
         for (@Parallel int i = 0; i < c; i++) {
             float g = RmsNorm.weightGradElement(dy, x, rstd, n, c, i);
             if (control[MODE] == UPDATE_PASS) {
                 Update.sgdElement(params, at[role] + i, g, hp);
             } else {
                 squares[at[SQUARES + role] + i] = g * g;
+                kept[at[SQUARES + role] + i] = g;  // for the replay
             }
+        }
+    }
+
+    // ---- the replay: clipping's updating pass from what the norm pass kept ----
+
+    /**
+     * Norm pass, once the MLP's output gradients are final: down's dy (the residual gradient as it enters the
+     * block), gate's and up's, over the saved activations the replay no longer needs (res1, gate, up).
+     */
+    static void keepMlpGradients(float[] store, int[] at, float[] control, float[] dres, float[] dgate, float[] dup, int c, int qd,
+                                 int kvd, int heads, int f, int n) {
+        for (@Parallel int t = 0; t < n; t++) {
+            if (control[MODE] == NORM_PASS) {
+                int s = at[STORE] + n * Stash.attentionWidth(c, qd, kvd, heads);
+                Stash.save(store, s, dres, c, t, n);
+                s += n * (2 * c + 1);
+                s = Stash.save(store, s, dgate, f, t, n);
+                Stash.save(store, s, dup, f, t, n);
+            }
+        }
+    }
+
+    /**
+     * Norm pass, once the attention's output gradients are final (after RoPE's backward): o's dy (the residual
+     * gradient there), dq, dk, dv, over the saved x, q, k, v.
+     */
+    static void keepAttentionGradients(float[] store, int[] at, float[] control, float[] dres, float[] dq, float[] dk, float[] dv,
+                                       int c, int qd, int kvd, int n) {
+        for (@Parallel int t = 0; t < n; t++) {
+            if (control[MODE] == NORM_PASS) {
+                int s = at[STORE];
+                Stash.save(store, s, dres, c, t, n);
+                s += n * (2 * c + 1);
+                s = Stash.save(store, s, dq, qd, t, n);
+                s = Stash.save(store, s, dk, kvd, t, n);
+                Stash.save(store, s, dv, kvd, t, n);
+            }
+        }
+    }
+
+    /** A norm's update from the gradient the norm pass kept. */
+    static void keptNormLomo(float[] params, float[] kept, float[] hp, int[] at, int role, int c) {
+        for (@Parallel int i = 0; i < c; i++) {
+            Update.sgdElement(params, at[role] + i, kept[at[SQUARES + role] + i], hp);
         }
     }
 

@@ -25,17 +25,18 @@ import java.util.List;
 
 /**
  * LOMO on a TornadoVM device. The weights go to the device with the first step and stay there; each step runs
- * the forward graphs (the block's once per layer), then the backward graphs from the top, where every weight's gradient element is computed
- * and applied in one thread ({@link Tasks#matmulLomo}), after the layer's input gradient was computed from the
- * old weights. With global-norm clipping the backward graphs run twice: a norm pass that only sums squares,
- * then the updating pass, as {@code org.lomo4j.optim.Lomo} does on the JVM.
+ * the forward graphs (the block's once per layer), then the backward graphs from the top, where every weight's
+ * gradient element is computed and applied in one thread ({@link Tasks#matmulLomo}), after the layer's input
+ * gradient was computed from the old weights. With global-norm clipping, the backward is a norm pass that sums
+ * squares and keeps each weight's output gradient, and the updates come from a replay of the weight-gradient
+ * products alone ({@link Graphs#replay}), as {@code org.lomo4j.optim.Lomo} does on the JVM.
  */
 final class TornadoLomo extends Optimizer {
     private final DeviceBuffers d;
     private final org.lomo4j.memory.MemoryLedger deviceMemory = new org.lomo4j.memory.MemoryLedger();
     private final Graphs graphs;
     private final int layers;
-    private final TornadoExecutionPlan plan;  // embed_fwd, block_fwd, head_fwd, head_bwd, block_bwd, embed_bwd
+    private final TornadoExecutionPlan plan;  // embed_fwd, block_fwd, head_fwd, head_bwd, block_bwd, embed_bwd, head_replay, block_replay
     private TornadoExecutionResult lastBackward;
     private DeviceProfile profile;     // with --device-profile
     private boolean deviceAhead;       // the device's weights are newer than the model's array
@@ -54,6 +55,7 @@ final class TornadoLomo extends Optimizer {
         layers = model.config().numHiddenLayers();
         List<TaskGraph> all = new ArrayList<>(graphs.forward(true));
         all.addAll(graphs.backward());
+        all.addAll(graphs.replay());
         plan = new TornadoExecutionPlan(all.stream().map(TaskGraph::snapshot).toArray(ImmutableTaskGraph[]::new));
         if (device != null) plan.withDevice(device);
         plan.withGridScheduler(graphs.gridScheduler());
@@ -91,7 +93,11 @@ final class TornadoLomo extends Optimizer {
         double lr = prepareHyperParameters(scale);
         System.arraycopy(hp, 0, d.hp, 0, hp.length);
         d.control[Tasks.MODE] = Tasks.UPDATE_PASS;
-        backward();
+        if (config.clipNorm() > 0) {
+            replay();
+        } else {
+            backward();
+        }
         deviceAhead = true;
         step++;
         return new StepResult(loss, norm, lr);
@@ -103,6 +109,16 @@ final class TornadoLomo extends Optimizer {
         for (int l = layers - 1; l >= 0; l--) {
             graphs.selectLayer(l);
             run(4);
+        }
+        lastBackward = run(5);
+    }
+
+    /** head_replay, block_replay for each layer from the top, embed_bwd again: the updates from the norm pass's gradients. */
+    private void replay() {
+        run(6);
+        for (int l = layers - 1; l >= 0; l--) {
+            graphs.selectLayer(l);
+            run(7);
         }
         lastBackward = run(5);
     }
@@ -133,8 +149,8 @@ final class TornadoLomo extends Optimizer {
     public DeviceProfile deviceProfile() {
         if (profile == null || lastBackward == null) return profile;
         StringBuilder log = new StringBuilder();
-        for (int i = 0; i <= 5; i++) {
-            plan.withGraph(i);  // a result reads the plan's selected graph; the last, embed_bwd, stays selected, as after a step
+        for (int i : new int[] {0, 1, 2, 3, 4, 6, 7, 5}) {
+            plan.withGraph(i);  // a result reads the plan's selected graph; embed_bwd, the last, stays selected, as after a step
             log.append(lastBackward.getProfilerResult().getProfileLog());
         }
         profile.clearKernels();
