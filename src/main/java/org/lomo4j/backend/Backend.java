@@ -31,9 +31,11 @@ public interface Backend {
     /** Forward to the logits on {@code device} for sequences of up to {@code maxSeq}, for evaluation and generation. */
     Forward forward(LlamaModel model, int device, int maxSeq);
 
-    /** The model's forward pass to (N, V) logits, as {@link LlamaModel#logits} computes them on the JVM. */
-    @FunctionalInterface
-    interface Forward extends AutoCloseable {
+    /**
+     * The model's forward pass to (N, V) logits, as {@link LlamaModel#logits} computes them on the JVM, and
+     * generation with a key/value cache on the device.
+     */
+    interface Forward extends AutoCloseable, org.lomo4j.model.KvDecoder {
         float[] logits(int[] tokens, int batchSize, int seqLen);
 
         @Override

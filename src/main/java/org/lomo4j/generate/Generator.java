@@ -1,6 +1,7 @@
 package org.lomo4j.generate;
 
 import org.lomo4j.backend.Backend;
+import org.lomo4j.model.KvDecoder;
 import org.lomo4j.model.LlamaModel;
 import org.lomo4j.tokenizer.Tokenizer;
 
@@ -11,8 +12,8 @@ import java.util.SplittableRandom;
 
 /**
  * Autoregressive decoding of several prompts at once. Rows are right-padded; causal attention never lets a
- * position see the padding after it, so each row's next token is read at its own last position. On the JVM
- * a key/value cache makes each new token one position's forward; a device backend reruns the whole prefix.
+ * position see the padding after it, so each row's next token is read at its own last position. A key/value
+ * cache, the JVM's or a device backend's, makes each new token one position's forward.
  */
 public final class Generator {
     private final LlamaModel model;
@@ -51,23 +52,7 @@ public final class Generator {
                         + "(max_position_embeddings " + model.config().maxPositionEmbeddings() + ")");
             }
         }
-        if (device == null) {
-            decodeWithCache(rows, len, done, maxNew, sampler, rng);
-        } else {
-            for (int step = 0; step < maxNew; step++) {
-                int t = 0;
-                for (int i = 0; i < b; i++) if (!done[i]) t = Math.max(t, len[i]);
-                if (t == 0) break;
-                int[] tokens = new int[b * t];
-                Arrays.fill(tokens, tok.pad());
-                for (int i = 0; i < b; i++) System.arraycopy(rows[i], 0, tokens, i * t, Math.min(len[i], t));
-                // A device returns every position's logits: row i's next token is read at its last one.
-                float[] logits = device.logits(tokens, b, t);
-                for (int i = 0; i < b; i++) {
-                    if (!done[i]) pick(rows, len, done, i, logits, i * t + len[i] - 1, step, sampler, rng);
-                }
-            }
-        }
+        decodeWithCache(device != null ? device : model, rows, len, done, maxNew, sampler, rng);
         List<int[]> out = new ArrayList<>(b);
         for (int i = 0; i < b; i++) out.add(Arrays.copyOfRange(rows[i], prompts.get(i).length, len[i]));
         return out;
@@ -84,10 +69,10 @@ public final class Generator {
     }
 
     /**
-     * On the JVM: one forward over the prompts fills the model's key/value cache, then each new token costs a
-     * forward of one position per row. Finished rows keep decoding their last token, unread.
+     * One forward over the prompts fills the key/value cache, then each new token costs a forward of one position
+     * per row. Finished rows keep decoding their last token, unread.
      */
-    private void decodeWithCache(int[][] rows, int[] len, boolean[] done, int maxNew, Sampler sampler, SplittableRandom rng) {
+    private void decodeWithCache(KvDecoder decoder, int[][] rows, int[] len, boolean[] done, int maxNew, Sampler sampler, SplittableRandom rng) {
         int b = rows.length, t = 0, maxLen = 0;
         for (int i = 0; i < b; i++) {
             t = Math.max(t, len[i]);
@@ -101,7 +86,7 @@ public final class Generator {
             last[i] = len[i] - 1;
         }
         try {
-            float[] logits = model.prefill(tokens, b, t, last, maxLen);
+            float[] logits = decoder.prefill(tokens, b, t, last, maxLen);
             int[] next = new int[b];
             for (int step = 0; step < maxNew; step++) {
                 boolean any = false;
@@ -114,10 +99,10 @@ public final class Generator {
                     last[i] = Math.min(len[i] - 1, maxLen - 1);
                 }
                 if (!any || step + 1 == maxNew) break;
-                logits = model.decode(next, last);
+                logits = decoder.decode(next, last);
             }
         } finally {
-            model.endGeneration();
+            decoder.endGeneration();
         }
     }
 

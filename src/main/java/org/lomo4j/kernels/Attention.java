@@ -69,10 +69,10 @@ public final class Attention {
     /**
      * One new query against a key/value cache, for generation: {@code item = i · NH + h}, row i's query at
      * position {@code positions[i]} attending to the cached positions 0..positions[i] (its own included).
-     * The cache is (rows, maxLen, NKV·HD); q and out are (rows, NH·HD). The same online softmax as
-     * {@link #forwardItem}, so a row of a full forward gives the same output.
+     * The cache is (rows, maxLen, NKV·HD) from {@code cacheOff}; q and out are (rows, NH·HD). The same online
+     * softmax as {@link #forwardItem}, so a row of a full forward gives the same output.
      */
-    public static void decodeItem(float[] out, float[] q, float[] kCache, float[] vCache, int[] positions, int maxLen,
+    public static void decodeItem(float[] out, float[] q, float[] kCache, float[] vCache, int cacheOff, int[] positions, int maxLen,
                                   int nHeads, int nKvHeads, int hd, int item) {
         int i = item / nHeads;
         int h = item % nHeads;
@@ -80,7 +80,7 @@ public final class Attention {
         int kvStride = nKvHeads * hd;
         int qOff = i * nHeads * hd + h * hd;
         float scale = (float) (1.0 / Math.sqrt(hd));
-        attend(out, qOff, q, kCache, vCache, (i * maxLen) * kvStride + kvh * hd, kvStride, positions[i], scale, hd);
+        attend(out, qOff, q, kCache, vCache, cacheOff + (i * maxLen) * kvStride + kvh * hd, kvStride, positions[i], scale, hd);
     }
 
     /**

@@ -41,7 +41,7 @@ import java.util.SplittableRandom;
  * still there from forward). The recomputed activations are the forward's bit for bit, since the block's
  * weights are updated only after its backward, so the gradients are too.
  */
-public final class LlamaModel {
+public final class LlamaModel implements KvDecoder {
     private final LlamaConfig cfg;
     private final ParameterLayout layout;
     private final Parameters parameters;  // every weight, at the offsets of the layout
@@ -329,6 +329,7 @@ public final class LlamaModel {
      * fills a cache of up to {@code maxLen} positions per row, and each row's logits at {@code last[i]} (as
      * {@link #nextTokenLogits}). Then {@link #decode} adds one token per row; {@link #endGeneration} frees the cache.
      */
+    @Override
     public float[] prefill(int[] tokens, int b, int t, int[] last, int maxLen) {
         if (maxLen > cfg.maxPositionEmbeddings() || maxLen < t) {
             throw new IllegalArgumentException("a cache of " + maxLen + " positions for prompts of " + t + " tokens (max_position_embeddings "
@@ -344,6 +345,7 @@ public final class LlamaModel {
      * One new token per row, row i's at position {@code positions[i]} (the cache holds its positions before):
      * the logits (rows, V) that follow it, in a buffer valid until the next call.
      */
+    @Override
     public float[] decode(int[] next, int[] positions) {
         int b = next.length;
         if (cache == null || cache.rows != b) throw new IllegalStateException("decode needs a prefill of " + b + " rows first");
@@ -374,6 +376,7 @@ public final class LlamaModel {
     }
 
     /** Frees the cache of the last {@link #prefill}, if any. */
+    @Override
     public void endGeneration() {
         if (cache != null) cache.release();
         cache = null;
@@ -408,7 +411,7 @@ public final class LlamaModel {
         float[] keys = cache.keys(l), values = cache.values(l);
         int maxLen = cache.maxLen;
         par.forEach(b * nh, (lo, hi, wk) -> {
-            for (int i = lo; i < hi; i++) Attention.decodeItem(a.att, a.q, keys, values, positions, maxLen, nh, nkv, hd, i);
+            for (int i = lo; i < hi; i++) Attention.decodeItem(a.att, a.q, keys, values, 0, positions, maxLen, nh, nkv, hd, i);
         });
         attentionOutputAndMlp(a, w, x, out, b);
     }

@@ -26,6 +26,10 @@ final class DeviceBuffers {
     final int storePerLayer;
     final float[] lnf, rstdf, logits, losses;
     final float[] dres, dln, dq, dk, dv, datt, delta, dgate, dup, dh, dlogits;
+    final float[] kCache, vCache; // generation's keys and values: L × (B, T, NKV·HD), filled by prefill (forward only)
+    final int cachePerLayer;
+    final int[] positions;    // (B) each row's position in decode
+    final float[] nextLogits; // (B, V) decode's logits
     final int[] at;           // where the running layer's weights, squares and saved activations are (Tasks.AT_SIZE)
     final float[] hp;         // the update kernels' hyper-parameters (Update)
     final float[] control;    // Tasks.MODE, Tasks.LOSS_SCALE
@@ -60,7 +64,8 @@ final class DeviceBuffers {
     }
 
     /**
-     * @param keep      whether forward saves each layer's activations for a backward (training) or not (evaluation)
+     * @param keep      whether forward saves each layer's activations for a backward (training), or keeps a key/value
+     *                  cache for generation (evaluation and generation)
      * @param squareSlots the norm pass's slots, all weights together
      */
     DeviceBuffers(LlamaConfig c, int batch, int seq, boolean keep, int squareSlots, int hpSize) {
@@ -83,6 +88,16 @@ final class DeviceBuffers {
                     + " layers' activations (" + storeSize + " floats) exceed one device array (2^31); use a smaller batch or --seq");
         }
         store = new float[(int) storeSize];
+        cachePerLayer = n * c.kvDim();
+        long cacheSize = keep ? 1 : (long) c.numHiddenLayers() * cachePerLayer;
+        if (cacheSize > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException(batch + " rows x " + seq + " positions: the " + c.numHiddenLayers()
+                    + " layers' key/value cache (" + cacheSize + " floats) exceeds one device array (2^31); generate fewer rows or tokens");
+        }
+        kCache = new float[(int) cacheSize];
+        vCache = new float[(int) cacheSize];
+        positions = new int[batch];
+        nextLogits = new float[keep ? 1 : batch * c.vocabSize()];
         lnf = new float[n * hidden];
         rstdf = new float[n];
         logits = new float[n * c.vocabSize()];
@@ -114,7 +129,7 @@ final class DeviceBuffers {
         device.count(Category.PARAMETERS, 4L * params);
         long acts = 4L * (tokens.length + targets.length + stream.length + store.length + lnf.length + rstdf.length + logits.length
                 + losses.length + dres.length + dln.length + dq.length + dk.length + dv.length + datt.length + delta.length + dgate.length
-                + dup.length + dh.length + dlogits.length);
+                + dup.length + dh.length + dlogits.length + kCache.length + vCache.length + positions.length + nextLogits.length);
         for (float[] a : layer.arrays()) acts += 4L * a.length;
         device.count(Category.ACTIVATIONS, acts);
         device.count(Category.SCRATCH, 4L * (ropeCos.length + ropeSin.length + at.length + hp.length + control.length + squares.length

@@ -18,8 +18,9 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Builds the task graphs of one model: {@code embed_fwd}, {@code block_fwd}, {@code head_fwd}, and for
- * training {@code head_bwd}, {@code block_bwd} and {@code embed_bwd}. A block's graph is built and compiled
+ * Builds the task graphs of one model: {@code embed_fwd}, {@code block_fwd}, {@code head_fwd}; for training
+ * {@code head_bwd}, {@code block_bwd}, {@code embed_bwd} (and clipping's {@code head_replay}, {@code block_replay});
+ * for generation {@code embed_dec}, {@code block_dec}, {@code head_dec}. A block's graph is built and compiled
  * once and run for every layer, the host pointing {@code at} to that layer's weights before each run
  * ({@link #selectLayer}); the block works on one set of activations, saved to the layer's region of the store
  * at the end of its forward and restored at the start of its backward. Each graph's tasks are the JVM
@@ -32,17 +33,19 @@ import java.util.Set;
  * every graph takes all arrays already on the device from its predecessor in the build order
  * ({@code consumeFromDevice}), including those it only carries on, and leaves them all there
  * ({@code persistOnDevice}); a block graph run again after itself already holds them. Only the per-step inputs
- * travel (tokens and targets with the first graph that reads them; {@code at}, the hyper-parameters and the pass
- * with every graph that reads them, as they change between graphs), and only the per-position losses come back. The weights and the norm pass's sums come back only
+ * travel (the targets with the first graph that reads them; the tokens, decode's positions, {@code at}, the
+ * hyper-parameters and the pass with every graph that reads them, as they change between graphs), and only the per-position losses come back. The weights and the norm pass's sums come back only
  * when asked for.
  *
- * <p>Launch sizes are the {@code @Parallel} loops' bounds in {@link Tasks}, which this class passes: one thread
- * per output element for matmuls and LOMO updates, per (batch, head, row) for attention, per row elsewhere.
+ * <p>Launch sizes: the fused weight-gradient updates and the input gradients run in TILE × TILE work-groups
+ * ({@link #gridScheduler}, a {@code WorkerGrid2D} per task); the other tasks take their {@code @Parallel} loops'
+ * bounds, which this class passes: one thread per output element for the forward matmuls, per (batch, head,
+ * query row) for attention, per row or element elsewhere.
  */
 final class Graphs {
     static final String EMBED_FWD = "embed_fwd", BLOCK_FWD = "block_fwd", HEAD_FWD = "head_fwd",
             HEAD_BWD = "head_bwd", BLOCK_BWD = "block_bwd", EMBED_BWD = "embed_bwd", HEAD_REPLAY = "head_replay",
-            BLOCK_REPLAY = "block_replay";
+            BLOCK_REPLAY = "block_replay", EMBED_DEC = "embed_dec", BLOCK_DEC = "block_dec", HEAD_DEC = "head_dec";
 
     private final LlamaConfig cfg;
     private final ParameterLayout layout;
@@ -84,10 +87,11 @@ final class Graphs {
                 layerAt[l][Tasks.SQUARES + r] = squares.get(roles[r]);  // a tied head's are the embedding's
             }
             layerAt[l][Tasks.STORE] = l * d.storePerLayer;
+            layerAt[l][Tasks.CACHE] = l * d.cachePerLayer;
         }
         selectLayer(0);
-        inputsEveryStep = identitySet(d.tokens, d.targets);
-        inputsEveryExecution = identitySet(d.at, d.hp, d.control);
+        inputsEveryStep = identitySet(d.targets);
+        inputsEveryExecution = identitySet(d.tokens, d.positions, d.at, d.hp, d.control);
         outputsEveryStep = identitySet(d.losses);
     }
 
@@ -117,17 +121,36 @@ final class Graphs {
         System.arraycopy(layerAt[l], 0, d.at, 0, Tasks.AT_SIZE);
     }
 
+    /** What a forward graph is for: training (saves activations), evaluation and prefill (fills the cache), decode. */
+    enum Pass { TRAIN, PREFILL, DECODE }
+
     /**
-     * The forward graphs: embedding, the block, then the head with ({@code loss}) or without the loss. With
-     * {@code loss} (training), the block saves its activations for backward.
+     * The forward graphs: embedding, the block, then the head with the loss ({@code loss}: training, which saves
+     * each layer's activations for backward) or the logits (evaluation and generation's prefill, which fills
+     * the key/value cache).
      */
     List<TaskGraph> forward(boolean loss) {
+        Pass pass = loss ? Pass.TRAIN : Pass.PREFILL;
         Graph embed = new Graph(EMBED_FWD);
         embed.task("embedding", Tasks::embedding, d.stream, d.tokens, params, d.at, cfg.hiddenSize(), d.n);
         Graph block = new Graph(BLOCK_FWD);
-        blockForward(block, loss);
+        blockForward(block, pass);
         Graph head = new Graph(HEAD_FWD);
-        headForward(head, loss);
+        headForward(head, pass);
+        return List.of(embed.close(), block.close(), head.close());
+    }
+
+    /**
+     * Generation's graphs after a prefill: one new token per row ({@code tokens[0..B)} at {@code positions}) through
+     * the embedding, the block (attending to the cache it extends) and the head, to (B, V) logits.
+     */
+    List<TaskGraph> decode() {
+        Graph embed = new Graph(EMBED_DEC);
+        embed.task("embedding", Tasks::embedding, d.stream, d.tokens, params, d.at, cfg.hiddenSize(), d.batch);
+        Graph block = new Graph(BLOCK_DEC);
+        blockForward(block, Pass.DECODE);
+        Graph head = new Graph(HEAD_DEC);
+        headForward(head, Pass.DECODE);
         return List.of(embed.close(), block.close(), head.close());
     }
 
@@ -184,50 +207,59 @@ final class Graphs {
 
     // ---- forward ----
 
-    private void blockForward(Graph g, boolean save) {
+    private void blockForward(Graph g, Pass pass) {
         DeviceBuffers.Block a = d.layer;
         float[] x = d.stream;
-        int n = d.n, c = cfg.hiddenSize(), f = cfg.intermediateSize(), nh = cfg.numAttentionHeads(), nkv = cfg.numKeyValueHeads(),
-                hd = cfg.headDim(), qd = nh * hd, kvd = cfg.kvDim(), t = d.seq;
+        int n = pass == Pass.DECODE ? d.batch : d.n, c = cfg.hiddenSize(), f = cfg.intermediateSize(), nh = cfg.numAttentionHeads(),
+                nkv = cfg.numKeyValueHeads(), hd = cfg.headDim(), qd = nh * hd, kvd = cfg.kvDim(), t = d.seq;
         boolean biases = layout.blocks().get(0).bq() != null;
         g.task("input_norm", Tasks::rmsnorm, a.ln1, a.rstd1, x, params, d.at, Tasks.INPUT_NORM, c, cfg.rmsNormEps(), n);
-        projection(g, "q", a.q, a.ln1, Tasks.Q, c, qd, biases ? Tasks.Q_BIAS : -1);
-        projection(g, "k", a.k, a.ln1, Tasks.K, c, kvd, biases ? Tasks.K_BIAS : -1);
-        projection(g, "v", a.v, a.ln1, Tasks.V, c, kvd, biases ? Tasks.V_BIAS : -1);
-        g.task("rope_q", Tasks::rope, a.q, d.ropeCos, d.ropeSin, t, nh, hd, n * nh);
-        g.task("rope_k", Tasks::rope, a.k, d.ropeCos, d.ropeSin, t, nkv, hd, n * nkv);
-        g.task("attention", Tasks::attention, a.att, a.lse, a.q, a.k, a.v, t, nh, nkv, hd, d.batch * nh * t);
-        projection(g, "o", a.res1, a.att, Tasks.O, qd, c, -1);
+        projection(g, "q", a.q, a.ln1, Tasks.Q, c, qd, biases ? Tasks.Q_BIAS : -1, n);
+        projection(g, "k", a.k, a.ln1, Tasks.K, c, kvd, biases ? Tasks.K_BIAS : -1, n);
+        projection(g, "v", a.v, a.ln1, Tasks.V, c, kvd, biases ? Tasks.V_BIAS : -1, n);
+        if (pass == Pass.DECODE) {
+            g.task("rope_q", Tasks::ropeAt, a.q, d.ropeCos, d.ropeSin, d.positions, nh, hd, n * nh);
+            g.task("rope_k", Tasks::ropeAt, a.k, d.ropeCos, d.ropeSin, d.positions, nkv, hd, n * nkv);
+            g.task("cache_store", Tasks::cacheStore, d.kCache, d.vCache, a.k, a.v, d.positions, d.at, t, kvd, n);
+            g.task("attention", Tasks::attentionDecode, a.att, a.q, d.kCache, d.vCache, d.positions, d.at, t, nh, nkv, hd, n * nh);
+        } else {
+            g.task("rope_q", Tasks::rope, a.q, d.ropeCos, d.ropeSin, t, nh, hd, n * nh);
+            g.task("rope_k", Tasks::rope, a.k, d.ropeCos, d.ropeSin, t, nkv, hd, n * nkv);
+            if (pass == Pass.PREFILL) g.task("cache_keys_values", Tasks::cacheKeysValues, d.kCache, d.vCache, a.k, a.v, d.at, n * kvd);
+            g.task("attention", Tasks::attention, a.att, a.lse, a.q, a.k, a.v, t, nh, nkv, hd, d.batch * nh * t);
+        }
+        projection(g, "o", a.res1, a.att, Tasks.O, qd, c, -1, n);
         g.task("attention_residual", Tasks::residual, a.res1, x, c, n);
-        if (save) {
+        if (pass == Pass.TRAIN) {
             g.task("save_attention", Tasks::saveAttention, d.store, d.at, x, a.ln1, a.rstd1, a.q, a.k, a.v, a.lse, a.att, c, qd, kvd,
                     nh, n);
         }
         g.task("post_attention_norm", Tasks::rmsnorm, a.ln2, a.rstd2, a.res1, params, d.at, Tasks.POST_NORM, c, cfg.rmsNormEps(), n);
-        projection(g, "gate", a.gate, a.ln2, Tasks.GATE, c, f, -1);
-        projection(g, "up", a.up, a.ln2, Tasks.UP, c, f, -1);
+        projection(g, "gate", a.gate, a.ln2, Tasks.GATE, c, f, -1, n);
+        projection(g, "up", a.up, a.ln2, Tasks.UP, c, f, -1, n);
         g.task("swiglu", Tasks::swiglu, a.h, a.gate, a.up, f, n);
-        projection(g, "down", x, a.h, Tasks.DOWN, f, c, -1);
+        projection(g, "down", x, a.h, Tasks.DOWN, f, c, -1, n);
         g.task("mlp_residual", Tasks::residual, x, a.res1, c, n);
-        if (save) g.task("save_mlp", Tasks::saveMlp, d.store, d.at, a.res1, a.ln2, a.rstd2, a.gate, a.up, a.h, c, qd, kvd, nh, f, n);
+        if (pass == Pass.TRAIN) g.task("save_mlp", Tasks::saveMlp, d.store, d.at, a.res1, a.ln2, a.rstd2, a.gate, a.up, a.h, c, qd, kvd, nh, f, n);
     }
 
-    /** The final norm and the logits; with {@code loss}, the softmax in place and the per-position losses too. */
-    private void headForward(Graph g, boolean loss) {
-        int n = d.n, c = cfg.hiddenSize();
+    /** The final norm and the logits; training adds the softmax in place and the per-position losses. */
+    private void headForward(Graph g, Pass pass) {
+        int n = pass == Pass.DECODE ? d.batch : d.n, c = cfg.hiddenSize();
+        float[] logits = pass == Pass.DECODE ? d.nextLogits : d.logits;
         g.task("final_norm", Tasks::rmsnorm, d.lnf, d.rstdf, d.stream, params, d.at, Tasks.FINAL_NORM, c, cfg.rmsNormEps(), n);
-        g.task("lm_head", Tasks::matmul, d.logits, d.lnf, params, d.at, Tasks.HEAD, c, cfg.vocabSize(), n);
-        if (loss) {
+        g.task("lm_head", Tasks::matmul, logits, d.lnf, params, d.at, Tasks.HEAD, c, cfg.vocabSize(), n);
+        if (pass == Pass.TRAIN) {
             g.task("cross_entropy", Tasks::crossEntropy, d.losses, d.logits, d.targets, cfg.vocabSize(), n);
         } else {
-            g.output(d.logits);
+            g.output(logits);
         }
     }
 
-    /** y = x · Wᵀ (+ b when {@code biasRole} ≥ 0). */
-    private void projection(Graph g, String name, float[] y, float[] x, int role, int in, int out, int biasRole) {
-        g.task(name + "_proj", Tasks::matmul, y, x, params, d.at, role, in, out, d.n);
-        if (biasRole >= 0) g.task(name + "_bias", Tasks::bias, y, params, d.at, biasRole, out, d.n);
+    /** y = x · Wᵀ (+ b when {@code biasRole} ≥ 0), for {@code rows} rows. */
+    private void projection(Graph g, String name, float[] y, float[] x, int role, int in, int out, int biasRole, int rows) {
+        g.task(name + "_proj", Tasks::matmul, y, x, params, d.at, role, in, out, rows);
+        if (biasRole >= 0) g.task(name + "_bias", Tasks::bias, y, params, d.at, biasRole, out, rows);
     }
 
     // ---- backward ----

@@ -49,7 +49,9 @@ final class Tasks {
     static final int SQUARES = ROLES;
     /** {@code at[STORE]}: where the layer's saved activations start in {@code DeviceBuffers.store}. */
     static final int STORE = 2 * ROLES;
-    static final int AT_SIZE = STORE + 1;
+    /** {@code at[CACHE]}: where the layer's keys (and values) start in the generation cache. */
+    static final int CACHE = STORE + 1;
+    static final int AT_SIZE = CACHE + 1;
 
     // ---- forward ----
 
@@ -109,6 +111,43 @@ final class Tasks {
     static void crossEntropy(float[] losses, float[] probs, int[] targets, int vocab, int n) {
         for (@Parallel int i = 0; i < n; i++) {
             CrossEntropy.forwardRow(losses, probs, targets, vocab, i);
+        }
+    }
+
+    // ---- generation's key/value cache: (rows, maxLen, NKV·HD) per layer ----
+
+    /** Prefill: the layer's rotated keys and values of every position, (B, T, NKV·HD), are its cache as they are. */
+    static void cacheKeysValues(float[] kCache, float[] vCache, float[] k, float[] v, int[] at, int size) {
+        for (@Parallel int j = 0; j < size; j++) {
+            kCache[at[CACHE] + j] = k[j];
+            vCache[at[CACHE] + j] = v[j];
+        }
+    }
+
+    /** Decode: row i's new key and value at its position {@code positions[i]}. */
+    static void cacheStore(float[] kCache, float[] vCache, float[] k, float[] v, int[] positions, int[] at, int maxLen, int width,
+                           int rows) {
+        for (@Parallel int i = 0; i < rows; i++) {
+            int c = at[CACHE] + (i * maxLen + positions[i]) * width;
+            for (int j = 0; j < width; j++) {
+                kCache[c + j] = k[i * width + j];
+                vCache[c + j] = v[i * width + j];
+            }
+        }
+    }
+
+    /** RoPE of one new token per row, at its own position. */
+    static void ropeAt(float[] x, float[] cos, float[] sin, int[] positions, int heads, int hd, int items) {
+        for (@Parallel int i = 0; i < items; i++) {
+            Rope.forwardAtItem(x, cos, sin, positions, heads, hd, i);
+        }
+    }
+
+    /** One thread per (row, head): the new query against the layer's cache. */
+    static void attentionDecode(float[] out, float[] q, float[] kCache, float[] vCache, int[] positions, int[] at, int maxLen,
+                                int nHeads, int nKvHeads, int hd, int items) {
+        for (@Parallel int i = 0; i < items; i++) {
+            Attention.decodeItem(out, q, kCache, vCache, at[CACHE], positions, maxLen, nHeads, nKvHeads, hd, i);
         }
     }
 

@@ -65,6 +65,34 @@ class TornadoBackendTest {
     }
 
     /**
+     * Generation with the device's key/value cache: the prefill's logits at each row's last prompt token, then
+     * four decoded tokens per row (rows at different positions), agree with the JVM's cached decode within 1e-4.
+     */
+    @Test
+    void cachedDecodeMatchesTheJvm() {
+        for (LlamaConfig cfg : new LlamaConfig[] {TinyModels.config(false), TinyModels.qwen2Config(true)}) {
+            LlamaModel model = TinyModels.model(cfg, 5, PAR, new MemoryLedger());
+            Batch prompts = TinyModels.batch(cfg, 2, 5, 9);
+            int[] last = {4, 2};  // row 1's prompt is 3 tokens, padded to 5
+            try (Backend.Forward device = TORNADO.forward(model, 0, 10)) {
+                assertClose("prefill logits (" + cfg.modelType() + ")", model.prefill(prompts.tokens(), 2, 5, last, 10).clone(),
+                        device.prefill(prompts.tokens(), 2, 5, last, 10), 1e-4);
+                for (int step = 0; step < 4; step++) {
+                    int[] next = {(3 * step + 1) % cfg.vocabSize(), (5 * step + 2) % cfg.vocabSize()};
+                    int[] positions = {5 + step, 3 + step};
+                    assertClose("decode " + step + " logits (" + cfg.modelType() + ")", model.decode(next, positions).clone(),
+                            device.decode(next, positions), 1e-4);
+                }
+                device.endGeneration();
+                model.endGeneration();
+                // The same plan serves every position's logits again after generating.
+                assertClose("logits after generation", model.logits(prompts.tokens(), 2, 5).clone(), device.logits(prompts.tokens(), 2, 5),
+                        1e-4);
+            }
+        }
+    }
+
+    /**
      * Three LOMO steps with global-norm clipping (norm pass, then the fused updating pass): every updated weight
      * agrees with the JVM's LOMO within 1e-4 relative. The weights depend on every input gradient of the
      * backward, so this checks those too; the norms must agree as well.
