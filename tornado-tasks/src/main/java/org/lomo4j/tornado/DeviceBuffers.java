@@ -121,7 +121,8 @@ final class DeviceBuffers {
     }
 
     /**
-     * What these buffers and the weights ({@code params} floats) take on the device, by category: the weights;
+     * What these buffers and the weights ({@code params} floats) take, by category: on the device, or (params 0) on
+     * the host, where TornadoVM keeps the Java array each device buffer mirrors: the weights;
      * the activations (every layer's saved ones, the working set, the logits) and their gradients; the tables and
      * control arrays. LOMO holds no weight gradient there either.
      */

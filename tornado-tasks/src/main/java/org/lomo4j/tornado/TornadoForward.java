@@ -100,6 +100,7 @@ final class TornadoForward implements Backend.Forward {
 
     private Plan build(int batchSize) {
         DeviceBuffers d = new DeviceBuffers(model.config(), batchSize, seq, false, 1, Update.SIZE);
+        d.account(model.ledger(), 0);  // the host's copies of the device buffers
         Graphs graphs = new Graphs(model.config(), model.layout(), model.params(), d);
         List<TaskGraph> all = new ArrayList<>(graphs.forward(false));
         all.addAll(graphs.decode());

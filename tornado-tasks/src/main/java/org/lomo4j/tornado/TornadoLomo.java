@@ -51,6 +51,7 @@ final class TornadoLomo extends Optimizer {
         }
         d = new DeviceBuffers(model.config(), batch, seq, true, Graphs.squareSlots(model.layout()), Update.SIZE);
         d.account(deviceMemory, model.params().length);
+        d.account(model.ledger(), 0);  // TornadoVM maps Java arrays: the host holds a copy of every device buffer
         graphs = new Graphs(model.config(), model.layout(), model.params(), d);
         layers = model.config().numHiddenLayers();
         List<TaskGraph> all = new ArrayList<>(graphs.forward(true));

@@ -145,6 +145,8 @@ class TornadoBackendTest {
             assertEquals(0, device.peak(org.lomo4j.memory.Category.GRADIENTS));
             assertTrue(device.peak(org.lomo4j.memory.Category.ACTIVATIONS) > 2L * 4 * 8 * 16 * cfg.vocabSize(), "activations and logits");
             assertTrue(device.peak(org.lomo4j.memory.Category.SCRATCH) > 0);
+            // The host mirrors every device buffer in a Java array, and its ledger says so.
+            assertEquals(device.peak(org.lomo4j.memory.Category.ACTIVATIONS), devModel.ledger().peak(org.lomo4j.memory.Category.ACTIVATIONS));
             // The profiler: every kernel of the one compiled block, launched once per layer; clipped, the norm pass computes each
             // input gradient once and the updates replay only the weight-gradient products (block_replay).
             DeviceProfile profile = dev.deviceProfile();
