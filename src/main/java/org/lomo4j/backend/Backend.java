@@ -28,6 +28,15 @@ public interface Backend {
      */
     Optimizer lomo(LlamaModel model, OptimizerConfig config, int device, int batchSize, int seqLen);
 
+    /**
+     * The device memory a {@link #lomo} run of {@code batchSize × seqLen} will hold, by category, planned without
+     * allocating (what {@link Optimizer#deviceMemory} then accounts).
+     */
+    org.lomo4j.memory.MemoryLedger planLomo(org.lomo4j.model.LlamaConfig config, int batchSize, int seqLen);
+
+    /** The memory of {@code device} in bytes, as its driver reports it. */
+    long memoryBytes(int device);
+
     /** Forward to the logits on {@code device} for sequences of up to {@code maxSeq}, for evaluation and generation. */
     Forward forward(LlamaModel model, int device, int maxSeq);
 

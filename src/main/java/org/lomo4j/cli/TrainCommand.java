@@ -256,7 +256,7 @@ final class TrainCommand implements Callable<Integer> {
                 oc.weightDecay(), oc.clipNorm() > 0 ? oc.clipNorm() : "off", oc.clipValue() > 0 ? oc.clipValue() : "off",
                 b, t, recipe.step(), steps, par.threads());
 
-        // Memory, before any is spent (the JVM backend's: a device's buffers are not planned yet).
+        // Memory, before any is spent: the JVM's heap, or the device's memory.
         MemoryPlan plan = null;
         if (device == null) {
             long budget = MemoryPlan.budget();
@@ -272,8 +272,16 @@ final class TrainCommand implements Callable<Integer> {
             }
             String verdict = plan.verdict(budget);
             if (verdict != null) throw new IllegalArgumentException(verdict);
-        } else if (dryRun) {
-            throw new IllegalArgumentException("--dry-run plans the JVM backend's memory; a TornadoVM device's is not planned yet");
+        } else {
+            MemoryLedger planned = device.planLomo(cfg, b, t);
+            long capacity = device.memoryBytes(modelOptions.device);
+            log.print(planned.titledTable("Device memory (planned bytes on the " + device.name() + " device)"));
+            log.printf(Locale.ROOT, "  %-17s %12s  (device %d; the host mirrors the activations and scratch)%n", "Device has",
+                    MemoryLedger.human(capacity), modelOptions.device);
+            if (planned.peakTotal() > capacity) {
+                throw new IllegalArgumentException("batch " + b + " x seq " + t + " needs " + MemoryLedger.human(planned.peakTotal())
+                        + " on the device, which has " + MemoryLedger.human(capacity) + "; use a smaller --batch or --seq");
+            }
         }
         if (dryRun) return 0;
 

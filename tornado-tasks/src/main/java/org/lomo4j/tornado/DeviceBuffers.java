@@ -1,6 +1,7 @@
 package org.lomo4j.tornado;
 
 import org.lomo4j.kernels.Rope;
+import org.lomo4j.kernels.Update;
 import org.lomo4j.memory.Category;
 import org.lomo4j.memory.MemoryLedger;
 import org.lomo4j.model.LlamaConfig;
@@ -118,6 +119,29 @@ final class DeviceBuffers {
         control = new float[Tasks.CONTROL_SIZE];
         squares = new float[Math.max(1, squareSlots)];
         kept = new float[keep ? squares.length : 1];
+    }
+
+    /**
+     * What {@link #account} will count for these shapes, without allocating anything: the device's memory plan
+     * ({@code train --dry-run --backend tornado}). {@code TornadoBackendTest} holds the two equal.
+     */
+    static MemoryLedger plan(LlamaConfig c, int batch, int seq, boolean keep, int squareSlots, long params) {
+        long n = (long) batch * seq, hidden = c.hiddenSize(), f = c.intermediateSize(), qd = (long) c.numAttentionHeads() * c.headDim(),
+                kvd = c.kvDim(), rows = n * c.numAttentionHeads(), vocab = c.vocabSize(), layers = c.numHiddenLayers();
+        long store = keep ? layers * n * (Stash.attentionWidth((int) hidden, (int) qd, (int) kvd, c.numAttentionHeads())
+                + Stash.mlpWidth((int) hidden, (int) f)) : 1;
+        long cache = keep ? 1 : layers * n * kvd;
+        long layer = 4 * n * hidden + 2 * n + 2 * n * qd + 2 * n * kvd + rows + 3 * n * f;  // Block: x, ln1, res1, ln2; rstds; q, att; k, v; lse; MLP
+        long acts = 2 * n + n * hidden + store + n * hidden + n + n * vocab + n               // tokens, targets, stream, store, lnf, rstdf, logits, losses
+                + 2 * n * hidden + 2 * n * qd + 2 * n * kvd + rows + 3 * n * f + n * vocab    // dres, dln, dq, datt, dk, dv, delta, dgate, dup, dh, dlogits
+                + 2 * cache + batch + (keep ? 1 : batch * vocab) + layer;                    // caches, positions, nextLogits, the working block
+        long squares = Math.max(1, squareSlots);
+        long scratch = 2L * (seq * c.headDim() / 2) + Tasks.AT_SIZE + Update.SIZE + Tasks.CONTROL_SIZE + squares + (keep ? squares : 1);
+        MemoryLedger planned = new MemoryLedger();
+        planned.count(Category.PARAMETERS, 4L * params);
+        planned.count(Category.ACTIVATIONS, 4L * acts);
+        planned.count(Category.SCRATCH, 4L * scratch);
+        return planned;
     }
 
     /**

@@ -36,7 +36,10 @@ final class TornadoLomo extends Optimizer {
     private final org.lomo4j.memory.MemoryLedger deviceMemory = new org.lomo4j.memory.MemoryLedger();
     private final Graphs graphs;
     private final int layers;
-    private final TornadoExecutionPlan plan;  // embed_fwd, block_fwd, head_fwd, head_bwd, block_bwd, embed_bwd, head_replay, block_replay
+    private final TornadoExecutionPlan plan;
+    /** The plan's graphs, in the order they are built (which is the order each hands its buffers on). */
+    private static final int EMBED_FWD = 0, BLOCK_FWD = 1, HEAD_FWD = 2, HEAD_BWD = 3, BLOCK_BWD = 4, EMBED_BWD = 5, HEAD_REPLAY = 6,
+            BLOCK_REPLAY = 7;
     private TornadoExecutionResult lastBackward;
     private DeviceProfile profile;     // with --device-profile
     private boolean deviceAhead;       // the device's weights are newer than the model's array
@@ -70,12 +73,12 @@ final class TornadoLomo extends Optimizer {
         }
         System.arraycopy(batch.tokens(), 0, d.tokens, 0, d.n);
         System.arraycopy(batch.targets(), 0, d.targets, 0, d.n);
-        run(0);
+        run(EMBED_FWD);
         for (int l = 0; l < layers; l++) {
             graphs.selectLayer(l);
-            run(1);
+            run(BLOCK_FWD);
         }
-        run(2);
+        run(HEAD_FWD);
         float loss = batch.meanLoss(d.losses);
         int counted = batch.countedTargets();
         d.control[Tasks.LOSS_SCALE] = counted == 0 ? 0f : 1f / counted;
@@ -106,22 +109,22 @@ final class TornadoLomo extends Optimizer {
 
     /** head_bwd, block_bwd for each layer from the top, embed_bwd. */
     private void backward() {
-        run(3);
+        run(HEAD_BWD);
         for (int l = layers - 1; l >= 0; l--) {
             graphs.selectLayer(l);
-            run(4);
+            run(BLOCK_BWD);
         }
-        lastBackward = run(5);
+        lastBackward = run(EMBED_BWD);
     }
 
     /** head_replay, block_replay for each layer from the top, embed_bwd again: the updates from the norm pass's gradients. */
     private void replay() {
-        run(6);
+        run(HEAD_REPLAY);
         for (int l = layers - 1; l >= 0; l--) {
             graphs.selectLayer(l);
-            run(7);
+            run(BLOCK_REPLAY);
         }
-        lastBackward = run(5);
+        lastBackward = run(EMBED_BWD);
     }
 
     /** Runs graph i; with the profiler on, adds its times (read now: the result reads the plan's current graph). */
@@ -150,12 +153,13 @@ final class TornadoLomo extends Optimizer {
     public DeviceProfile deviceProfile() {
         if (profile == null || lastBackward == null) return profile;
         StringBuilder log = new StringBuilder();
-        for (int i : new int[] {0, 1, 2, 3, 4, 6, 7, 5}) {
+        for (int i : new int[] {EMBED_FWD, BLOCK_FWD, HEAD_FWD, HEAD_BWD, BLOCK_BWD, HEAD_REPLAY, BLOCK_REPLAY, EMBED_BWD}) {
             plan.withGraph(i);  // a result reads the plan's selected graph; embed_bwd, the last, stays selected, as after a step
             log.append(lastBackward.getProfilerResult().getProfileLog());
         }
         profile.clearKernels();
-        try (MappingIterator<JsonNode> runs = JsonMapper.builder().enable(JsonReadFeature.ALLOW_TRAILING_COMMA).build().readerFor(JsonNode.class).readValues(log.toString())) {
+        var reader = JsonMapper.builder().enable(JsonReadFeature.ALLOW_TRAILING_COMMA).build().readerFor(JsonNode.class);
+        try (MappingIterator<JsonNode> runs = reader.readValues(log.toString())) {
             while (runs.hasNext()) {
                 for (JsonNode graph : runs.next()) {
                     for (var task : graph.properties()) {

@@ -1,7 +1,10 @@
 package org.lomo4j.tornado;
 
 import org.lomo4j.backend.Backend;
+import org.lomo4j.memory.MemoryLedger;
+import org.lomo4j.model.LlamaConfig;
 import org.lomo4j.model.LlamaModel;
+import org.lomo4j.model.ParameterLayout;
 import org.lomo4j.optim.Optimizer;
 import org.lomo4j.optim.OptimizerConfig;
 import uk.ac.manchester.tornado.api.TornadoBackend;
@@ -39,6 +42,17 @@ public final class TornadoVmBackend implements Backend {
     @Override
     public Optimizer lomo(LlamaModel model, OptimizerConfig config, int device, int batchSize, int seqLen) {
         return new TornadoLomo(model, config, device(device), batchSize, seqLen);
+    }
+
+    @Override
+    public MemoryLedger planLomo(LlamaConfig config, int batchSize, int seqLen) {
+        ParameterLayout layout = new ParameterLayout(config);
+        return DeviceBuffers.plan(config, batchSize, seqLen, true, Graphs.squareSlots(layout), layout.totalSize());
+    }
+
+    @Override
+    public long memoryBytes(int device) {
+        return device(device).getMaxGlobalMemory();
     }
 
     @Override

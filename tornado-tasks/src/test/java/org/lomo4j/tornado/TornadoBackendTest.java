@@ -145,6 +145,11 @@ class TornadoBackendTest {
             assertEquals(0, device.peak(org.lomo4j.memory.Category.GRADIENTS));
             assertTrue(device.peak(org.lomo4j.memory.Category.ACTIVATIONS) > 2L * 4 * 8 * 16 * cfg.vocabSize(), "activations and logits");
             assertTrue(device.peak(org.lomo4j.memory.Category.SCRATCH) > 0);
+            // Planned before the run (--dry-run), to the byte, category by category.
+            MemoryLedger planned = TORNADO.planLomo(cfg, 8, 16);
+            for (org.lomo4j.memory.Category c : org.lomo4j.memory.Category.values()) {
+                assertEquals(device.peak(c), planned.peak(c), "planned device " + c);
+            }
             // The host mirrors every device buffer in a Java array, and its ledger says so.
             assertEquals(device.peak(org.lomo4j.memory.Category.ACTIVATIONS), devModel.ledger().peak(org.lomo4j.memory.Category.ACTIVATIONS));
             // The profiler: every kernel of the one compiled block, launched once per layer; clipped, the norm pass computes each
