@@ -5,6 +5,7 @@ import org.lomo4j.kernels.Update;
 import org.lomo4j.memory.Category;
 import org.lomo4j.memory.MemoryLedger;
 import org.lomo4j.model.LlamaConfig;
+import org.lomo4j.model.ParameterLayout;
 
 /**
  * The arrays a step's task graphs run on, for batches of exactly B × T tokens (N = B·T). Here the host copies
@@ -35,7 +36,8 @@ final class DeviceBuffers {
     final float[] hp;         // the update kernels' hyper-parameters (Update)
     final float[] control;    // Tasks.MODE, Tasks.LOSS_SCALE
     final float[] squares;    // Σg² per row of every matrix and per element of every vector, written by the norm pass
-    final float[] kept;       // the norm pass's gradients of the vectors (RMSNorm weights), at their squares slots, for the replay
+    final float[] kept;       // the norm pass's gradients of the RMSNorm weights, for the replay
+    final float[] partials;   // squares added up on the device (Tasks.sumSquares), what the host reads
 
     /** What one block computes forward; shapes as in the JVM's Activations.Block, plus a copy of its input. */
     static final class Block {
@@ -67,9 +69,8 @@ final class DeviceBuffers {
     /**
      * @param keep      whether forward saves each layer's activations for a backward (training), or keeps a key/value
      *                  cache for generation (evaluation and generation)
-     * @param squareSlots the norm pass's slots, all weights together
      */
-    DeviceBuffers(LlamaConfig c, int batch, int seq, boolean keep, int squareSlots, int hpSize) {
+    DeviceBuffers(LlamaConfig c, ParameterLayout layout, int batch, int seq, boolean keep) {
         this.batch = batch;
         this.seq = seq;
         this.n = batch * seq;
@@ -115,17 +116,18 @@ final class DeviceBuffers {
         dh = new float[n * f];
         dlogits = new float[n * c.vocabSize()];
         at = new int[Tasks.AT_SIZE];
-        hp = new float[hpSize];
+        hp = new float[Update.SIZE];
         control = new float[Tasks.CONTROL_SIZE];
-        squares = new float[Math.max(1, squareSlots)];
-        kept = new float[keep ? squares.length : 1];
+        squares = new float[keep ? Graphs.squareSlots(layout) : 1];
+        kept = new float[keep ? Graphs.keptSlots(layout) : 1];
+        partials = new float[keep ? Tasks.PARTIAL_SUMS : 1];
     }
 
     /**
      * What {@link #account} will count for these shapes, without allocating anything: the device's memory plan
      * ({@code train --dry-run --backend tornado}). {@code TornadoBackendTest} holds the two equal.
      */
-    static MemoryLedger plan(LlamaConfig c, int batch, int seq, boolean keep, int squareSlots, long params) {
+    static MemoryLedger plan(LlamaConfig c, ParameterLayout layout, int batch, int seq, boolean keep) {
         long n = (long) batch * seq, hidden = c.hiddenSize(), f = c.intermediateSize(), qd = (long) c.numAttentionHeads() * c.headDim(),
                 kvd = c.kvDim(), rows = n * c.numAttentionHeads(), vocab = c.vocabSize(), layers = c.numHiddenLayers();
         long store = keep ? layers * n * (Stash.attentionWidth((int) hidden, (int) qd, (int) kvd, c.numAttentionHeads())
@@ -135,10 +137,10 @@ final class DeviceBuffers {
         long acts = 2 * n + n * hidden + store + n * hidden + n + n * vocab + n               // tokens, targets, stream, store, lnf, rstdf, logits, losses
                 + 2 * n * hidden + 2 * n * qd + 2 * n * kvd + rows + 3 * n * f + n * vocab    // dres, dln, dq, datt, dk, dv, delta, dgate, dup, dh, dlogits
                 + 2 * cache + batch + (keep ? 1 : batch * vocab) + layer;                    // caches, positions, nextLogits, the working block
-        long squares = Math.max(1, squareSlots);
-        long scratch = 2L * (seq * c.headDim() / 2) + Tasks.AT_SIZE + Update.SIZE + Tasks.CONTROL_SIZE + squares + (keep ? squares : 1);
+        long normPass = keep ? Graphs.squareSlots(layout) + Graphs.keptSlots(layout) + Tasks.PARTIAL_SUMS : 3;  // squares, kept, partials
+        long scratch = 2L * (seq * c.headDim() / 2) + Tasks.AT_SIZE + Update.SIZE + Tasks.CONTROL_SIZE + normPass;
         MemoryLedger planned = new MemoryLedger();
-        planned.count(Category.PARAMETERS, 4L * params);
+        planned.count(Category.PARAMETERS, 4L * layout.totalSize());
         planned.count(Category.ACTIVATIONS, 4L * acts);
         planned.count(Category.SCRATCH, 4L * scratch);
         return planned;
@@ -158,6 +160,6 @@ final class DeviceBuffers {
         for (float[] a : layer.arrays()) acts += 4L * a.length;
         device.count(Category.ACTIVATIONS, acts);
         device.count(Category.SCRATCH, 4L * (ropeCos.length + ropeSin.length + at.length + hp.length + control.length + squares.length
-                + kept.length));
+                + kept.length + partials.length));
     }
 }

@@ -68,11 +68,15 @@ final class Graphs {
         this.layout = layout;
         this.params = params;
         this.d = d;
-        Map<Tensor, Integer> squares = new IdentityHashMap<>();
-        int slots = 0;
+        Map<Tensor, Integer> squares = new IdentityHashMap<>(), kept = new IdentityHashMap<>();
+        int slots = 0, keptSlots = 0;
         for (Tensor t : layout.tensors()) {
             squares.put(t, slots);
             slots += squareSlots(layout, t);
+            if (kept(t)) {
+                kept.put(t, keptSlots);
+                keptSlots += t.cols();
+            }
         }
         // Every layer's row holds the tensors outside the blocks too, so that selecting a layer leaves them as they are.
         Tensor[] outside = {layout.embedding(), layout.head(), layout.finalNorm()};
@@ -85,6 +89,7 @@ final class Graphs {
                 if (roles[r] == null) continue;
                 layerAt[l][r] = roles[r].offset();
                 layerAt[l][Tasks.SQUARES + r] = squares.get(roles[r]);  // a tied head's are the embedding's
+                if (kept(roles[r])) layerAt[l][Tasks.KEPT + r] = kept.get(roles[r]);
             }
             layerAt[l][Tasks.STORE] = l * d.storePerLayer;
             layerAt[l][Tasks.CACHE] = l * d.cachePerLayer;
@@ -96,18 +101,33 @@ final class Graphs {
     }
 
     /**
-     * The norm pass's slots of a tensor: one per element of a vector, one per row of the embedding, and one per row
-     * and column tile of the matrices {@link Tasks#matmulLomo} updates; the host sums them all.
+     * The norm pass's slots of a tensor: one per element of a vector, one per row of the embedding, and one per
+     * TILE × TILE work-group of the matrices {@link Tasks#matmulLomo} updates; {@link Tasks#sumSquares} adds them up.
      */
     private static int squareSlots(ParameterLayout layout, Tensor t) {
         if (t.vector()) return t.cols();
         if (t == layout.embedding()) return t.rows();
-        return t.rows() * ((t.cols() + Tasks.TILE - 1) / Tasks.TILE);
+        return tiles(t.rows()) * tiles(t.cols());
+    }
+
+    private static int tiles(int size) {
+        return (size + Tasks.TILE - 1) / Tasks.TILE;
     }
 
     static int squareSlots(ParameterLayout layout) {
         int slots = 0;
         for (Tensor t : layout.tensors()) slots += squareSlots(layout, t);
+        return slots;
+    }
+
+    /** The RMSNorm weights, whose gradients the norm pass keeps for the replay (the matrices' replay recomputes them). */
+    private static boolean kept(Tensor t) {
+        return t.vector() && !t.bias();
+    }
+
+    static int keptSlots(ParameterLayout layout) {
+        int slots = 0;
+        for (Tensor t : layout.tensors()) if (kept(t)) slots += t.cols();
         return slots;
     }
 
@@ -163,6 +183,7 @@ final class Graphs {
         Graph embed = new Graph(EMBED_BWD);
         embed.task("embedding_lomo", Tasks::embeddingLomo, params, d.squares, d.dres, d.tokens, d.dlogits, d.lnf, d.hp, d.control,
                 d.at, cfg.hiddenSize(), cfg.vocabSize(), layout.tied() ? 1 : 0, d.n);
+        embed.task("sum_squares", Tasks::sumSquares, d.partials, d.squares, d.control, d.squares.length);
         return List.of(head.close(), block.close(), embed.close());
     }
 
@@ -338,7 +359,7 @@ final class Graphs {
     }
 
     private static int roundUp(int size) {
-        return (size + Tasks.TILE - 1) / Tasks.TILE * Tasks.TILE;
+        return tiles(size) * Tasks.TILE;
     }
 
     private void norm(Graph g, String name, int role, float[] dx, float[] dy, float[] x, float[] rstd) {

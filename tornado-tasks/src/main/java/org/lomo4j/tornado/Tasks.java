@@ -51,7 +51,11 @@ final class Tasks {
     static final int STORE = 2 * ROLES;
     /** {@code at[CACHE]}: where the layer's keys (and values) start in the generation cache. */
     static final int CACHE = STORE + 1;
-    static final int AT_SIZE = CACHE + 1;
+    /** {@code at[KEPT + role]}: where the norm pass keeps an RMSNorm weight's gradient for the replay. */
+    static final int KEPT = CACHE + 1;
+    static final int AT_SIZE = KEPT + ROLES;
+    /** The norm pass's sums are added up on the device into this many partial sums, which the host adds. */
+    static final int PARTIAL_SUMS = 4096;
 
     // ---- forward ----
 
@@ -322,13 +326,14 @@ final class Tasks {
      * TILE at a time, each thread loading one value of dy and one of x into local memory, and each thread sums its
      * weight's gradient from there in token order (the order of {@code Matmul.weightGradElement}). The gradient
      * stays in a register and is applied at once; it never goes to global memory. The norm pass instead sums the
-     * group's row of g² in local memory: {@code squares[at[SQUARES + role] + o · ⌈in/TILE⌉ + column tile]}.
+     * group's g² in local memory, in a fixed order, to one slot per group:
+     * {@code squares[at[SQUARES + role] + row tile · ⌈in/TILE⌉ + column tile]}.
      */
     static void matmulLomo(KernelContext kc, float[] params, float[] squares, float[] dy, float[] x, float[] hp, float[] control,
                            int[] at, int role, int in, int out, int n) {
         float[] dyTile = kc.allocateFloatLocalArray(TILE * TILE);  // [token][row of the group]
         float[] xTile = kc.allocateFloatLocalArray(TILE * TILE);   // [token][column of the group]
-        float[] rowSums = kc.allocateFloatLocalArray(TILE * TILE);
+        float[] groupSums = kc.allocateFloatLocalArray(TILE * TILE);
         int li = kc.localIdx;
         int lo = kc.localIdy;
         int i = kc.groupIdx * TILE + li;
@@ -356,14 +361,14 @@ final class Tasks {
         } else {
             float sq = 0f;
             if (o < out && i < in) sq = g * g;
-            rowSums[lo * TILE + li] = sq;
+            groupSums[lo * TILE + li] = sq;
             kc.localBarrier();
-            if (li == 0 && o < out) {
+            if (li == 0 && lo == 0) {
                 float s = 0f;
-                for (int k = 0; k < TILE; k++) {
-                    s += rowSums[lo * TILE + k];
+                for (int k = 0; k < TILE * TILE; k++) {
+                    s += groupSums[k];
                 }
-                squares[at[SQUARES + role] + o * ((in + TILE - 1) / TILE) + kc.groupIdx] = s;
+                squares[at[SQUARES + role] + kc.groupIdy * ((in + TILE - 1) / TILE) + kc.groupIdx] = s;
             }
         }
     }
@@ -377,7 +382,24 @@ final class Tasks {
                 Update.sgdElement(params, at[role] + i, g, hp);
             } else {
                 squares[at[SQUARES + role] + i] = g * g;
-                kept[at[SQUARES + role] + i] = g;  // for the replay
+                kept[at[KEPT + role] + i] = g;  // for the replay
+            }
+        }
+    }
+
+    /**
+     * The norm pass's last task: {@code squares} added up into {@link #PARTIAL_SUMS} partial sums of consecutive
+     * slots, each in slot order, so that only those cross to the host (which adds them in order, in double).
+     */
+    static void sumSquares(float[] partials, float[] squares, float[] control, int length) {
+        for (@Parallel int p = 0; p < PARTIAL_SUMS; p++) {
+            if (control[MODE] == NORM_PASS) {
+                int chunk = (length + PARTIAL_SUMS - 1) / PARTIAL_SUMS;
+                float s = 0f;
+                for (int j = p * chunk; j < Math.min(length, (p + 1) * chunk); j++) {
+                    s += squares[j];
+                }
+                partials[p] = s;
             }
         }
     }
@@ -422,7 +444,7 @@ final class Tasks {
     /** A norm's update from the gradient the norm pass kept. */
     static void keptNormLomo(float[] params, float[] kept, float[] hp, int[] at, int role, int c) {
         for (@Parallel int i = 0; i < c; i++) {
-            Update.sgdElement(params, at[role] + i, kept[at[SQUARES + role] + i], hp);
+            Update.sgdElement(params, at[role] + i, kept[at[KEPT + role] + i], hp);
         }
     }
 

@@ -1,7 +1,6 @@
 package org.lomo4j.tornado;
 
 import org.lomo4j.backend.Backend;
-import org.lomo4j.kernels.Update;
 import org.lomo4j.model.LlamaModel;
 import uk.ac.manchester.tornado.api.ImmutableTaskGraph;
 import uk.ac.manchester.tornado.api.TaskGraph;
@@ -99,7 +98,7 @@ final class TornadoForward implements Backend.Forward {
     }
 
     private Plan build(int batchSize) {
-        DeviceBuffers d = new DeviceBuffers(model.config(), batchSize, seq, false, 1, Update.SIZE);
+        DeviceBuffers d = new DeviceBuffers(model.config(), model.layout(), batchSize, seq, false);
         d.account(model.ledger(), 0);  // the host's copies of the device buffers
         Graphs graphs = new Graphs(model.config(), model.layout(), model.params(), d);
         List<TaskGraph> all = new ArrayList<>(graphs.forward(false));

@@ -52,7 +52,7 @@ final class TornadoLomo extends Optimizer {
                     ? " needs per-weight reductions over rows and columns before each weight's update, which this backend's kernels do not have yet; use --backend jvm"
                     : " needs a full gradient set, which this backend never builds"));
         }
-        d = new DeviceBuffers(model.config(), batch, seq, true, Graphs.squareSlots(model.layout()), Update.SIZE);
+        d = new DeviceBuffers(model.config(), model.layout(), batch, seq, true);
         d.account(deviceMemory, model.params().length);
         d.account(model.ledger(), 0);  // TornadoVM maps Java arrays: the host holds a copy of every device buffer
         graphs = new Graphs(model.config(), model.layout(), model.params(), d);
@@ -88,9 +88,9 @@ final class TornadoLomo extends Optimizer {
         if (config.clipNorm() > 0) {
             d.control[Tasks.MODE] = Tasks.NORM_PASS;
             backward();
-            lastBackward.transferToHost(d.squares);
+            lastBackward.transferToHost(d.partials);
             double s = 0;
-            for (float r : d.squares) s += r;
+            for (float r : d.partials) s += r;
             norm = Math.sqrt(s);
             scale = Update.clipScale(norm, config.clipNorm());
         }

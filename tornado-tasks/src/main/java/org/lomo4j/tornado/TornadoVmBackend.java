@@ -46,8 +46,7 @@ public final class TornadoVmBackend implements Backend {
 
     @Override
     public MemoryLedger planLomo(LlamaConfig config, int batchSize, int seqLen) {
-        ParameterLayout layout = new ParameterLayout(config);
-        return DeviceBuffers.plan(config, batchSize, seqLen, true, Graphs.squareSlots(layout), layout.totalSize());
+        return DeviceBuffers.plan(config, new ParameterLayout(config), batchSize, seqLen, true);
     }
 
     @Override
