@@ -81,6 +81,11 @@ final class ModelOptions {
             throw new IllegalArgumentException("--backend " + device.name() + ": Qwen3's per-head q/k norms have no device kernels yet; "
                     + "use --backend jvm");
         }
+        long params = device == null ? 0 : new org.lomo4j.model.ParameterLayout(cfg).totalSize();
+        if (params > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException(String.format(java.util.Locale.ROOT, "--backend %s keeps the fp32 weights in one array of at "
+                    + "most 2^31 values; this model has %,d parameters (use --backend jvm, which splits and halves them)", device.name(), params));
+        }
     }
 
     /** A device forward for sequences up to {@code maxSeq} tokens under {@code --backend tornado}, or null on the JVM. */

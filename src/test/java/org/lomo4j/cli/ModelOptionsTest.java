@@ -1,0 +1,62 @@
+package org.lomo4j.cli;
+
+import org.junit.jupiter.api.Test;
+import org.lomo4j.backend.Backend;
+import org.lomo4j.memory.MemoryLedger;
+import org.lomo4j.model.LlamaConfig;
+import org.lomo4j.model.LlamaModel;
+import org.lomo4j.optim.Optimizer;
+import org.lomo4j.optim.OptimizerConfig;
+
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+class ModelOptionsTest {
+
+    /** A device backend that is never asked to run anything: what the checks before a run see. */
+    private static final Backend DEVICE = new Backend() {
+        @Override
+        public String name() {
+            return "tornado";
+        }
+
+        @Override
+        public List<String> devices() {
+            return List.of("a device");
+        }
+
+        @Override
+        public Optimizer lomo(LlamaModel model, OptimizerConfig config, int device, int batchSize, int seqLen) {
+            throw new AssertionError("not run");
+        }
+
+        @Override
+        public MemoryLedger planLomo(LlamaConfig config, int batchSize, int seqLen) {
+            throw new AssertionError("not run");
+        }
+
+        @Override
+        public long memoryBytes(int device) {
+            return 0;
+        }
+
+        @Override
+        public Forward forward(LlamaModel model, int device, int maxSeq) {
+            throw new AssertionError("not run");
+        }
+    };
+
+    /** A device keeps fp32 weights in one array: a 7B model is refused before anything is loaded, naming its size. */
+    @Test
+    void aDeviceRefusesModelsPastOneArray() {
+        ModelOptions.requireDeviceSupport(DEVICE, LlamaConfig.load(Path.of("models/bench-24m/config.json")));
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> ModelOptions.requireDeviceSupport(DEVICE, LlamaConfig.load(Path.of("models/llama-2-7b/config.json"))));
+        assertEquals("--backend tornado keeps the fp32 weights in one array of at most 2^31 values; this model has 6,738,415,616 "
+                + "parameters (use --backend jvm, which splits and halves them)", e.getMessage());
+        ModelOptions.requireDeviceSupport(null, LlamaConfig.load(Path.of("models/llama-2-7b/config.json")));  // the JVM's: no limit
+    }
+}
