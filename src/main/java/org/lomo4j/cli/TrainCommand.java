@@ -10,6 +10,7 @@ import org.lomo4j.data.DataSource;
 import org.lomo4j.data.JsonlSource;
 import org.lomo4j.data.PromptTemplate;
 import org.lomo4j.generate.Evaluator;
+import org.lomo4j.memory.Category;
 import org.lomo4j.memory.MemoryLedger;
 import org.lomo4j.model.LlamaConfig;
 import org.lomo4j.model.LlamaModel;
@@ -278,6 +279,11 @@ final class TrainCommand implements Callable<Integer> {
             log.print(planned.titledTable("Device memory (planned bytes on the " + device.name() + " device)"));
             log.printf(Locale.ROOT, "  %-17s %12s  (device %d; the host mirrors the activations and scratch)%n", "Device has",
                     MemoryLedger.human(capacity), modelOptions.device);
+            long weights = planned.peak(Category.PARAMETERS);
+            if (weights > capacity) {
+                throw new IllegalArgumentException("the fp32 weights alone need " + MemoryLedger.human(weights) + " on the device, which has "
+                        + MemoryLedger.human(capacity) + "; use --backend jvm (16-bit weights) or a device with more memory");
+            }
             if (planned.peakTotal() > capacity) {
                 throw new IllegalArgumentException("batch " + b + " x seq " + t + " needs " + MemoryLedger.human(planned.peakTotal())
                         + " on the device, which has " + MemoryLedger.human(capacity) + "; use a smaller --batch or --seq");
