@@ -6,6 +6,7 @@ import org.lomo4j.model.Tensor;
 import uk.ac.manchester.tornado.api.GridScheduler;
 import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.TaskGraph;
+import uk.ac.manchester.tornado.api.TornadoExecutionResult;
 import uk.ac.manchester.tornado.api.WorkerGrid;
 import uk.ac.manchester.tornado.api.WorkerGrid2D;
 import uk.ac.manchester.tornado.api.common.TornadoFunctions;
@@ -16,6 +17,7 @@ import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.IntFunction;
 
 /**
  * Builds the task graphs of one model: {@code embed_fwd}, {@code block_fwd}, {@code head_fwd}; for training
@@ -150,14 +152,7 @@ final class Graphs {
      * the key/value cache).
      */
     List<TaskGraph> forward(boolean loss) {
-        Pass pass = loss ? Pass.TRAIN : Pass.PREFILL;
-        Graph embed = new Graph(EMBED_FWD);
-        embed.task("embedding", Tasks::embedding, d.stream, d.tokens, params, d.at, cfg.hiddenSize(), d.n);
-        Graph block = new Graph(BLOCK_FWD);
-        blockForward(block, pass);
-        Graph head = new Graph(HEAD_FWD);
-        headForward(head, pass);
-        return List.of(embed.close(), block.close(), head.close());
+        return forward(loss ? Pass.TRAIN : Pass.PREFILL, EMBED_FWD, BLOCK_FWD, HEAD_FWD);
     }
 
     /**
@@ -165,13 +160,35 @@ final class Graphs {
      * the embedding, the block (attending to the cache it extends) and the head, to (B, V) logits.
      */
     List<TaskGraph> decode() {
-        Graph embed = new Graph(EMBED_DEC);
-        embed.task("embedding", Tasks::embedding, d.stream, d.tokens, params, d.at, cfg.hiddenSize(), d.batch);
-        Graph block = new Graph(BLOCK_DEC);
-        blockForward(block, Pass.DECODE);
-        Graph head = new Graph(HEAD_DEC);
-        headForward(head, Pass.DECODE);
+        return forward(Pass.DECODE, EMBED_DEC, BLOCK_DEC, HEAD_DEC);
+    }
+
+    private List<TaskGraph> forward(Pass pass, String embedName, String blockName, String headName) {
+        Graph embed = new Graph(embedName);
+        embed.task("embedding", Tasks::embedding, d.stream, d.tokens, params, d.at, cfg.hiddenSize(), rows(pass));
+        Graph block = new Graph(blockName);
+        blockForward(block, pass);
+        Graph head = new Graph(headName);
+        headForward(head, pass);
         return List.of(embed.close(), block.close(), head.close());
+    }
+
+    /** Rows a forward pass computes: every position, or one new token per row in decode. */
+    private int rows(Pass pass) {
+        return pass == Pass.DECODE ? d.batch : d.n;
+    }
+
+    /**
+     * Runs a pass through the model's graphs: {@code first}, then {@code block} once per layer (from the top when
+     * {@code topDown}), pointing {@code at} to each layer, then {@code last}, whose result it returns.
+     */
+    TornadoExecutionResult throughLayers(IntFunction<TornadoExecutionResult> run, int first, int block, int last, boolean topDown) {
+        run.apply(first);
+        for (int i = 0; i < cfg.numHiddenLayers(); i++) {
+            selectLayer(topDown ? cfg.numHiddenLayers() - 1 - i : i);
+            run.apply(block);
+        }
+        return run.apply(last);
     }
 
     /** The backward graphs: head, block, embedding; a norm pass or an updating pass, as control says. */
@@ -231,7 +248,7 @@ final class Graphs {
     private void blockForward(Graph g, Pass pass) {
         DeviceBuffers.Block a = d.layer;
         float[] x = d.stream;
-        int n = pass == Pass.DECODE ? d.batch : d.n, c = cfg.hiddenSize(), f = cfg.intermediateSize(), nh = cfg.numAttentionHeads(),
+        int n = rows(pass), c = cfg.hiddenSize(), f = cfg.intermediateSize(), nh = cfg.numAttentionHeads(),
                 nkv = cfg.numKeyValueHeads(), hd = cfg.headDim(), qd = nh * hd, kvd = cfg.kvDim(), t = d.seq;
         boolean biases = layout.blocks().get(0).bq() != null;
         g.task("input_norm", Tasks::rmsnorm, a.ln1, a.rstd1, x, params, d.at, Tasks.INPUT_NORM, c, cfg.rmsNormEps(), n);
@@ -266,7 +283,7 @@ final class Graphs {
 
     /** The final norm and the logits; training adds the softmax in place and the per-position losses. */
     private void headForward(Graph g, Pass pass) {
-        int n = pass == Pass.DECODE ? d.batch : d.n, c = cfg.hiddenSize();
+        int n = rows(pass), c = cfg.hiddenSize();
         float[] logits = pass == Pass.DECODE ? d.nextLogits : d.logits;
         g.task("final_norm", Tasks::rmsnorm, d.lnf, d.rstdf, d.stream, params, d.at, Tasks.FINAL_NORM, c, cfg.rmsNormEps(), n);
         g.task("lm_head", Tasks::matmul, logits, d.lnf, params, d.at, Tasks.HEAD, c, cfg.vocabSize(), n);

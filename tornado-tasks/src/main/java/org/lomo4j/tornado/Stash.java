@@ -31,6 +31,14 @@ final class Stash {
         }
     }
 
+    /**
+     * Where the array after a half's first three starts: each half opens with its input (width c), that input
+     * normed (c) and its rstd (1), so this is q in the attention half and gate in the MLP half.
+     */
+    static int afterNormedInput(int s, int c, int n) {
+        return s + n * (2 * c + 1);
+    }
+
     /** Floats per token of the attention half: x, ln1, rstd1, q, k, v, the heads' log-sum-exps, att. */
     static int attentionWidth(int c, int qd, int kvd, int heads) {
         return 2 * c + 1 + qd + 2 * kvd + heads + qd;

@@ -416,8 +416,7 @@ final class Tasks {
             if (control[MODE] == NORM_PASS) {
                 int s = at[STORE] + n * Stash.attentionWidth(c, qd, kvd, heads);
                 Stash.save(store, s, dres, c, t, n);
-                s += n * (2 * c + 1);
-                s = Stash.save(store, s, dgate, f, t, n);
+                s = Stash.save(store, Stash.afterNormedInput(s, c, n), dgate, f, t, n);
                 Stash.save(store, s, dup, f, t, n);
             }
         }
@@ -433,8 +432,7 @@ final class Tasks {
             if (control[MODE] == NORM_PASS) {
                 int s = at[STORE];
                 Stash.save(store, s, dres, c, t, n);
-                s += n * (2 * c + 1);
-                s = Stash.save(store, s, dq, qd, t, n);
+                s = Stash.save(store, Stash.afterNormedInput(s, c, n), dq, qd, t, n);
                 s = Stash.save(store, s, dk, kvd, t, n);
                 Stash.save(store, s, dv, kvd, t, n);
             }

@@ -88,13 +88,8 @@ final class TornadoForward implements Backend.Forward {
     }
 
     /** The embedding graph, the block graph once per layer, the head graph. */
-    private void run(Plan p, int embed, int block, int head) {
-        p.plan().withGraph(embed).execute();
-        for (int l = 0; l < model.config().numHiddenLayers(); l++) {
-            p.graphs().selectLayer(l);
-            p.plan().withGraph(block).execute();
-        }
-        p.plan().withGraph(head).execute();
+    private static void run(Plan p, int embed, int block, int head) {
+        p.graphs().throughLayers(i -> p.plan().withGraph(i).execute(), embed, block, head, false);
     }
 
     private Plan build(int batchSize) {

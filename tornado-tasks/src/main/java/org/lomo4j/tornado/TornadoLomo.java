@@ -35,7 +35,6 @@ final class TornadoLomo extends Optimizer {
     private final DeviceBuffers d;
     private final org.lomo4j.memory.MemoryLedger deviceMemory = new org.lomo4j.memory.MemoryLedger();
     private final Graphs graphs;
-    private final int layers;
     private final TornadoExecutionPlan plan;
     /** The plan's graphs, in the order they are built (which is the order each hands its buffers on). */
     private static final int EMBED_FWD = 0, BLOCK_FWD = 1, HEAD_FWD = 2, HEAD_BWD = 3, BLOCK_BWD = 4, EMBED_BWD = 5, HEAD_REPLAY = 6,
@@ -56,7 +55,6 @@ final class TornadoLomo extends Optimizer {
         d.account(deviceMemory, model.params().length);
         d.account(model.ledger(), 0);  // TornadoVM maps Java arrays: the host holds a copy of every device buffer
         graphs = new Graphs(model.config(), model.layout(), model.params(), d);
-        layers = model.config().numHiddenLayers();
         List<TaskGraph> all = new ArrayList<>(graphs.forward(true));
         all.addAll(graphs.backward());
         all.addAll(graphs.replay());
@@ -73,12 +71,7 @@ final class TornadoLomo extends Optimizer {
         }
         System.arraycopy(batch.tokens(), 0, d.tokens, 0, d.n);
         System.arraycopy(batch.targets(), 0, d.targets, 0, d.n);
-        run(EMBED_FWD);
-        for (int l = 0; l < layers; l++) {
-            graphs.selectLayer(l);
-            run(BLOCK_FWD);
-        }
-        run(HEAD_FWD);
+        graphs.throughLayers(this::run, EMBED_FWD, BLOCK_FWD, HEAD_FWD, false);
         float loss = batch.meanLoss(d.losses);
         int counted = batch.countedTargets();
         d.control[Tasks.LOSS_SCALE] = counted == 0 ? 0f : 1f / counted;
@@ -87,7 +80,7 @@ final class TornadoLomo extends Optimizer {
         float scale = 1f;
         if (config.clipNorm() > 0) {
             d.control[Tasks.MODE] = Tasks.NORM_PASS;
-            backward();
+            lastBackward = graphs.throughLayers(this::run, HEAD_BWD, BLOCK_BWD, EMBED_BWD, true);
             lastBackward.transferToHost(d.partials);
             double s = 0;
             for (float r : d.partials) s += r;
@@ -97,34 +90,12 @@ final class TornadoLomo extends Optimizer {
         double lr = prepareHyperParameters(scale);
         System.arraycopy(hp, 0, d.hp, 0, hp.length);
         d.control[Tasks.MODE] = Tasks.UPDATE_PASS;
-        if (config.clipNorm() > 0) {
-            replay();
-        } else {
-            backward();
-        }
+        // Clipped, the updates replay the norm pass's gradients (head_replay, block_replay, then embed_bwd again).
+        lastBackward = config.clipNorm() > 0 ? graphs.throughLayers(this::run, HEAD_REPLAY, BLOCK_REPLAY, EMBED_BWD, true)
+                : graphs.throughLayers(this::run, HEAD_BWD, BLOCK_BWD, EMBED_BWD, true);
         deviceAhead = true;
         step++;
         return new StepResult(loss, norm, lr);
-    }
-
-    /** head_bwd, block_bwd for each layer from the top, embed_bwd. */
-    private void backward() {
-        run(HEAD_BWD);
-        for (int l = layers - 1; l >= 0; l--) {
-            graphs.selectLayer(l);
-            run(BLOCK_BWD);
-        }
-        lastBackward = run(EMBED_BWD);
-    }
-
-    /** head_replay, block_replay for each layer from the top, embed_bwd again: the updates from the norm pass's gradients. */
-    private void replay() {
-        run(HEAD_REPLAY);
-        for (int l = layers - 1; l >= 0; l--) {
-            graphs.selectLayer(l);
-            run(BLOCK_REPLAY);
-        }
-        lastBackward = run(EMBED_BWD);
     }
 
     /** Runs graph i; with the profiler on, adds its times (read now: the result reads the plan's current graph). */
