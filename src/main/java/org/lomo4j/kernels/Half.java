@@ -69,7 +69,7 @@ public final class Half {
 
     /** 16 uniform random bits for element {@code index} under {@code key}. */
     public static int random16(long key, long index) {
-        return (int) (mix(key + (index + 1) * GOLDEN) >>> 48);
+        return (int) ((mix(key + (index + 1) * GOLDEN) >> 48) & 0xFFFF);
     }
 
     /** The key of one step's rounding: a hash of the run's seed and the step. */
@@ -79,11 +79,133 @@ public final class Half {
 
     private static final long GOLDEN = 0x9E3779B97F4A7C15L;
 
-    /** SplitMix64's finalizer: every input bit flips each output bit with probability ½. */
+    /**
+     * SplitMix64's finalizer: every input bit flips each output bit with probability ½. Its unsigned shifts are
+     * written as a signed shift and a mask, because TornadoVM's OpenCL backend emits {@code >>>} as C's {@code >>},
+     * which on a signed long copies the sign bit; so the device draws the very bits the JVM does.
+     */
     private static long mix(long z) {
-        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
-        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
-        return z ^ (z >>> 31);
+        z = (z ^ ((z >> 30) & 0x3FFFFFFFFL)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ ((z >> 27) & 0x1FFFFFFFFFL)) * 0x94D049BB133111EBL;
+        return z ^ ((z >> 31) & 0x1FFFFFFFFL);
+    }
+
+    // ---- bfloat16 in arithmetic alone, for device kernels ----
+    // TornadoVM's OpenCL backend cannot reinterpret bits (Float.intBitsToFloat, floatToRawIntBits), so a device
+    // converts with integer fields and exact multiplications by powers of two. HalfTest holds these equal to the
+    // bit forms above for every bf16 value and for roundings of many floats.
+
+    /** {@link #toFloat} of a bf16 value, without reinterpreting bits. */
+    public static float widenBf16(short h) {
+        int u = h < 0 ? h + 65536 : h;
+        float sign = u >= 32768 ? -1f : 1f;
+        int rest = u >= 32768 ? u - 32768 : u;
+        int exponent = rest / 128;
+        int mantissa = rest - exponent * 128;
+        float v;
+        if (exponent == 0) {
+            v = mantissa * pow2(-133);  // subnormal: mantissa · 2^(1 − 127 − 7)
+        } else if (exponent == 255) {
+            v = mantissa == 0 ? Float.POSITIVE_INFINITY : Float.NaN;
+        } else {
+            v = (128 + mantissa) * pow2(exponent - 134);
+        }
+        return sign * v;
+    }
+
+    /**
+     * {@link #nearest} or {@link #stochastic} (by {@code rounding}, with random bits {@code r}) of {@code v} to bf16,
+     * without reinterpreting bits: |v| is cut to bf16 (its bits {@code down}) and the 16 bits cut off ({@code cut})
+     * decide, as in the bit forms, whether one is added (which carries into the exponent as it should). A NaN
+     * becomes the quiet NaN 0x7FC0, whatever its sign.
+     */
+    public static short roundBf16(float v, int rounding, int r) {
+        int bits;
+        if (v != v) {
+            bits = 0x7FC0;
+        } else {
+            boolean negative = v < 0f || (v == 0f && 1f / v < 0f);
+            float a = negative ? -v : v;
+            int down;
+            float cut;
+            if (a > Float.MAX_VALUE) {
+                down = 0x7F80;
+                cut = 0f;
+            } else if (a < 0x1p-126f) {
+                float q = a * 0x1p64f * 0x1p69f;  // in units of bf16's subnormal step, 2^-133: exact
+                int m = (int) q;
+                down = m;
+                cut = (q - m) * 65536f;
+            } else {
+                int e = exponentOf(a);
+                float q = a * pow2(-e) * 128f;  // in [128, 256): the 8 significant bits, then the 16 cut off
+                int m = (int) q;
+                down = (e + 127) * 128 + (m - 128);
+                cut = (q - m) * 65536f;
+            }
+            boolean up = rounding == STOCHASTIC ? cut + r >= 65536f
+                    : cut > 32768f || (cut == 32768f && down - (down / 2) * 2 == 1);
+            bits = down + (up ? 1 : 0) + (negative ? 32768 : 0);
+        }
+        return (short) bits;
+    }
+
+    /** 2^k for −149 ≤ k ≤ 127, exactly, by multiplications alone. */
+    static float pow2(int k) {
+        float base = k < 0 ? 0.5f : 2f;
+        int m = k < 0 ? -k : k;
+        float b2 = base * base, b4 = b2 * b2, b8 = b4 * b4, b16 = b8 * b8, b32 = b16 * b16, b64 = b32 * b32;
+        float p = 1f;
+        if (m >= 128) {
+            p = p * b64 * b64;
+            m -= 128;
+        }
+        if (m >= 64) {
+            p *= b64;
+            m -= 64;
+        }
+        if (m >= 32) {
+            p *= b32;
+            m -= 32;
+        }
+        if (m >= 16) {
+            p *= b16;
+            m -= 16;
+        }
+        if (m >= 8) {
+            p *= b8;
+            m -= 8;
+        }
+        if (m >= 4) {
+            p *= b4;
+            m -= 4;
+        }
+        if (m >= 2) {
+            p *= b2;
+            m -= 2;
+        }
+        if (m >= 1) p *= base;
+        return p;
+    }
+
+    /** e with 2^e ≤ a < 2^(e+1), for a normal positive float, by halving or doubling in power-of-two strides. */
+    static int exponentOf(float a) {
+        int e = 0;
+        float s = a;
+        int stride = 64;
+        for (int i = 0; i < 7; i++) {
+            float up = pow2(stride);
+            if (s >= up) {
+                s *= pow2(-stride);
+                e += stride;
+            }
+            if (s * up < 2f) {
+                s *= up;
+                e -= stride;
+            }
+            stride = stride / 2;
+        }
+        return e;
     }
 
     /** {@code dst[dOff ..] = src[sOff ..]} widened, {@code len} values. */

@@ -85,4 +85,52 @@ class HalfTest {
         for (int i = 0; i < 4; i++) assertEquals(Float.float16ToFloat(Float.floatToFloat16(src[i])), back[i + 1], 0f);
         assertEquals(0f, back[0], 0f, "outside the row: untouched");
     }
+    // ---- the arithmetic bf16 forms device kernels use ----
+
+    @Test
+    void arithmeticWideningIsTheBitForm() {
+        for (int bits = 0; bits < 1 << 16; bits++) {
+            float want = Half.toFloat((short) bits, Half.BF16), got = Half.widenBf16((short) bits);
+            if (Float.isNaN(want)) assertTrue(Float.isNaN(got), "NaN bits " + Integer.toHexString(bits));
+            else assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(got), "bits " + Integer.toHexString(bits));
+        }
+    }
+
+    /**
+     * Nearest and stochastic rounding by arithmetic give the bit forms' bits: for random floats of every exponent,
+     * fp32 subnormals, ±0, halfway cases, the largest floats (which round up to infinity) and infinities.
+     */
+    @Test
+    void arithmeticRoundingIsTheBitForm() {
+        SplittableRandom rng = new SplittableRandom(11);
+        java.util.List<Float> values = new java.util.ArrayList<>(java.util.List.of(0f, -0f, Float.MIN_VALUE, -Float.MIN_NORMAL,
+                Float.MAX_VALUE, -Float.MAX_VALUE, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, 0x1p-126f * 0.99f,
+                Float.intBitsToFloat(0x3F808000), Float.intBitsToFloat(0x3F818000), Float.intBitsToFloat(0x007F8000),
+                Float.intBitsToFloat(0x7F7F8000), 1f, -3.5f));
+        for (int i = 0; i < 200_000; i++) {
+            int bits = rng.nextInt();
+            if ((bits & 0x7F800000) != 0x7F800000) values.add(Float.intBitsToFloat(bits));  // every finite float pattern
+        }
+        for (float v : values) {
+            assertEquals(Half.nearest(v, Half.BF16), Half.roundBf16(v, Half.NEAREST, 0), "nearest " + v);
+            for (int r : new int[] {0, 1, 32767, 32768, 65535, rng.nextInt(1 << 16)}) {
+                assertEquals(Half.stochastic(v, Half.BF16, r), Half.roundBf16(v, Half.STOCHASTIC, r), "stochastic " + v + ", r " + r);
+            }
+        }
+        assertEquals((short) 0x7FC0, Half.roundBf16(Float.NaN, Half.STOCHASTIC, 5));
+    }
+
+    /** The kernel-safe random bits (signed shifts and masks) are SplitMix64's, with its unsigned shifts. */
+    @Test
+    void randomBitsAreSplitMix64s() {
+        SplittableRandom rng = new SplittableRandom(3);
+        for (int i = 0; i < 100_000; i++) {
+            long key = rng.nextLong(), index = rng.nextLong(1L << 40);
+            long z = key + (index + 1) * 0x9E3779B97F4A7C15L;
+            z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+            z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+            z = z ^ (z >>> 31);
+            assertEquals((int) (z >>> 48), Half.random16(key, index));
+        }
+    }
 }
