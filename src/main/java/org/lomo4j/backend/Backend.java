@@ -29,10 +29,11 @@ public interface Backend {
     Optimizer lomo(LlamaModel model, OptimizerConfig config, int device, int batchSize, int seqLen);
 
     /**
-     * The device memory a {@link #lomo} run of {@code batchSize × seqLen} will hold, by category, planned without
-     * allocating (what {@link Optimizer#deviceMemory} then accounts).
+     * The device memory a {@link #lomo} run of {@code batchSize × seqLen} with {@code dtype} weights will hold, by
+     * category, planned without allocating (what {@link Optimizer#deviceMemory} then accounts).
      */
-    org.lomo4j.memory.MemoryLedger planLomo(org.lomo4j.model.LlamaConfig config, int batchSize, int seqLen);
+    org.lomo4j.memory.MemoryLedger planLomo(org.lomo4j.model.LlamaConfig config, org.lomo4j.model.ParamDtype dtype, int batchSize,
+                                            int seqLen);
 
     /** The memory of {@code device} in bytes, as its driver reports it. */
     long memoryBytes(int device);

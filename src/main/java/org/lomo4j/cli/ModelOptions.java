@@ -51,9 +51,9 @@ final class ModelOptions {
     /** The device backend asked for, or null for the JVM's own. */
     Backend deviceBackend() {
         if (backend.equals("jvm")) return null;
-        if (paramDtype() != ParamDtype.F32) {
-            throw new IllegalArgumentException("--backend " + backend + " keeps fp32 weights; run it with --param-dtype f32 "
-                    + "(16-bit weights are on the JVM backend)");
+        if (paramDtype() == ParamDtype.F16) {
+            throw new IllegalArgumentException("--backend " + backend + " keeps 16-bit weights as bf16 (float16's loss scaling is on "
+                    + "the JVM backend); run it with --param-dtype bf16 or f32");
         }
         return Backend.named(backend);
     }
@@ -83,8 +83,8 @@ final class ModelOptions {
         }
         long params = device == null ? 0 : new org.lomo4j.model.ParameterLayout(cfg).totalSize();
         if (params > Integer.MAX_VALUE - 8) {
-            throw new IllegalArgumentException(String.format(java.util.Locale.ROOT, "--backend %s keeps the fp32 weights in one array of at "
-                    + "most 2^31 values; this model has %,d parameters (use --backend jvm, which splits and halves them)", device.name(), params));
+            throw new IllegalArgumentException(String.format(java.util.Locale.ROOT, "--backend %s keeps the weights in one array of at "
+                    + "most 2^31 values; this model has %,d parameters (use --backend jvm, which splits them)", device.name(), params));
         }
     }
 

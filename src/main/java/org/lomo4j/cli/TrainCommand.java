@@ -274,15 +274,16 @@ final class TrainCommand implements Callable<Integer> {
             String verdict = plan.verdict(budget);
             if (verdict != null) throw new IllegalArgumentException(verdict);
         } else {
-            MemoryLedger planned = device.planLomo(cfg, b, t);
+            MemoryLedger planned = device.planLomo(cfg, dtype, b, t);
             long capacity = device.memoryBytes(modelOptions.device);
             log.print(planned.titledTable("Device memory (planned bytes on the " + device.name() + " device)"));
             log.printf(Locale.ROOT, "  %-17s %12s  (device %d; the host mirrors the activations and scratch)%n", "Device has",
                     MemoryLedger.human(capacity), modelOptions.device);
             long weights = planned.peak(Category.PARAMETERS);
             if (weights > capacity) {
-                throw new IllegalArgumentException("the fp32 weights alone need " + MemoryLedger.human(weights) + " on the device, which has "
-                        + MemoryLedger.human(capacity) + "; use --backend jvm (16-bit weights) or a device with more memory");
+                throw new IllegalArgumentException("the " + dtype.id() + " weights alone need " + MemoryLedger.human(weights)
+                        + " on the device, which has " + MemoryLedger.human(capacity) + "; use "
+                        + (dtype == ParamDtype.F32 ? "--param-dtype bf16, " : "") + "--backend jvm or a device with more memory");
             }
             if (planned.peakTotal() > capacity) {
                 throw new IllegalArgumentException("batch " + b + " x seq " + t + " needs " + MemoryLedger.human(planned.peakTotal())

@@ -69,7 +69,9 @@ public final class Half {
 
     /** 16 uniform random bits for element {@code index} under {@code key}. */
     public static int random16(long key, long index) {
-        return (int) ((mix(key + (index + 1) * GOLDEN) >> 48) & 0xFFFF);
+        int r = (int) (mix(key + (index + 1) * GOLDEN) >> 48);  // the top 16 bits, sign-extended
+        if (r < 0) r = r + 65536;
+        return r;
     }
 
     /** The key of one step's rounding: a hash of the run's seed and the step. */
@@ -80,37 +82,44 @@ public final class Half {
     private static final long GOLDEN = 0x9E3779B97F4A7C15L;
 
     /**
-     * SplitMix64's finalizer: every input bit flips each output bit with probability ½. Its unsigned shifts are
-     * written as a signed shift and a mask, because TornadoVM's OpenCL backend emits {@code >>>} as C's {@code >>},
-     * which on a signed long copies the sign bit; so the device draws the very bits the JVM does.
+     * SplitMix64's finalizer: every input bit flips each output bit with probability ½. TornadoVM's OpenCL backend
+     * emits {@code >>>} as C's {@code >>}, which on a signed long copies the sign bit, and Graal turns a signed shift
+     * masked to its low bits back into {@code >>>}; so each unsigned shift is a signed shift whose copied sign bits
+     * are flipped off by xor, and the device draws the very bits the JVM does.
      */
     private static long mix(long z) {
-        z = (z ^ ((z >> 30) & 0x3FFFFFFFFL)) * 0xBF58476D1CE4E5B9L;
-        z = (z ^ ((z >> 27) & 0x1FFFFFFFFFL)) * 0x94D049BB133111EBL;
-        return z ^ ((z >> 31) & 0x1FFFFFFFFL);
+        z = (z ^ unsignedShift(z, 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ unsignedShift(z, 27)) * 0x94D049BB133111EBL;
+        return z ^ unsignedShift(z, 31);
+    }
+
+    /** {@code z >>> k} for 0 < k < 64, without {@code >>>}. */
+    private static long unsignedShift(long z, int k) {
+        return (z >> k) ^ ((z >> 63) << (64 - k));
     }
 
     // ---- bfloat16 in arithmetic alone, for device kernels ----
     // TornadoVM's OpenCL backend cannot reinterpret bits (Float.intBitsToFloat, floatToRawIntBits), so a device
-    // converts with integer fields and exact multiplications by powers of two. HalfTest holds these equal to the
-    // bit forms above for every bf16 value and for roundings of many floats.
+    // converts with fields and exact multiplications by powers of two. It also mistranslates conditions joined
+    // by || and &&, so these use plain ifs. HalfTest holds them equal to the bit forms above for every bf16
+    // value and for roundings of many floats; TornadoBackendTest does the same on a device.
 
     /** {@link #toFloat} of a bf16 value, without reinterpreting bits. */
     public static float widenBf16(short h) {
-        int u = h < 0 ? h + 65536 : h;
-        float sign = u >= 32768 ? -1f : 1f;
-        int rest = u >= 32768 ? u - 32768 : u;
-        int exponent = rest / 128;
-        int mantissa = rest - exponent * 128;
-        float v;
-        if (exponent == 0) {
-            v = mantissa * pow2(-133);  // subnormal: mantissa · 2^(1 − 127 − 7)
-        } else if (exponent == 255) {
-            v = mantissa == 0 ? Float.POSITIVE_INFINITY : Float.NaN;
-        } else {
-            v = (128 + mantissa) * pow2(exponent - 134);
+        // The fields in float arithmetic (exact here): Graal narrows integer arithmetic on a short to masks and
+        // shifts of the short, which the backend emits without their zero-extension, losing the sign bit's removal.
+        float rest = h;
+        if (h < 0) rest = rest + 32768f;  // the magnitude's bits
+        int exponent = (int) (rest * (1f / 128f));
+        int mantissa = (int) (rest - exponent * 128f);
+        float v = (128 + mantissa) * pow2(exponent - 134);  // (1 + mantissa / 128) · 2^(exponent − 127)
+        if (exponent == 0) v = mantissa * pow2(-133);        // subnormal
+        if (exponent == 255) {
+            v = Float.POSITIVE_INFINITY;
+            if (mantissa != 0) v = mantissa * 0f * Float.POSITIVE_INFINITY;  // NaN: the backend cannot print a NaN constant
         }
-        return sign * v;
+        if (h < 0) v = -v;
+        return v;
     }
 
     /**
@@ -120,40 +129,52 @@ public final class Half {
      * becomes the quiet NaN 0x7FC0, whatever its sign.
      */
     public static short roundBf16(float v, int rounding, int r) {
-        int bits;
-        if (v != v) {
-            bits = 0x7FC0;
-        } else {
-            boolean negative = v < 0f || (v == 0f && 1f / v < 0f);
-            float a = negative ? -v : v;
-            int down;
-            float cut;
-            if (a > Float.MAX_VALUE) {
-                down = 0x7F80;
-                cut = 0f;
-            } else if (a < 0x1p-126f) {
-                float q = a * 0x1p64f * 0x1p69f;  // in units of bf16's subnormal step, 2^-133: exact
-                int m = (int) q;
-                down = m;
-                cut = (q - m) * 65536f;
-            } else {
-                int e = exponentOf(a);
-                float q = a * pow2(-e) * 128f;  // in [128, 256): the 8 significant bits, then the 16 cut off
-                int m = (int) q;
-                down = (e + 127) * 128 + (m - 128);
-                cut = (q - m) * 65536f;
+        int bits = 0x7FC0;
+        if (v == v) {
+            float a = v;
+            int sign = 0;
+            if (v < 0f) {
+                a = -v;
+                sign = 32768;
             }
-            boolean up = rounding == STOCHASTIC ? cut + r >= 65536f
-                    : cut > 32768f || (cut == 32768f && down - (down / 2) * 2 == 1);
-            bits = down + (up ? 1 : 0) + (negative ? 32768 : 0);
+            if (v == 0f) {
+                if (1f / v < 0f) sign = 32768;  // −0
+            }
+            int down = 0x7F80;  // ∞
+            float cut = 0f;
+            if (a <= Float.MAX_VALUE) {
+                if (a < 0x1p-126f) {
+                    float q = a * 0x1p64f * 0x1p69f;  // in units of bf16's subnormal step, 2^-133: exact
+                    down = (int) q;
+                    cut = (q - down) * 65536f;
+                } else {
+                    int e = exponentOf(a);
+                    float q = a * pow2(-e) * 128f;  // in [128, 256): the 8 significant bits, then the 16 cut off
+                    int m = (int) q;
+                    down = (e + 127) * 128 + (m - 128);
+                    cut = (q - m) * 65536f;
+                }
+            }
+            int up = 0;
+            if (rounding == STOCHASTIC) {
+                if (cut + r >= 65536f) up = 1;
+            } else {
+                if (cut > 32768f) up = 1;
+                if (cut == 32768f) up = down - (down / 2) * 2;  // a tie: to even
+            }
+            bits = down + up + sign;
         }
         return (short) bits;
     }
 
     /** 2^k for −149 ≤ k ≤ 127, exactly, by multiplications alone. */
     static float pow2(int k) {
-        float base = k < 0 ? 0.5f : 2f;
-        int m = k < 0 ? -k : k;
+        float base = 2f;
+        int m = k;
+        if (k < 0) {
+            base = 0.5f;
+            m = -k;
+        }
         float b2 = base * base, b4 = b2 * b2, b8 = b4 * b4, b16 = b8 * b8, b32 = b16 * b16, b64 = b32 * b32;
         float p = 1f;
         if (m >= 128) {

@@ -34,7 +34,7 @@ class ModelOptionsTest {
         }
 
         @Override
-        public MemoryLedger planLomo(LlamaConfig config, int batchSize, int seqLen) {
+        public MemoryLedger planLomo(LlamaConfig config, org.lomo4j.model.ParamDtype dtype, int batchSize, int seqLen) {
             throw new AssertionError("not run");
         }
 
@@ -49,14 +49,25 @@ class ModelOptionsTest {
         }
     };
 
-    /** A device keeps fp32 weights in one array: a 7B model is refused before anything is loaded, naming its size. */
+    /** A device keeps the weights in one array: a 7B model is refused before anything is loaded, naming its size. */
     @Test
     void aDeviceRefusesModelsPastOneArray() {
         ModelOptions.requireDeviceSupport(DEVICE, LlamaConfig.load(Path.of("models/bench-24m/config.json")));
         var e = assertThrows(IllegalArgumentException.class,
                 () -> ModelOptions.requireDeviceSupport(DEVICE, LlamaConfig.load(Path.of("models/llama-2-7b/config.json"))));
-        assertEquals("--backend tornado keeps the fp32 weights in one array of at most 2^31 values; this model has 6,738,415,616 "
-                + "parameters (use --backend jvm, which splits and halves them)", e.getMessage());
+        assertEquals("--backend tornado keeps the weights in one array of at most 2^31 values; this model has 6,738,415,616 "
+                + "parameters (use --backend jvm, which splits them)", e.getMessage());
         ModelOptions.requireDeviceSupport(null, LlamaConfig.load(Path.of("models/llama-2-7b/config.json")));  // the JVM's: no limit
+    }
+
+    /** bf16 weights run on a device; float16's, which need the JVM's loss scaling, are refused naming the flag. */
+    @Test
+    void aDeviceRefusesFloat16Weights() {
+        ModelOptions o = new ModelOptions();
+        o.backend = "tornado";
+        o.paramDtype = "f16";
+        var e = assertThrows(IllegalArgumentException.class, o::deviceBackend);
+        assertEquals("--backend tornado keeps 16-bit weights as bf16 (float16's loss scaling is on the JVM backend); run it with "
+                + "--param-dtype bf16 or f32", e.getMessage());
     }
 }

@@ -5,6 +5,7 @@ import org.lomo4j.kernels.Update;
 import org.lomo4j.memory.Category;
 import org.lomo4j.memory.MemoryLedger;
 import org.lomo4j.model.LlamaConfig;
+import org.lomo4j.model.ParamDtype;
 import org.lomo4j.model.ParameterLayout;
 
 /**
@@ -38,6 +39,7 @@ final class DeviceBuffers {
     final float[] squares;    // Σg² per row of every matrix and per element of every vector, written by the norm pass
     final float[] kept;       // the norm pass's gradients of the RMSNorm weights, for the replay
     final float[] partials;   // squares added up on the device (Tasks.sumSquares), what the host reads
+    final long[] roundingKey = new long[1];  // with bf16 weights, the step's key of their stochastic rounding (Half.key)
 
     /** What one block computes forward; shapes as in the JVM's Activations.Block, plus a copy of its input. */
     static final class Block {
@@ -127,7 +129,7 @@ final class DeviceBuffers {
      * What {@link #account} will count for these shapes, without allocating anything: the device's memory plan
      * ({@code train --dry-run --backend tornado}). {@code TornadoBackendTest} holds the two equal.
      */
-    static MemoryLedger plan(LlamaConfig c, ParameterLayout layout, int batch, int seq, boolean keep) {
+    static MemoryLedger plan(LlamaConfig c, ParameterLayout layout, ParamDtype dtype, int batch, int seq, boolean keep) {
         long n = (long) batch * seq, hidden = c.hiddenSize(), f = c.intermediateSize(), qd = (long) c.numAttentionHeads() * c.headDim(),
                 kvd = c.kvDim(), rows = n * c.numAttentionHeads(), vocab = c.vocabSize(), layers = c.numHiddenLayers();
         long store = keep ? layers * n * (Stash.attentionWidth((int) hidden, (int) qd, (int) kvd, c.numAttentionHeads())
@@ -140,26 +142,31 @@ final class DeviceBuffers {
         long normPass = keep ? Graphs.squareSlots(layout) + Graphs.keptSlots(layout) + Tasks.PARTIAL_SUMS : 3;  // squares, kept, partials
         long scratch = 2L * (seq * c.headDim() / 2) + Tasks.AT_SIZE + Update.SIZE + Tasks.CONTROL_SIZE + normPass;
         MemoryLedger planned = new MemoryLedger();
-        planned.count(Category.PARAMETERS, 4L * layout.totalSize());
+        planned.count(Category.PARAMETERS, weightBytes(layout, dtype));
         planned.count(Category.ACTIVATIONS, 4L * acts);
-        planned.count(Category.SCRATCH, 4L * scratch);
+        planned.count(Category.SCRATCH, 4L * scratch + 8);
         return planned;
     }
 
+    /** The weights on the device: fp32, or bf16 with the fp32 working copy ({@link DeviceWeights}). */
+    static long weightBytes(ParameterLayout layout, ParamDtype dtype) {
+        return dtype == ParamDtype.F32 ? 4L * layout.totalSize() : 2L * layout.totalSize() + 4L * DeviceWeights.workingCopySize(layout);
+    }
+
     /**
-     * What these buffers and the weights ({@code params} floats) take, by category: on the device, or (params 0) on
-     * the host, where TornadoVM keeps the Java array each device buffer mirrors: the weights;
-     * the activations (every layer's saved ones, the working set, the logits) and their gradients; the tables and
-     * control arrays. LOMO holds no weight gradient there either.
+     * What these buffers and {@code weights} bytes of weights take, by category: on the device, or on the host,
+     * where TornadoVM keeps the Java array each device buffer mirrors (and the model's ledger counts its weights,
+     * so only a working copy is added there): the weights; the activations (every layer's saved ones, the working
+     * set, the logits) and their gradients; the tables and control arrays. LOMO holds no weight gradient there either.
      */
-    void account(MemoryLedger device, long params) {
-        device.count(Category.PARAMETERS, 4L * params);
+    void account(MemoryLedger device, long weights) {
+        device.count(Category.PARAMETERS, weights);
         long acts = 4L * (tokens.length + targets.length + stream.length + store.length + lnf.length + rstdf.length + logits.length
                 + losses.length + dres.length + dln.length + dq.length + dk.length + dv.length + datt.length + delta.length + dgate.length
                 + dup.length + dh.length + dlogits.length + kCache.length + vCache.length + positions.length + nextLogits.length);
         for (float[] a : layer.arrays()) acts += 4L * a.length;
         device.count(Category.ACTIVATIONS, acts);
         device.count(Category.SCRATCH, 4L * (ropeCos.length + ropeSin.length + at.length + hp.length + control.length + squares.length
-                + kept.length + partials.length));
+                + kept.length + partials.length) + 8L * roundingKey.length);
     }
 }

@@ -4,13 +4,17 @@ import org.lomo4j.model.LlamaConfig;
 import org.lomo4j.model.ParameterLayout;
 import org.lomo4j.model.Tensor;
 import uk.ac.manchester.tornado.api.GridScheduler;
+import uk.ac.manchester.tornado.api.ImmutableTaskGraph;
 import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.TaskGraph;
+import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
 import uk.ac.manchester.tornado.api.TornadoExecutionResult;
 import uk.ac.manchester.tornado.api.WorkerGrid;
 import uk.ac.manchester.tornado.api.WorkerGrid2D;
+import uk.ac.manchester.tornado.api.common.TornadoDevice;
 import uk.ac.manchester.tornado.api.common.TornadoFunctions;
 import uk.ac.manchester.tornado.api.enums.DataTransferMode;
+import uk.ac.manchester.tornado.api.enums.TornadoVMBackendType;
 
 import java.util.ArrayList;
 import java.util.IdentityHashMap;
@@ -51,10 +55,12 @@ final class Graphs {
 
     private final LlamaConfig cfg;
     private final ParameterLayout layout;
-    private final float[] params;
+    private final DeviceWeights weights;
+    private final float[] params;  // what the kernels read and update (DeviceWeights.params)
     private final DeviceBuffers d;
     private final int[][] layerAt;  // per layer: Tasks' block roles, their squares offsets, the store region
     private final GridScheduler grids = new GridScheduler();
+    private int tiledTasks;
     private final KernelContext kernelContext = new KernelContext();
 
     // Residency bookkeeping: the arrays on the device so far, the graph built last, what crosses every execution.
@@ -65,10 +71,11 @@ final class Graphs {
     private final Set<Object> inputsEveryExecution;
     private final Set<Object> outputsEveryStep;
 
-    Graphs(LlamaConfig cfg, ParameterLayout layout, float[] params, DeviceBuffers d) {
+    Graphs(LlamaConfig cfg, ParameterLayout layout, DeviceWeights weights, DeviceBuffers d) {
         this.cfg = cfg;
         this.layout = layout;
-        this.params = params;
+        this.weights = weights;
+        this.params = weights.params;
         this.d = d;
         Map<Tensor, Integer> squares = new IdentityHashMap<>(), kept = new IdentityHashMap<>();
         int slots = 0, keptSlots = 0;
@@ -89,16 +96,19 @@ final class Graphs {
                     w.bq(), w.bk(), w.bv(), outside[0], outside[1], outside[2]};
             for (int r = 0; r < Tasks.ROLES; r++) {
                 if (roles[r] == null) continue;
-                layerAt[l][r] = roles[r].offset();
+                layerAt[l][r] = weights.offset(roles[r], l);
                 layerAt[l][Tasks.SQUARES + r] = squares.get(roles[r]);  // a tied head's are the embedding's
                 if (kept(roles[r])) layerAt[l][Tasks.KEPT + r] = kept.get(roles[r]);
             }
             layerAt[l][Tasks.STORE] = l * d.storePerLayer;
             layerAt[l][Tasks.CACHE] = l * d.cachePerLayer;
+            layerAt[l][Tasks.LAYER_HALVES] = weights.layerStart(l);
+            layerAt[l][Tasks.EMBEDDING_HALVES] = layout.embedding().offset();
+            layerAt[l][Tasks.TAIL_HALVES] = weights.tailStart();
         }
         selectLayer(0);
         inputsEveryStep = identitySet(d.targets);
-        inputsEveryExecution = identitySet(d.tokens, d.positions, d.at, d.hp, d.control);
+        inputsEveryExecution = identitySet(d.tokens, d.positions, d.at, d.hp, d.control, d.roundingKey);
         outputsEveryStep = identitySet(d.losses);
     }
 
@@ -133,9 +143,20 @@ final class Graphs {
         return slots;
     }
 
-    /** The launch shapes of the tiled tasks, by task name ({@code graph.task}), for the execution plan. */
-    GridScheduler gridScheduler() {
-        return grids;
+    /**
+     * OpenCL's compiler flags: TornadoVM's default without {@code -cl-fast-relaxed-math}, which lets a compiler drop
+     * signed zeros, NaNs and infinities. Without it bf16 rounding keeps a −0 as the JVM does, and a diverged step's
+     * NaN reaches the host as a NaN.
+     */
+    static final String OPENCL_FLAGS = "-cl-mad-enable -w";
+
+    /** An execution plan of {@code graphs} (built here) on {@code device} (null: TornadoVM's default), with the tiled tasks' launch shapes. */
+    TornadoExecutionPlan plan(List<TaskGraph> graphs, TornadoDevice device) {
+        TornadoExecutionPlan plan = new TornadoExecutionPlan(graphs.stream().map(TaskGraph::snapshot).toArray(ImmutableTaskGraph[]::new));
+        if (device != null) plan.withDevice(device);
+        if (tiledTasks > 0) plan.withGridScheduler(grids);  // TornadoVM refuses a scheduler naming no task of the plan
+        plan.withCompilerFlags(TornadoVMBackendType.OPENCL, OPENCL_FLAGS);
+        return plan;
     }
 
     /** Points {@code at} to layer l: the next run of a block graph computes that layer. */
@@ -165,6 +186,7 @@ final class Graphs {
 
     private List<TaskGraph> forward(Pass pass, String embedName, String blockName, String headName) {
         Graph embed = new Graph(embedName);
+        if (pass != Pass.DECODE) widenOutsideBlocks(embed);  // decode's prefill widened them, and nothing changed them since
         embed.task("embedding", Tasks::embedding, d.stream, d.tokens, params, d.at, cfg.hiddenSize(), rows(pass));
         Graph block = new Graph(blockName);
         blockForward(block, pass);
@@ -201,6 +223,10 @@ final class Graphs {
         embed.task("embedding_lomo", Tasks::embeddingLomo, params, d.squares, d.dres, d.tokens, d.dlogits, d.lnf, d.hp, d.control,
                 d.at, cfg.hiddenSize(), cfg.vocabSize(), layout.tied() ? 1 : 0, d.n);
         embed.task("sum_squares", Tasks::sumSquares, d.partials, d.squares, d.control, d.squares.length);
+        if (weights.half()) {
+            narrow(embed, "embedding", Tasks.EMBEDDING_HALVES, weights.layerSize(), weights.embeddingSize());
+            narrow(embed, "tail", Tasks.TAIL_HALVES, weights.layerSize() + weights.embeddingSize(), weights.tailSize());
+        }
         return List.of(head.close(), block.close(), embed.close());
     }
 
@@ -220,6 +246,7 @@ final class Graphs {
         Graph block = new Graph(BLOCK_REPLAY);
         DeviceBuffers.Block a = d.layer;
         boolean biases = layout.blocks().get(0).bq() != null;
+        widenLayer(block);
         // Restored as in backward, the kept gradients arrive in the arrays whose slots they took: res1 = down's dy,
         // gate and up = theirs, x = o's dy, q, k, v = dq, dk, dv.
         block.task("restore_mlp", Tasks::restoreMlp, d.store, d.at, a.res1, a.ln2, a.rstd2, a.gate, a.up, a.h, d.dgate, d.dup, c, qd,
@@ -235,6 +262,7 @@ final class Graphs {
         replayProjection(block, "k", a.k, a.ln1, Tasks.K, c, kvd, biases ? Tasks.K_BIAS : -1);
         replayProjection(block, "v", a.v, a.ln1, Tasks.V, c, kvd, biases ? Tasks.V_BIAS : -1);
         block.task("input_norm_lomo", Tasks::keptNormLomo, params, d.kept, d.hp, d.at, Tasks.INPUT_NORM, c);
+        narrowLayer(block);
         return List.of(head.close(), block.close());
     }
 
@@ -251,6 +279,7 @@ final class Graphs {
         int n = rows(pass), c = cfg.hiddenSize(), f = cfg.intermediateSize(), nh = cfg.numAttentionHeads(),
                 nkv = cfg.numKeyValueHeads(), hd = cfg.headDim(), qd = nh * hd, kvd = cfg.kvDim(), t = d.seq;
         boolean biases = layout.blocks().get(0).bq() != null;
+        widenLayer(g);
         g.task("input_norm", Tasks::rmsnorm, a.ln1, a.rstd1, x, params, d.at, Tasks.INPUT_NORM, c, cfg.rmsNormEps(), n);
         projection(g, "q", a.q, a.ln1, Tasks.Q, c, qd, biases ? Tasks.Q_BIAS : -1, n);
         projection(g, "k", a.k, a.ln1, Tasks.K, c, kvd, biases ? Tasks.K_BIAS : -1, n);
@@ -319,6 +348,7 @@ final class Graphs {
         int n = d.n, c = cfg.hiddenSize(), f = cfg.intermediateSize(), nh = cfg.numAttentionHeads(), nkv = cfg.numKeyValueHeads(),
                 hd = cfg.headDim(), qd = nh * hd, kvd = cfg.kvDim(), t = d.seq;
         boolean biases = layout.blocks().get(0).bq() != null;
+        widenLayer(g);
         // MLP: dres reaches res1 unchanged through the residual.
         g.task("restore_mlp", Tasks::restoreMlp, d.store, d.at, a.res1, a.ln2, a.rstd2, a.gate, a.up, a.h, d.dgate, d.dup, c, qd, kvd,
                 nh, f, n);
@@ -343,6 +373,29 @@ final class Graphs {
         projectionBackward(g, "k", d.dln, true, d.dk, a.ln1, Tasks.K, c, kvd, biases ? Tasks.K_BIAS : -1);
         projectionBackward(g, "v", d.dln, true, d.dv, a.ln1, Tasks.V, c, kvd, biases ? Tasks.V_BIAS : -1);
         norm(g, "input_norm", Tasks.INPUT_NORM, d.dres, d.dln, a.x, a.rstd1);
+        narrowLayer(g);
+    }
+
+    // ---- bf16 weights (DeviceWeights): the selected layer's working copy, and that of the tensors outside the blocks ----
+
+    private void widenLayer(Graph g) {
+        if (weights.half()) g.task("widen_layer", Tasks::widen, params, weights.halves, d.at, Tasks.LAYER_HALVES, 0, weights.layerSize());
+    }
+
+    /** After the updates (an updating pass only): the layer's working copy rounded back into its 16-bit weights. */
+    private void narrowLayer(Graph g) {
+        if (weights.half()) narrow(g, "layer", Tasks.LAYER_HALVES, 0, weights.layerSize());
+    }
+
+    private void widenOutsideBlocks(Graph g) {
+        if (!weights.half()) return;
+        g.task("widen_embedding", Tasks::widen, params, weights.halves, d.at, Tasks.EMBEDDING_HALVES, weights.layerSize(), weights.embeddingSize());
+        g.task("widen_tail", Tasks::widen, params, weights.halves, d.at, Tasks.TAIL_HALVES, weights.layerSize() + weights.embeddingSize(),
+                weights.tailSize());
+    }
+
+    private void narrow(Graph g, String what, int slot, int workAt, int len) {
+        g.task("narrow_" + what, Tasks::narrow, weights.halves, params, d.roundingKey, d.control, d.at, slot, workAt, weights.rounding, len);
     }
 
     /**
@@ -373,6 +426,7 @@ final class Graphs {
         WorkerGrid grid = new WorkerGrid2D(roundUp(x), roundUp(y));
         grid.setLocalWork(Tasks.TILE, Tasks.TILE, 1);
         grids.addWorkerGrid(g.name + "." + task, grid);
+        tiledTasks++;
     }
 
     private static int roundUp(int size) {
@@ -408,7 +462,7 @@ final class Graphs {
 
         private void use(Object... args) {
             for (Object o : args) {
-                if ((o instanceof float[] || o instanceof int[]) && used.add(o)) usedInOrder.add(o);
+                if ((o instanceof float[] || o instanceof int[] || o instanceof short[] || o instanceof long[]) && used.add(o)) usedInOrder.add(o);
             }
         }
 

@@ -4,6 +4,7 @@ import org.lomo4j.kernels.Attention;
 import org.lomo4j.kernels.Bias;
 import org.lomo4j.kernels.CrossEntropy;
 import org.lomo4j.kernels.Embedding;
+import org.lomo4j.kernels.Half;
 import org.lomo4j.kernels.Matmul;
 import org.lomo4j.kernels.Residual;
 import org.lomo4j.kernels.RmsNorm;
@@ -53,9 +54,36 @@ final class Tasks {
     static final int CACHE = STORE + 1;
     /** {@code at[KEPT + role]}: where the norm pass keeps an RMSNorm weight's gradient for the replay. */
     static final int KEPT = CACHE + 1;
-    static final int AT_SIZE = KEPT + ROLES;
+    /**
+     * With bf16 weights, where the 16-bit weights the working copy mirrors start ({@link DeviceWeights}): the
+     * layer's ({@code at[LAYER_HALVES]}), the embedding's and those of the tensors after the blocks.
+     */
+    static final int LAYER_HALVES = KEPT + ROLES, EMBEDDING_HALVES = LAYER_HALVES + 1, TAIL_HALVES = LAYER_HALVES + 2;
+    static final int AT_SIZE = TAIL_HALVES + 1;
     /** The norm pass's sums are added up on the device into this many partial sums, which the host adds. */
     static final int PARTIAL_SUMS = 4096;
+
+    // ---- bf16 weights: an fp32 working copy, widened before use and narrowed after the updates ----
+
+    /** {@code work[workAt + j] = halves[at[slot] + j]} widened, j < len. */
+    static void widen(float[] work, short[] halves, int[] at, int slot, int workAt, int len) {
+        for (@Parallel int j = 0; j < len; j++) {
+            work[workAt + j] = Half.widenBf16(halves[at[slot] + j]);
+        }
+    }
+
+    /**
+     * The updating pass's last step: {@code halves[at[slot] + j] = work[workAt + j]} rounded as the JVM's LOMO rounds
+     * ({@code rounding}: {@link Half#NEAREST} or {@link Half#STOCHASTIC} with weight h's bits {@code random16(key, h)}).
+     */
+    static void narrow(short[] halves, float[] work, long[] key, float[] control, int[] at, int slot, int workAt, int rounding, int len) {
+        for (@Parallel int j = 0; j < len; j++) {
+            if (control[MODE] == UPDATE_PASS) {
+                int h = at[slot] + j;
+                halves[h] = Half.roundBf16(work[workAt + j], rounding, Half.random16(key[0], h));
+            }
+        }
+    }
 
     // ---- forward ----
 

@@ -1,8 +1,8 @@
 package org.lomo4j.tornado;
 
 import org.lomo4j.backend.Backend;
+import org.lomo4j.kernels.Half;
 import org.lomo4j.model.LlamaModel;
-import uk.ac.manchester.tornado.api.ImmutableTaskGraph;
 import uk.ac.manchester.tornado.api.TaskGraph;
 import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
 import uk.ac.manchester.tornado.api.common.TornadoDevice;
@@ -94,13 +94,12 @@ final class TornadoForward implements Backend.Forward {
 
     private Plan build(int batchSize) {
         DeviceBuffers d = new DeviceBuffers(model.config(), model.layout(), batchSize, seq, false);
-        d.account(model.ledger(), 0);  // the host's copies of the device buffers
-        Graphs graphs = new Graphs(model.config(), model.layout(), model.params(), d);
+        DeviceWeights weights = new DeviceWeights(model.parameters(), Half.NEAREST);  // never narrowed: forward updates nothing
+        d.account(model.ledger(), weights.half() ? 4L * weights.params.length : 0);  // the host's copies of the device buffers
+        Graphs graphs = new Graphs(model.config(), model.layout(), weights, d);
         List<TaskGraph> all = new ArrayList<>(graphs.forward(false));
         all.addAll(graphs.decode());
-        TornadoExecutionPlan plan = new TornadoExecutionPlan(all.stream().map(TaskGraph::snapshot).toArray(ImmutableTaskGraph[]::new));
-        if (device != null) plan.withDevice(device);
-        return new Plan(d, graphs, plan);
+        return new Plan(d, graphs, graphs.plan(all, device));
     }
 
     @Override

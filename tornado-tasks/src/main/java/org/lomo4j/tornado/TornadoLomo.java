@@ -11,7 +11,6 @@ import org.lomo4j.model.LlamaModel;
 import org.lomo4j.optim.Optimizer;
 import org.lomo4j.optim.OptimizerConfig;
 import org.lomo4j.optim.StepResult;
-import uk.ac.manchester.tornado.api.ImmutableTaskGraph;
 import uk.ac.manchester.tornado.api.TaskGraph;
 import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
 import uk.ac.manchester.tornado.api.TornadoExecutionResult;
@@ -32,6 +31,7 @@ import java.util.List;
  * products alone ({@link Graphs#replay}), as {@code org.lomo4j.optim.Lomo} does on the JVM.
  */
 final class TornadoLomo extends Optimizer {
+    private final DeviceWeights weights;
     private final DeviceBuffers d;
     private final org.lomo4j.memory.MemoryLedger deviceMemory = new org.lomo4j.memory.MemoryLedger();
     private final Graphs graphs;
@@ -51,16 +51,16 @@ final class TornadoLomo extends Optimizer {
                     ? " needs per-weight reductions over rows and columns before each weight's update, which this backend's kernels do not have yet; use --backend jvm"
                     : " needs a full gradient set, which this backend never builds"));
         }
+        weights = new DeviceWeights(model.parameters(), config.rounding().code);
         d = new DeviceBuffers(model.config(), model.layout(), batch, seq, true);
-        d.account(deviceMemory, model.params().length);
-        d.account(model.ledger(), 0);  // TornadoVM maps Java arrays: the host holds a copy of every device buffer
-        graphs = new Graphs(model.config(), model.layout(), model.params(), d);
+        d.account(deviceMemory, DeviceBuffers.weightBytes(model.layout(), model.parameters().dtype()));
+        // TornadoVM maps Java arrays: the host holds a copy of every device buffer (and of a bf16 working copy).
+        d.account(model.ledger(), weights.half() ? 4L * weights.params.length : 0);
+        graphs = new Graphs(model.config(), model.layout(), weights, d);
         List<TaskGraph> all = new ArrayList<>(graphs.forward(true));
         all.addAll(graphs.backward());
         all.addAll(graphs.replay());
-        plan = new TornadoExecutionPlan(all.stream().map(TaskGraph::snapshot).toArray(ImmutableTaskGraph[]::new));
-        if (device != null) plan.withDevice(device);
-        plan.withGridScheduler(graphs.gridScheduler());
+        plan = graphs.plan(all, device);
     }
 
     @Override
@@ -89,6 +89,7 @@ final class TornadoLomo extends Optimizer {
         }
         double lr = prepareHyperParameters(scale);
         System.arraycopy(hp, 0, d.hp, 0, hp.length);
+        d.roundingKey[0] = roundingKey;
         d.control[Tasks.MODE] = Tasks.UPDATE_PASS;
         // Clipped, the updates replay the norm pass's gradients (head_replay, block_replay, then embed_bwd again).
         lastBackward = config.clipNorm() > 0 ? graphs.throughLayers(this::run, HEAD_REPLAY, BLOCK_REPLAY, EMBED_BWD, true)
@@ -148,7 +149,7 @@ final class TornadoLomo extends Optimizer {
     /** Copies the device's weights into the model's array (for checkpoints and evaluation). */
     @Override
     public void syncToHost() {
-        if (deviceAhead) lastBackward.transferToHost(model.params());
+        if (deviceAhead) lastBackward.transferToHost(weights.half() ? weights.halves : weights.params);
         deviceAhead = false;
     }
 

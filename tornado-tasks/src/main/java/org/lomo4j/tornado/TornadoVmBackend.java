@@ -4,6 +4,7 @@ import org.lomo4j.backend.Backend;
 import org.lomo4j.memory.MemoryLedger;
 import org.lomo4j.model.LlamaConfig;
 import org.lomo4j.model.LlamaModel;
+import org.lomo4j.model.ParamDtype;
 import org.lomo4j.model.ParameterLayout;
 import org.lomo4j.optim.Optimizer;
 import org.lomo4j.optim.OptimizerConfig;
@@ -25,6 +26,8 @@ public final class TornadoVmBackend implements Backend {
         // The backward graph holds some fifty tasks per layer; TornadoVM's default bytecode buffer (4 KB) fits about
         // twenty. Read once, when TornadoVM first compiles a graph, so it is set here, before any graph exists.
         if (System.getProperty("tornado.tvm.maxbytecodesize") == null) System.setProperty("tornado.tvm.maxbytecodesize", "4194304");
+        // A kernel the device cannot compile would otherwise run silently as sequential Java ("bailout"): fail instead.
+        if (System.getProperty("tornado.recover.bailout") == null) System.setProperty("tornado.recover.bailout", "False");
     }
 
     @Override
@@ -45,8 +48,8 @@ public final class TornadoVmBackend implements Backend {
     }
 
     @Override
-    public MemoryLedger planLomo(LlamaConfig config, int batchSize, int seqLen) {
-        return DeviceBuffers.plan(config, new ParameterLayout(config), batchSize, seqLen, true);
+    public MemoryLedger planLomo(LlamaConfig config, ParamDtype dtype, int batchSize, int seqLen) {
+        return DeviceBuffers.plan(config, new ParameterLayout(config), dtype, batchSize, seqLen, true);
     }
 
     @Override

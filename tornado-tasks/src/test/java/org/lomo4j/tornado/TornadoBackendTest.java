@@ -9,15 +9,20 @@ import org.lomo4j.backend.DeviceProfile;
 import org.lomo4j.data.ByteTokenizer;
 import org.lomo4j.data.SyntheticSource;
 import org.lomo4j.data.SyntheticTask;
+import org.lomo4j.kernels.Half;
 import org.lomo4j.memory.MemoryLedger;
 import org.lomo4j.model.Batch;
 import org.lomo4j.model.LlamaConfig;
 import org.lomo4j.model.LlamaModel;
+import org.lomo4j.model.ParamDtype;
 import org.lomo4j.optim.LrSchedule;
 import org.lomo4j.optim.Optimizer;
 import org.lomo4j.optim.OptimizerConfig;
 import org.lomo4j.optim.StepResult;
 import org.lomo4j.parallel.Parallel;
+import uk.ac.manchester.tornado.api.TaskGraph;
+import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
+import uk.ac.manchester.tornado.api.enums.DataTransferMode;
 import uk.ac.manchester.tornado.api.runtime.TornadoRuntimeProvider;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -50,16 +55,19 @@ class TornadoBackendTest {
         PAR.close();
     }
 
-    /** Forward on the device: the logits of every position agree with the JVM's within 1e-4 relative. */
+    /** Forward on the device, fp32 and bf16 weights: the logits of every position agree with the JVM's within 1e-4 relative. */
     @Test
     void forwardLogitsMatchTheJvm() {
         for (LlamaConfig cfg : new LlamaConfig[] {TinyModels.config(false), TinyModels.qwen2Config(true)}) {
-            LlamaModel model = TinyModels.model(cfg, 3, PAR, new MemoryLedger());
-            Batch batch = TinyModels.batch(cfg, 2, 6, 4);
-            float[] jvm = model.logits(batch.tokens(), 2, 6).clone();
-            try (Backend.Forward device = TORNADO.forward(model, 0, 8)) {
-                float[] dev = device.logits(batch.tokens(), 2, 6);
-                assertClose("logits (" + cfg.modelType() + ")", jvm, dev, 1e-4);
+            for (ParamDtype dtype : new ParamDtype[] {ParamDtype.F32, ParamDtype.BF16}) {
+                LlamaModel model = dtype == ParamDtype.F32 ? TinyModels.model(cfg, 3, PAR, new MemoryLedger())
+                        : LlamaModel.initialize(cfg, dtype, 3, PAR, new MemoryLedger());
+                Batch batch = TinyModels.batch(cfg, 2, 6, 4);
+                float[] jvm = model.logits(batch.tokens(), 2, 6).clone();
+                try (Backend.Forward device = TORNADO.forward(model, 0, 8)) {
+                    float[] dev = device.logits(batch.tokens(), 2, 6);
+                    assertClose("logits (" + cfg.modelType() + ", " + dtype.id() + ")", jvm, dev, 1e-4);
+                }
             }
         }
     }
@@ -120,6 +128,96 @@ class TornadoBackendTest {
         }
     }
 
+    /**
+     * The bf16 working copy's conversions as the device compiles them: widening every bf16 value, and rounding floats
+     * of every exponent (fp32 subnormals, ±0, the largest floats) stochastically with the step's random bits, give
+     * the JVM's bits ({@code Half.toFloat}, {@code Half.round}).
+     */
+    @Test
+    void bf16ConversionsOnTheDeviceAreTheJvms() {
+        int n = 1 << 16;
+        short[] every = new short[n];
+        float[] values = new float[n];
+        java.util.SplittableRandom rng = new java.util.SplittableRandom(5);
+        for (int i = 0; i < n; i++) {
+            every[i] = (short) i;
+            int bits = rng.nextInt();
+            values[i] = (bits & 0x7F800000) == 0x7F800000 ? 0f : Float.intBitsToFloat(bits);  // every finite float pattern
+        }
+        float[] edges = {0f, -0f, Float.MIN_VALUE, -0x1p-127f, Float.MAX_VALUE, -Float.MAX_VALUE, Float.POSITIVE_INFINITY, 1f, -0.5f};
+        System.arraycopy(edges, 0, values, 0, edges.length);
+        float[] widened = new float[n];
+        short[] rounded = new short[n];
+        int[] at = new int[Tasks.AT_SIZE];
+        long[] key = {Half.key(1234, 7)};
+        float[] control = {Tasks.UPDATE_PASS, 0f};
+        TaskGraph g = new TaskGraph("codec")
+                .transferToDevice(DataTransferMode.FIRST_EXECUTION, every, values, widened, rounded, at, key, control)
+                .task("widen", Tasks::widen, widened, every, at, Tasks.LAYER_HALVES, 0, n)
+                .task("narrow", Tasks::narrow, rounded, values, key, control, at, Tasks.LAYER_HALVES, 0, Half.STOCHASTIC, n)
+                .transferToHost(DataTransferMode.EVERY_EXECUTION, widened, rounded);
+        try (TornadoExecutionPlan plan = new TornadoExecutionPlan(g.snapshot())) {
+            plan.withCompilerFlags(uk.ac.manchester.tornado.api.enums.TornadoVMBackendType.OPENCL, Graphs.OPENCL_FLAGS).execute();
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+        for (int i = 0; i < n; i++) {
+            float want = Half.toFloat(every[i], Half.BF16);
+            if (Float.isNaN(want)) assertTrue(Float.isNaN(widened[i]), "NaN bits " + Integer.toHexString(i));
+            else assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(widened[i]), "widened bits " + Integer.toHexString(i));
+            assertEquals(Half.round(values[i], Half.BF16, Half.STOCHASTIC, key[0], i), rounded[i], "rounded " + values[i] + " at " + i);
+        }
+    }
+
+    /**
+     * bf16 weights, three LOMO steps clipped and three unclipped (Llama untied, Qwen2 tied with biases): the device
+     * widens each layer into fp32, updates and narrows it with the step's random bits, as the JVM's 16-bit LOMO does
+     * row by row. The losses agree within 1e-3. The weights are the JVM's bits but where the two backends' fp32 sums
+     * (which differ in order) fall on either side of a rounding boundary: rare, and then one bf16 step apart.
+     */
+    @Test
+    void bf16LomoStepsMatchTheJvm() {
+        for (LlamaConfig cfg : new LlamaConfig[] {TinyModels.config(false), TinyModels.qwen2Config(true)}) {
+            for (double clip : new double[] {0.05, 0}) {
+                OptimizerConfig oc = OptimizerConfig.of(OptimizerConfig.Kind.LOMO, LrSchedule.constant(0.05)).withClipNorm(clip)
+                        .withWeightDecay(0.01);
+                LlamaModel jvmModel = LlamaModel.initialize(cfg, ParamDtype.BF16, 11, PAR, new MemoryLedger());
+                LlamaModel devModel = LlamaModel.initialize(cfg, ParamDtype.BF16, 11, PAR, new MemoryLedger());
+                short[] before = devModel.parameters().flatHalves().clone();
+                Optimizer jvm = Optimizer.create(jvmModel, oc);
+                try (Optimizer dev = TORNADO.lomo(devModel, oc, 0, 2, 6)) {
+                    for (int step = 0; step < 3; step++) {
+                        Batch batch = TinyModels.batch(cfg, 2, 6, 100 + step);
+                        StepResult a = jvm.step(batch);
+                        StepResult b = dev.step(batch);
+                        assertEquals(a.loss(), b.loss(), 1e-3 * Math.abs(a.loss()), "loss at step " + step);
+                        if (clip > 0) assertEquals(a.gradNorm(), b.gradNorm(), 1e-3 * a.gradNorm(), "gradient norm at step " + step);
+                    }
+                    dev.syncToHost();
+                    // Planned to the byte: 2 bytes a weight, and the fp32 working copy of one layer and the tensors outside the blocks.
+                    MemoryLedger planned = TORNADO.planLomo(cfg, ParamDtype.BF16, 2, 6);
+                    for (org.lomo4j.memory.Category c : org.lomo4j.memory.Category.values()) {
+                        assertEquals(dev.deviceMemory().peak(c), planned.peak(c), "planned device " + c);
+                    }
+                    assertEquals(2L * devModel.layout().totalSize() + 4L * DeviceWeights.workingCopySize(devModel.layout()),
+                            planned.peak(org.lomo4j.memory.Category.PARAMETERS));
+                }
+                short[] want = jvmModel.parameters().flatHalves(), got = devModel.parameters().flatHalves();
+                int same = 0, moved = 0;
+                for (int i = 0; i < want.length; i++) {
+                    if (want[i] == got[i]) same++;
+                    else assertEquals(want[i], got[i], 1, "weight " + i + " more than one bf16 step from the JVM's");
+                    if (got[i] != before[i]) moved++;
+                }
+                String what = cfg.modelType() + (clip > 0 ? " clipped" : "") + ": " + same + " of " + want.length + " weights equal, "
+                        + moved + " moved";
+                System.out.println("bf16 " + what);
+                assertTrue(same >= 0.999 * want.length, what);
+                assertTrue(moved > want.length / 4, "the steps must move many weights: " + what);
+            }
+        }
+    }
+
     /** The ~1M model, 20 LOMO steps on the reverse task: the same losses within 1e-3. */
     @Test
     void twentyStepsOfTheTinyModelGiveTheSameLosses() {
@@ -146,7 +244,7 @@ class TornadoBackendTest {
             assertTrue(device.peak(org.lomo4j.memory.Category.ACTIVATIONS) > 2L * 4 * 8 * 16 * cfg.vocabSize(), "activations and logits");
             assertTrue(device.peak(org.lomo4j.memory.Category.SCRATCH) > 0);
             // Planned before the run (--dry-run), to the byte, category by category.
-            MemoryLedger planned = TORNADO.planLomo(cfg, 8, 16);
+            MemoryLedger planned = TORNADO.planLomo(cfg, ParamDtype.F32, 8, 16);
             for (org.lomo4j.memory.Category c : org.lomo4j.memory.Category.values()) {
                 assertEquals(device.peak(c), planned.peak(c), "planned device " + c);
             }
