@@ -9,7 +9,8 @@ import java.util.Map;
 /**
  * Where every weight lives, named as in Hugging Face LLaMA checkpoints. Tensors are laid out in forward
  * order (embedding, then each block, then the final norm and head) into segments: arrays of at most
- * {@link #MAX_SEGMENT} values, a new one begun when the next tensor would not fit. A model below 2³¹
+ * {@link #MAX_SEGMENT} values, a new one begun when the next tensor would not fit, or the next block where a
+ * block fits in one (so a device can find every layer whole, at the same offsets from its start). A model below 2³¹
  * parameters is one segment, at the offsets a flat array would give; a 7B model is four. With tied
  * embeddings, the head is the embedding tensor itself. Qwen2 adds a bias after each of q, k and v.
  */
@@ -57,8 +58,11 @@ public final class ParameterLayout {
         Allocator a = new Allocator(maxSegment);
         embedding = a.matrix("model.embed_tokens.weight", cfg.vocabSize(), c);
         List<Block> bs = new ArrayList<>();
+        long blockSize = 2L * c + 2L * qDim * c + 2L * kvDim * c + 3L * f * c + (cfg.qkvBias() ? qDim + 2L * kvDim : 0)
+                + (cfg.qkNorm() ? 2L * cfg.headDim() : 0);
         for (int l = 0; l < cfg.numHiddenLayers(); l++) {
             String p = "model.layers." + l + ".";
+            a.keepTogether(blockSize);
             bs.add(new Block(
                     a.vector(p + "input_layernorm.weight", c),
                     a.matrix(p + "self_attn.q_proj.weight", qDim, c),
@@ -148,6 +152,18 @@ public final class ParameterLayout {
             return add(name, rows, cols, false);
         }
 
+        /** Begins a new segment unless the next {@code size} values fit in this one, if they fit in any. */
+        void keepTogether(long size) {
+            if (size <= maxSegment && next + size > maxSegment) newSegment();
+        }
+
+        private void newSegment() {
+            segmentSizes.add(next);
+            segment++;
+            done += next;
+            next = 0;
+        }
+
         Tensor vector(String name, int cols) {
             return add(name, 1, cols, true);
         }
@@ -157,12 +173,7 @@ public final class ParameterLayout {
             if (size > maxSegment) {
                 throw new ConfigException(name + " has " + size + " values, more than one array holds (" + maxSegment + ")");
             }
-            if (next + size > maxSegment) {
-                segmentSizes.add(next);
-                segment++;
-                done += next;
-                next = 0;
-            }
+            if (next + size > maxSegment) newSegment();
             Tensor t = new Tensor(name, segment, (int) next, done + next, rows, cols, vector);
             byName.put(name, t);
             next += size;

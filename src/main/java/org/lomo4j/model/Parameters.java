@@ -67,21 +67,16 @@ public final class Parameters {
      * bench copy. Only F32 parameters of one segment have one.
      */
     public float[] flat() {
-        requireFlat(ParamDtype.F32);
+        if (dtype != ParamDtype.F32 || floats.length != 1) {
+            throw new IllegalStateException("the weights are " + dtype.id() + " in " + layout.segments()
+                    + " segment(s), not one flat f32 array (use --param-dtype f32 on a model below 2^31 parameters)");
+        }
         return floats[0];
     }
 
-    /** The 16-bit weights as one flat array at the layout's offsets: what the TornadoVM backend holds with bf16 weights. */
-    public short[] flatHalves() {
-        requireFlat(dtype.half() ? dtype : ParamDtype.BF16);
-        return halves[0];
-    }
-
-    private void requireFlat(ParamDtype want) {
-        if (dtype != want || layout.segments() != 1) {
-            throw new IllegalStateException("the weights are " + dtype.id() + " in " + layout.segments()
-                    + " segment(s), not one flat " + want.id() + " array (a model below 2^31 parameters has one)");
-        }
+    /** Segment s's 16-bit array: what the TornadoVM backend holds with bf16 weights. */
+    public short[] halves(int segment) {
+        return halves[segment];
     }
 
     /** Element i of {@code t}, widened. */

@@ -5,6 +5,7 @@ import org.lomo4j.backend.Backend;
 import org.lomo4j.memory.MemoryLedger;
 import org.lomo4j.model.LlamaConfig;
 import org.lomo4j.model.LlamaModel;
+import org.lomo4j.model.ParamDtype;
 import org.lomo4j.optim.Optimizer;
 import org.lomo4j.optim.OptimizerConfig;
 
@@ -49,15 +50,19 @@ class ModelOptionsTest {
         }
     };
 
-    /** A device keeps the weights in one array: a 7B model is refused before anything is loaded, naming its size. */
+    /**
+     * A device keeps fp32 weights in one array: a 7B model in fp32 is refused before anything is loaded, naming its size
+     * and the way out; in bf16 (held in segments) it is not, nor on the JVM.
+     */
     @Test
-    void aDeviceRefusesModelsPastOneArray() {
-        ModelOptions.requireDeviceSupport(DEVICE, LlamaConfig.load(Path.of("models/bench-24m/config.json")));
-        var e = assertThrows(IllegalArgumentException.class,
-                () -> ModelOptions.requireDeviceSupport(DEVICE, LlamaConfig.load(Path.of("models/llama-2-7b/config.json"))));
-        assertEquals("--backend tornado keeps the weights in one array of at most 2^31 values; this model has 6,738,415,616 "
-                + "parameters (use --backend jvm, which splits them)", e.getMessage());
-        ModelOptions.requireDeviceSupport(null, LlamaConfig.load(Path.of("models/llama-2-7b/config.json")));  // the JVM's: no limit
+    void aDeviceRefusesFp32ModelsPastOneArray() {
+        LlamaConfig llama7b = LlamaConfig.load(Path.of("models/llama-2-7b/config.json"));
+        ModelOptions.requireDeviceSupport(DEVICE, LlamaConfig.load(Path.of("models/bench-24m/config.json")), ParamDtype.F32);
+        var e = assertThrows(IllegalArgumentException.class, () -> ModelOptions.requireDeviceSupport(DEVICE, llama7b, ParamDtype.F32));
+        assertEquals("--backend tornado keeps fp32 weights in one array of at most 2^31 values; this model has 6,738,415,616 "
+                + "parameters (use --param-dtype bf16, which it holds in segments)", e.getMessage());
+        ModelOptions.requireDeviceSupport(DEVICE, llama7b, ParamDtype.BF16);
+        ModelOptions.requireDeviceSupport(null, llama7b, ParamDtype.F32);  // the JVM's: no limit
     }
 
     /** bf16 weights run on a device; float16's, which need the JVM's loss scaling, are refused naming the flag. */

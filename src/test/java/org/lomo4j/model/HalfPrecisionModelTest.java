@@ -136,6 +136,27 @@ class HalfPrecisionModelTest {
         }
     }
 
+    /**
+     * Llama-2-7B's 6.7B weights take four segments, and each block lies whole in one, right after the one before or
+     * at a segment's start: what lets a device widen a layer from one array at the same offsets every time.
+     */
+    @Test
+    void blocksLieWholeInOneSegment() {
+        ParameterLayout layout = new ParameterLayout(LlamaConfig.load(java.nio.file.Path.of("models/llama-2-7b/config.json")));
+        assertEquals(4, layout.segments());
+        ParameterLayout.Block previous = null;
+        for (ParameterLayout.Block b : layout.blocks()) {
+            Tensor first = b.inputNorm(), last = b.wDown();
+            assertEquals(first.segment(), last.segment(), first.name());
+            if (previous != null && previous.wDown().segment() == first.segment()) {
+                assertEquals(previous.wDown().offset() + previous.wDown().size(), first.offset(), "next to the block before");
+            } else if (previous != null) {
+                assertEquals(0, first.offset(), "a new segment's start");
+            }
+            previous = b;
+        }
+    }
+
     @Test
     void aTensorLargerThanASegmentIsAClearError() {
         ConfigException e = assertThrows(ConfigException.class, () -> new ParameterLayout(TinyModels.named("untied"), 50));

@@ -5,48 +5,65 @@ import org.lomo4j.model.ParameterLayout;
 import org.lomo4j.model.Parameters;
 import org.lomo4j.model.Tensor;
 
+import java.util.ArrayList;
+import java.util.List;
+
 /**
  * The weights as the device holds them. With fp32 weights the kernels read and update the model's flat array
- * itself. With bf16 weights the device holds the model's 16-bit array ({@link #halves}) and an fp32 working copy
- * ({@link #params}) of one layer and of the tensors outside the blocks: each block graph first widens its layer
- * into the copy ({@link Tasks#widen}), the kernels run on it unchanged, and an updating pass narrows it back
- * ({@link Tasks#narrow}) with the JVM's rounding (each weight's random bits from the step's key and its index).
- * So a weight is widened, updated in fp32 and narrowed once per step, as {@code Update.sgdRowHalf} does, while the
+ * itself (one segment: below 2^31 weights). With bf16 weights the device holds the model's 16-bit segments
+ * ({@link #halves}, as many as the model has: a 7B model is four) and an fp32 working copy ({@link #params}) of
+ * one layer and of the tensors outside the blocks. Each block graph first widens its layer into the copy
+ * ({@link Tasks#widen}), the kernels run on it unchanged, and an updating pass narrows it back ({@link Tasks#narrow})
+ * with the JVM's rounding (each weight's random bits from the step's key and its index among all weights). So a
+ * weight is widened, updated in fp32 and narrowed once per step, as {@code Update.sgdRowHalf} does, while the
  * device holds 2 bytes per weight plus one layer's fp32 copy.
  *
- * <p>The working copy is laid out as [the layer's tensors | the embedding | the final norm and an untied head]:
- * a block's tensors sit at the same distance from its start in every layer, which is what lets one compiled block
- * graph serve them all.
+ * <p>The working copy is laid out as [the layer's tensors | the embedding | the final norm | an untied head]. A
+ * block's tensors lie whole in one segment ({@link ParameterLayout} keeps them together), at the same distance
+ * from its start in every layer, which is what lets one compiled block graph serve them all.
  */
 final class DeviceWeights {
     /** What the kernels read and update: the fp32 weights, or the fp32 working copy. */
     final float[] params;
-    /** The 16-bit weights, the model's own array; null with fp32 weights. */
-    final short[] halves;
+    /** The 16-bit weights, the model's own arrays, one per segment; null with fp32 weights. */
+    final short[][] halves;
     /** How an updating pass narrows: {@code Half.NEAREST} or {@code Half.STOCHASTIC}. */
     final int rounding;
     private final ParameterLayout layout;
-    private final int layerSize, embeddingSize, tailStart, tailSize;
+    private final int layerSize;
+    /** The tensors outside the blocks, each widened whole: the embedding, the final norm, an untied head. */
+    private final List<Tensor> outside = new ArrayList<>();
+    private final int[] outsideAt;
 
     DeviceWeights(Parameters p, int rounding) {
         this.rounding = rounding;
         layout = p.layout();
         layerSize = layerSize(layout);
-        embeddingSize = layout.embedding().size();
-        tailStart = layout.finalNorm().offset();
-        tailSize = (int) (layout.totalSize() - tailStart);
+        outside.add(layout.embedding());
+        outside.add(layout.finalNorm());
+        if (!layout.tied()) outside.add(layout.head());
+        outsideAt = new int[outside.size()];
+        for (int i = 0, at = layerSize; i < outsideAt.length; at += outside.get(i).size(), i++) outsideAt[i] = at;
         if (p.dtype() == ParamDtype.F32) {
+            if (layout.segments() > 1) {
+                throw new IllegalArgumentException(String.format(java.util.Locale.ROOT, "--backend tornado keeps fp32 weights in one array "
+                        + "of at most 2^31 values; this model has %,d (use --param-dtype bf16, which the device holds in segments)",
+                        layout.totalSize()));
+            }
             params = p.flat();
             halves = null;
         } else if (p.dtype() == ParamDtype.BF16) {
-            halves = p.flatHalves();
+            halves = new short[layout.segments()][];
+            for (int s = 0; s < halves.length; s++) halves[s] = p.halves(s);
             params = new float[(int) workingCopySize(layout)];
         } else {
             throw new IllegalArgumentException("--backend tornado holds 16-bit weights as bf16; run --param-dtype " + p.dtype().id()
                     + " on --backend jvm, or use --param-dtype bf16");
         }
-        for (int l = 1; l < layout.blocks().size(); l++) {
-            if (layerStart(l) != layerStart(l - 1) + layerSize) throw new IllegalStateException("layer " + l + " does not follow layer " + (l - 1));
+        for (ParameterLayout.Block b : layout.blocks()) {
+            if (b.inputNorm().segment() != b.wDown().segment() || b.wDown().offset() + b.wDown().size() - b.inputNorm().offset() != layerSize) {
+                throw new IllegalStateException(b.inputNorm().name() + ": the layer does not lie whole in one segment");
+            }
         }
     }
 
@@ -56,7 +73,7 @@ final class DeviceWeights {
 
     /** Floats in the working copy of bf16 weights: one layer and the tensors outside the blocks. */
     static long workingCopySize(ParameterLayout layout) {
-        return layerSize(layout) + layout.embedding().size() + (layout.totalSize() - layout.finalNorm().offset());
+        return layerSize(layout) + layout.embedding().size() + layout.finalNorm().size() + (layout.tied() ? 0 : layout.head().size());
     }
 
     private static int layerSize(ParameterLayout layout) {
@@ -64,32 +81,47 @@ final class DeviceWeights {
         return first.wDown().offset() + first.wDown().size() - first.inputNorm().offset();
     }
 
-    /** Where layer l's tensors start among all the weights (the 16-bit array's offsets are the layout's). */
+    /** Where layer l's tensors start in their segment. */
     int layerStart(int l) {
         return layout.blocks().get(l).inputNorm().offset();
+    }
+
+    int layerSegment(int l) {
+        return layout.blocks().get(l).inputNorm().segment();
     }
 
     /** Where tensor t lies in {@link #params} while layer l is selected. */
     int offset(Tensor t, int l) {
         if (!half()) return t.offset();
-        if (t == layout.embedding()) return layerSize;
-        if (t.offset() >= tailStart) return layerSize + embeddingSize + (t.offset() - tailStart);
-        return t.offset() - layerStart(l);
+        int i = outside.indexOf(t);
+        return i >= 0 ? outsideAt[i] : t.offset() - layerStart(l);
     }
 
     int layerSize() {
         return layerSize;
     }
 
-    int embeddingSize() {
-        return embeddingSize;
+    /** The tensors outside the blocks that the working copy holds, in its order. */
+    List<Tensor> outside() {
+        return outside;
     }
 
-    int tailStart() {
-        return tailStart;
+    /** Where outside tensor i lies in the working copy. */
+    int outsideAt(int i) {
+        return outsideAt[i];
     }
 
-    int tailSize() {
-        return tailSize;
+    /** The index among all weights of segment s's first value: what its weights' random bits are drawn by. */
+    long segmentStart(int s) {
+        long start = 0;
+        for (int i = 0; i < s; i++) start += layout.segmentSize(i);
+        return start;
+    }
+
+    /** The segments that hold blocks, in order. */
+    List<Integer> layerSegments() {
+        List<Integer> out = new ArrayList<>();
+        for (int l = 0; l < layout.blocks().size(); l++) if (!out.contains(layerSegment(l))) out.add(layerSegment(l));
+        return out;
     }
 }

@@ -102,9 +102,12 @@ final class Graphs {
             }
             layerAt[l][Tasks.STORE] = l * d.storePerLayer;
             layerAt[l][Tasks.CACHE] = l * d.cachePerLayer;
-            layerAt[l][Tasks.LAYER_HALVES] = weights.layerStart(l);
-            layerAt[l][Tasks.EMBEDDING_HALVES] = layout.embedding().offset();
-            layerAt[l][Tasks.TAIL_HALVES] = weights.tailStart();
+            layerAt[l][Tasks.HALVES + 2 * Tasks.LAYER_PART] = weights.layerStart(l);
+            layerAt[l][Tasks.HALVES + 2 * Tasks.LAYER_PART + 1] = weights.layerSegment(l);
+            for (int i = 0; i < weights.outside().size(); i++) {
+                layerAt[l][Tasks.HALVES + 2 * (1 + i)] = weights.outside().get(i).offset();
+                layerAt[l][Tasks.HALVES + 2 * (1 + i) + 1] = weights.outside().get(i).segment();
+            }
         }
         selectLayer(0);
         inputsEveryStep = identitySet(d.targets);
@@ -223,10 +226,7 @@ final class Graphs {
         embed.task("embedding_lomo", Tasks::embeddingLomo, params, d.squares, d.dres, d.tokens, d.dlogits, d.lnf, d.hp, d.control,
                 d.at, cfg.hiddenSize(), cfg.vocabSize(), layout.tied() ? 1 : 0, d.n);
         embed.task("sum_squares", Tasks::sumSquares, d.partials, d.squares, d.control, d.squares.length);
-        if (weights.half()) {
-            narrow(embed, "embedding", Tasks.EMBEDDING_HALVES, weights.layerSize(), weights.embeddingSize());
-            narrow(embed, "tail", Tasks.TAIL_HALVES, weights.layerSize() + weights.embeddingSize(), weights.tailSize());
-        }
+        narrowOutsideBlocks(embed);
         return List.of(head.close(), block.close(), embed.close());
     }
 
@@ -378,24 +378,44 @@ final class Graphs {
 
     // ---- bf16 weights (DeviceWeights): the selected layer's working copy, and that of the tensors outside the blocks ----
 
+    /** The selected layer into the working copy: one task per segment holding layers, the layer's own doing the work. */
     private void widenLayer(Graph g) {
-        if (weights.half()) g.task("widen_layer", Tasks::widen, params, weights.halves, d.at, Tasks.LAYER_HALVES, 0, weights.layerSize());
+        if (!weights.half()) return;
+        for (int s : weights.layerSegments()) {
+            g.task("widen_layer_" + s, Tasks::widen, params, weights.halves[s], d.at, Tasks.LAYER_PART, s, 0, weights.layerSize());
+        }
     }
 
     /** After the updates (an updating pass only): the layer's working copy rounded back into its 16-bit weights. */
     private void narrowLayer(Graph g) {
-        if (weights.half()) narrow(g, "layer", Tasks.LAYER_HALVES, 0, weights.layerSize());
+        if (!weights.half()) return;
+        for (int s : weights.layerSegments()) narrow(g, "layer_" + s, Tasks.LAYER_PART, s, 0, weights.layerSize());
     }
 
     private void widenOutsideBlocks(Graph g) {
         if (!weights.half()) return;
-        g.task("widen_embedding", Tasks::widen, params, weights.halves, d.at, Tasks.EMBEDDING_HALVES, weights.layerSize(), weights.embeddingSize());
-        g.task("widen_tail", Tasks::widen, params, weights.halves, d.at, Tasks.TAIL_HALVES, weights.layerSize() + weights.embeddingSize(),
-                weights.tailSize());
+        for (int i = 0; i < weights.outside().size(); i++) {
+            Tensor t = weights.outside().get(i);
+            g.task("widen_" + partName(i), Tasks::widen, params, weights.halves[t.segment()], d.at, 1 + i, t.segment(), weights.outsideAt(i),
+                    t.size());
+        }
     }
 
-    private void narrow(Graph g, String what, int slot, int workAt, int len) {
-        g.task("narrow_" + what, Tasks::narrow, weights.halves, params, d.roundingKey, d.control, d.at, slot, workAt, weights.rounding, len);
+    private void narrowOutsideBlocks(Graph g) {
+        if (!weights.half()) return;
+        for (int i = 0; i < weights.outside().size(); i++) {
+            Tensor t = weights.outside().get(i);
+            narrow(g, partName(i), 1 + i, t.segment(), weights.outsideAt(i), t.size());
+        }
+    }
+
+    private static String partName(int outside) {
+        return new String[] {"embedding", "final_norm", "head"}[outside];
+    }
+
+    private void narrow(Graph g, String what, int part, int segment, int workAt, int len) {
+        g.task("narrow_" + what, Tasks::narrow, weights.halves[segment], params, d.roundingKey, d.control, d.at, part, segment,
+                weights.segmentStart(segment), workAt, weights.rounding, len);
     }
 
     /**

@@ -55,32 +55,42 @@ final class Tasks {
     /** {@code at[KEPT + role]}: where the norm pass keeps an RMSNorm weight's gradient for the replay. */
     static final int KEPT = CACHE + 1;
     /**
-     * With bf16 weights, where the 16-bit weights the working copy mirrors start ({@link DeviceWeights}): the
-     * layer's ({@code at[LAYER_HALVES]}), the embedding's and those of the tensors after the blocks.
+     * With bf16 weights, where the 16-bit weights of a part of the working copy lie ({@link DeviceWeights}):
+     * {@code at[HALVES + 2·part]} the offset in its segment, {@code at[HALVES + 2·part + 1]} the segment. Parts:
+     * {@link #LAYER_PART} (the selected layer), then each tensor outside the blocks.
      */
-    static final int LAYER_HALVES = KEPT + ROLES, EMBEDDING_HALVES = LAYER_HALVES + 1, TAIL_HALVES = LAYER_HALVES + 2;
-    static final int AT_SIZE = TAIL_HALVES + 1;
+    static final int HALVES = KEPT + ROLES, LAYER_PART = 0, PARTS = 4;
+    static final int AT_SIZE = HALVES + 2 * PARTS;
     /** The norm pass's sums are added up on the device into this many partial sums, which the host adds. */
     static final int PARTIAL_SUMS = 4096;
 
     // ---- bf16 weights: an fp32 working copy, widened before use and narrowed after the updates ----
 
-    /** {@code work[workAt + j] = halves[at[slot] + j]} widened, j < len. */
-    static void widen(float[] work, short[] halves, int[] at, int slot, int workAt, int len) {
+    /**
+     * {@code work[workAt + j]} = the part's 16-bit weight j widened, j < len, when the part lies in {@code segment}
+     * (the array {@code halves}; a graph holds one such task per segment its part may lie in).
+     */
+    static void widen(float[] work, short[] halves, int[] at, int part, int segment, int workAt, int len) {
         for (@Parallel int j = 0; j < len; j++) {
-            work[workAt + j] = Half.widenBf16(halves[at[slot] + j]);
+            if (at[HALVES + 2 * part + 1] == segment) {
+                work[workAt + j] = Half.widenBf16(halves[at[HALVES + 2 * part] + j]);
+            }
         }
     }
 
     /**
-     * The updating pass's last step: {@code halves[at[slot] + j] = work[workAt + j]} rounded as the JVM's LOMO rounds
-     * ({@code rounding}: {@link Half#NEAREST} or {@link Half#STOCHASTIC} with weight h's bits {@code random16(key, h)}).
+     * The updating pass's last step, the reverse of {@link #widen}: weight h of {@code segment} := its working copy
+     * rounded as the JVM's LOMO rounds ({@code rounding}: {@link Half#NEAREST}, or {@link Half#STOCHASTIC} with the
+     * bits {@code random16(key, start + h)}, {@code start} being the segment's first index among all weights).
      */
-    static void narrow(short[] halves, float[] work, long[] key, float[] control, int[] at, int slot, int workAt, int rounding, int len) {
+    static void narrow(short[] halves, float[] work, long[] key, float[] control, int[] at, int part, int segment, long start, int workAt,
+                       int rounding, int len) {
         for (@Parallel int j = 0; j < len; j++) {
             if (control[MODE] == UPDATE_PASS) {
-                int h = at[slot] + j;
-                halves[h] = Half.roundBf16(work[workAt + j], rounding, Half.random16(key[0], h));
+                if (at[HALVES + 2 * part + 1] == segment) {
+                    int h = at[HALVES + 2 * part] + j;
+                    halves[h] = Half.roundBf16(work[workAt + j], rounding, Half.random16(key[0], start + h));
+                }
             }
         }
     }
