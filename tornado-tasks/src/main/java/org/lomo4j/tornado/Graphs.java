@@ -81,7 +81,7 @@ final class Graphs {
         int slots = 0, keptSlots = 0;
         for (Tensor t : layout.tensors()) {
             squares.put(t, slots);
-            slots += squareSlots(layout, t);
+            slots += squareSlots(t);
             if (kept(t)) {
                 kept.put(t, keptSlots);
                 keptSlots += t.cols();
@@ -116,12 +116,11 @@ final class Graphs {
     }
 
     /**
-     * The norm pass's slots of a tensor: one per element of a vector, one per row of the embedding, and one per
-     * TILE × TILE work-group of the matrices {@link Tasks#matmulLomo} updates; {@link Tasks#sumSquares} adds them up.
+     * The norm pass's slots of a tensor: one per element of a vector, and one per TILE × TILE work-group of the
+     * matrices ({@link Tasks#matmulLomo}, {@link Tasks#embeddingLomo}); {@link Tasks#sumSquares} adds them up.
      */
-    private static int squareSlots(ParameterLayout layout, Tensor t) {
+    private static int squareSlots(Tensor t) {
         if (t.vector()) return t.cols();
-        if (t == layout.embedding()) return t.rows();
         return tiles(t.rows()) * tiles(t.cols());
     }
 
@@ -131,7 +130,7 @@ final class Graphs {
 
     static int squareSlots(ParameterLayout layout) {
         int slots = 0;
-        for (Tensor t : layout.tensors()) slots += squareSlots(layout, t);
+        for (Tensor t : layout.tensors()) slots += squareSlots(t);
         return slots;
     }
 
@@ -223,8 +222,9 @@ final class Graphs {
         Graph block = new Graph(BLOCK_BWD);
         blockBackward(block);
         Graph embed = new Graph(EMBED_BWD);
-        embed.task("embedding_lomo", Tasks::embeddingLomo, params, d.squares, d.dres, d.tokens, d.dlogits, d.lnf, d.hp, d.control,
-                d.at, cfg.hiddenSize(), cfg.vocabSize(), layout.tied() ? 1 : 0, d.n);
+        embed.task("embedding_lomo", Tasks::embeddingLomo, kernelContext, params, d.squares, d.dres, d.tokens, d.dlogits, d.lnf, d.hp,
+                d.control, d.at, cfg.hiddenSize(), cfg.vocabSize(), layout.tied() ? 1 : 0, d.n);
+        tiles(embed, "embedding_lomo", cfg.hiddenSize(), cfg.vocabSize());
         embed.task("sum_squares", Tasks::sumSquares, d.partials, d.squares, d.control, d.squares.length);
         narrowOutsideBlocks(embed);
         return List.of(head.close(), block.close(), embed.close());

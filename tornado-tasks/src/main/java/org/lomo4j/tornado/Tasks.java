@@ -496,32 +496,78 @@ final class Tasks {
     }
 
     /**
-     * The embedding table, row v: its gradient from the positions holding token v, plus, when the head is tied
-     * to it ({@code tied} = 1), the head's gradient {@code Σ_n dlogits[n, v] · lnf[n, i]}: the one weight used
-     * twice, updated once, after both uses. The norm pass sums row v's squares in thread (v, 0).
+     * The embedding table, in TILE × TILE work-groups of weights as {@link #matmulLomo}: weight (v, i)'s gradient is
+     * the sum of dx[n, i] over the positions n holding token v, plus, when the head is tied to it ({@code tied} = 1),
+     * the head's gradient {@code Σ_n dlogits[n, v] · lnf[n, i]}: the one weight used twice, updated once, after both
+     * uses. The group walks the positions TILE at a time through local memory (their tokens, dx, and dlogits and lnf
+     * when tied), each thread summing both parts in position order (the orders of {@code Embedding.weightGradElement}
+     * and {@code Matmul.weightGradElement}). The norm pass sums the group's g² to one slot, as the matrices do.
      */
-    static void embeddingLomo(float[] params, float[] squares, float[] dx, int[] tokens, float[] dlogits, float[] lnf, float[] hp,
-                              float[] control, int[] at, int c, int vocab, int tied, int n) {
-        for (@Parallel int v = 0; v < vocab; v++) {
-            for (@Parallel int i = 0; i < c; i++) {
-                if (control[MODE] == UPDATE_PASS) {
-                    Update.sgdElement(params, at[EMBEDDING] + v * c + i, embeddingGrad(dx, tokens, dlogits, lnf, c, vocab, tied, n, v, i), hp);
-                } else if (i == 0) {
+    static void embeddingLomo(KernelContext kc, float[] params, float[] squares, float[] dx, int[] tokens, float[] dlogits, float[] lnf,
+                              float[] hp, float[] control, int[] at, int c, int vocab, int tied, int n) {
+        int[] tokenTile = kc.allocateIntLocalArray(TILE);
+        float[] dxTile = kc.allocateFloatLocalArray(TILE * TILE);  // [position][column of the group]
+        float[] xTile = kc.allocateFloatLocalArray(TILE * TILE);   // lnf: [position][column of the group]
+        float[] dyTile = kc.allocateFloatLocalArray(TILE * TILE);  // dlogits: [position][row of the group]
+        float[] groupSums = kc.allocateFloatLocalArray(TILE * TILE);
+        int li = kc.localIdx;
+        int lo = kc.localIdy;
+        int i = kc.groupIdx * TILE + li;
+        int v = kc.groupIdy * TILE + lo;
+        int vLoad = kc.groupIdy * TILE + li;
+        float gEmbedding = 0f;
+        float gHead = 0f;
+        for (int n0 = 0; n0 < n; n0 += TILE) {
+            int position = n0 + lo;
+            float dxv = 0f;
+            float xv = 0f;
+            float dv = 0f;
+            if (position < n) {
+                if (i < c) {
+                    dxv = dx[position * c + i];
+                    if (tied == 1) xv = lnf[position * c + i];
+                }
+                if (tied == 1) {
+                    if (vLoad < vocab) dv = dlogits[position * vocab + vLoad];
+                }
+            }
+            if (li == 0) {
+                int tk = -1;
+                if (position < n) tk = tokens[position];
+                tokenTile[lo] = tk;
+            }
+            dxTile[lo * TILE + li] = dxv;
+            xTile[lo * TILE + li] = xv;
+            dyTile[lo * TILE + li] = dv;
+            kc.localBarrier();
+            for (int k = 0; k < TILE; k++) {
+                if (tokenTile[k] == v) gEmbedding += dxTile[k * TILE + li];
+                gHead += dyTile[k * TILE + lo] * xTile[k * TILE + li];
+            }
+            kc.localBarrier();
+        }
+        float g = gEmbedding;
+        if (tied == 1) g += gHead;
+        if (control[MODE] == UPDATE_PASS) {
+            if (v < vocab) {
+                if (i < c) Update.sgdElement(params, at[EMBEDDING] + v * c + i, g, hp);
+            }
+        } else {
+            float sq = 0f;
+            if (v < vocab) {
+                if (i < c) sq = g * g;
+            }
+            groupSums[lo * TILE + li] = sq;
+            kc.localBarrier();
+            if (li == 0) {
+                if (lo == 0) {
                     float s = 0f;
-                    for (int j = 0; j < c; j++) {
-                        float g = embeddingGrad(dx, tokens, dlogits, lnf, c, vocab, tied, n, v, j);
-                        s += g * g;
+                    for (int k = 0; k < TILE * TILE; k++) {
+                        s += groupSums[k];
                     }
-                    squares[at[SQUARES + EMBEDDING] + v] = s;
+                    squares[at[SQUARES + EMBEDDING] + kc.groupIdy * ((c + TILE - 1) / TILE) + kc.groupIdx] = s;
                 }
             }
         }
-    }
-
-    private static float embeddingGrad(float[] dx, int[] tokens, float[] dlogits, float[] lnf, int c, int vocab, int tied, int n,
-                                       int v, int i) {
-        float g = Embedding.weightGradElement(dx, tokens, n, c, v, i);
-        if (tied == 1) g += Matmul.weightGradElement(dlogits, lnf, n, c, vocab, v, i);
-        return g;
     }
 }
