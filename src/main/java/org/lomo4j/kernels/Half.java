@@ -98,28 +98,20 @@ public final class Half {
         return (z >> k) ^ ((z >> 63) << (64 - k));
     }
 
-    // ---- bfloat16 in arithmetic alone, for device kernels ----
+    // ---- bfloat16 for device kernels ----
     // TornadoVM's OpenCL backend cannot reinterpret bits (Float.intBitsToFloat, floatToRawIntBits), so a device
-    // converts with fields and exact multiplications by powers of two. It also mistranslates conditions joined
-    // by || and &&, so these use plain ifs. HalfTest holds them equal to the bit forms above for every bf16
-    // value and for roundings of many floats; TornadoBackendTest does the same on a device.
+    // widens by table and rounds with exact multiplications by powers of two. It also mistranslates conditions
+    // joined by || and &&, so these use plain ifs. HalfTest holds the rounding equal to the bit forms above for
+    // many floats; TornadoBackendTest checks both on a device.
 
-    /** {@link #toFloat} of a bf16 value, without reinterpreting bits. */
-    public static float widenBf16(short h) {
-        // The fields in float arithmetic (exact here): Graal narrows integer arithmetic on a short to masks and
-        // shifts of the short, which the backend emits without their zero-extension, losing the sign bit's removal.
-        float rest = h;
-        if (h < 0) rest = rest + 32768f;  // the magnitude's bits
-        int exponent = (int) (rest * (1f / 128f));
-        int mantissa = (int) (rest - exponent * 128f);
-        float v = (128 + mantissa) * pow2(exponent - 134);  // (1 + mantissa / 128) · 2^(exponent − 127)
-        if (exponent == 0) v = mantissa * pow2(-133);        // subnormal
-        if (exponent == 255) {
-            v = Float.POSITIVE_INFINITY;
-            if (mantissa != 0) v = mantissa * 0f * Float.POSITIVE_INFINITY;  // NaN: the backend cannot print a NaN constant
-        }
-        if (h < 0) v = -v;
-        return v;
+    /**
+     * Every bf16 value widened, for device kernels: {@code values[h + 32768] = toFloat(h, BF16)} for each short h. A
+     * device widens by looking a weight up here (exactly the JVM's widening, NaNs included) rather than computing it.
+     */
+    public static float[] bf16Values() {
+        float[] values = new float[1 << 16];
+        for (int h = Short.MIN_VALUE; h <= Short.MAX_VALUE; h++) values[h + 32768] = toFloat((short) h, BF16);
+        return values;
     }
 
     /**
@@ -148,8 +140,66 @@ public final class Half {
                     down = (int) q;
                     cut = (q - down) * 65536f;
                 } else {
-                    int e = exponentOf(a);
-                    float q = a * pow2(-e) * 128f;  // in [128, 256): the 8 significant bits, then the 16 cut off
+                    // a = s · 2^e with s in [1, 2): halving or doubling in strides of 64, 32, …, 1, by exact constants.
+                    int e = 0;
+                    float s = a;
+                    if (s >= 0x1p64f) {
+                        s *= 0x1p-64f;
+                        e += 64;
+                    }
+                    if (s < 0x1p-63f) {
+                        s *= 0x1p64f;
+                        e -= 64;
+                    }
+                    if (s >= 0x1p32f) {
+                        s *= 0x1p-32f;
+                        e += 32;
+                    }
+                    if (s < 0x1p-31f) {
+                        s *= 0x1p32f;
+                        e -= 32;
+                    }
+                    if (s >= 0x1p16f) {
+                        s *= 0x1p-16f;
+                        e += 16;
+                    }
+                    if (s < 0x1p-15f) {
+                        s *= 0x1p16f;
+                        e -= 16;
+                    }
+                    if (s >= 0x1p8f) {
+                        s *= 0x1p-8f;
+                        e += 8;
+                    }
+                    if (s < 0x1p-7f) {
+                        s *= 0x1p8f;
+                        e -= 8;
+                    }
+                    if (s >= 0x1p4f) {
+                        s *= 0x1p-4f;
+                        e += 4;
+                    }
+                    if (s < 0x1p-3f) {
+                        s *= 0x1p4f;
+                        e -= 4;
+                    }
+                    if (s >= 0x1p2f) {
+                        s *= 0x1p-2f;
+                        e += 2;
+                    }
+                    if (s < 0x1p-1f) {
+                        s *= 0x1p2f;
+                        e -= 2;
+                    }
+                    if (s >= 2f) {
+                        s *= 0.5f;
+                        e += 1;
+                    }
+                    if (s < 1f) {
+                        s *= 2f;
+                        e -= 1;
+                    }
+                    float q = s * 128f;  // in [128, 256): the 8 significant bits, then the 16 cut off
                     int m = (int) q;
                     down = (e + 127) * 128 + (m - 128);
                     cut = (q - m) * 65536f;
@@ -165,68 +215,6 @@ public final class Half {
             bits = down + up + sign;
         }
         return (short) bits;
-    }
-
-    /** 2^k for −149 ≤ k ≤ 127, exactly, by multiplications alone. */
-    static float pow2(int k) {
-        float base = 2f;
-        int m = k;
-        if (k < 0) {
-            base = 0.5f;
-            m = -k;
-        }
-        float b2 = base * base, b4 = b2 * b2, b8 = b4 * b4, b16 = b8 * b8, b32 = b16 * b16, b64 = b32 * b32;
-        float p = 1f;
-        if (m >= 128) {
-            p = p * b64 * b64;
-            m -= 128;
-        }
-        if (m >= 64) {
-            p *= b64;
-            m -= 64;
-        }
-        if (m >= 32) {
-            p *= b32;
-            m -= 32;
-        }
-        if (m >= 16) {
-            p *= b16;
-            m -= 16;
-        }
-        if (m >= 8) {
-            p *= b8;
-            m -= 8;
-        }
-        if (m >= 4) {
-            p *= b4;
-            m -= 4;
-        }
-        if (m >= 2) {
-            p *= b2;
-            m -= 2;
-        }
-        if (m >= 1) p *= base;
-        return p;
-    }
-
-    /** e with 2^e ≤ a < 2^(e+1), for a normal positive float, by halving or doubling in power-of-two strides. */
-    static int exponentOf(float a) {
-        int e = 0;
-        float s = a;
-        int stride = 64;
-        for (int i = 0; i < 7; i++) {
-            float up = pow2(stride);
-            if (s >= up) {
-                s *= pow2(-stride);
-                e += stride;
-            }
-            if (s * up < 2f) {
-                s *= up;
-                e -= stride;
-            }
-            stride = stride / 2;
-        }
-        return e;
     }
 
     /** {@code dst[dOff ..] = src[sOff ..]} widened, {@code len} values. */

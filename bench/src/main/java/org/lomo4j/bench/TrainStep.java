@@ -8,6 +8,7 @@ import org.lomo4j.memory.MemoryLedger;
 import org.lomo4j.model.Batch;
 import org.lomo4j.model.LlamaConfig;
 import org.lomo4j.model.LlamaModel;
+import org.lomo4j.model.ParamDtype;
 import org.lomo4j.optim.LrSchedule;
 import org.lomo4j.optim.Optimizer;
 import org.lomo4j.optim.OptimizerConfig;
@@ -70,6 +71,10 @@ public class TrainStep {
     @Param({"8x128"})
     public String batch;
 
+    /** How the weights are stored: {@code f32}, {@code bf16} (both backends) or {@code f16} (JVM only). */
+    @Param({"f32"})
+    public String dtype;
+
     /** Activation checkpointing (JVM only): {@code -p checkpointing=false,true} measures what recomputing blocks costs. */
     @Param({"false"})
     public boolean checkpointing;
@@ -85,7 +90,7 @@ public class TrainStep {
         int b = Integer.parseInt(p[0]), t = Integer.parseInt(p[1]);
         LlamaConfig cfg = LlamaConfig.load(Path.of(config));
         par = new Parallel(Runtime.getRuntime().availableProcessors());
-        LlamaModel model = LlamaModel.initialize(cfg, 1, par, new MemoryLedger());
+        LlamaModel model = LlamaModel.initialize(cfg, ParamDtype.parse(dtype, "dtype"), 1, par, new MemoryLedger());
         boolean clip = optimizer.equals("lomo-clip");
         OptimizerConfig oc = OptimizerConfig.of(OptimizerConfig.Kind.parse(clip ? "lomo" : optimizer), LrSchedule.constant(0.01));
         if (clip) oc = oc.withClipNorm(1.0);

@@ -142,15 +142,10 @@ final class DeviceBuffers {
         long normPass = keep ? Graphs.squareSlots(layout) + Graphs.keptSlots(layout) + Tasks.PARTIAL_SUMS : 3;  // squares, kept, partials
         long scratch = 2L * (seq * c.headDim() / 2) + Tasks.AT_SIZE + Update.SIZE + Tasks.CONTROL_SIZE + normPass;
         MemoryLedger planned = new MemoryLedger();
-        planned.count(Category.PARAMETERS, weightBytes(layout, dtype));
+        planned.count(Category.PARAMETERS, DeviceWeights.plannedBytes(layout, dtype));
         planned.count(Category.ACTIVATIONS, 4L * acts);
         planned.count(Category.SCRATCH, 4L * scratch + 8);
         return planned;
-    }
-
-    /** The weights on the device: fp32, or bf16 with the fp32 working copy ({@link DeviceWeights}). */
-    static long weightBytes(ParameterLayout layout, ParamDtype dtype) {
-        return dtype == ParamDtype.F32 ? 4L * layout.totalSize() : 2L * layout.totalSize() + 4L * DeviceWeights.workingCopySize(layout);
     }
 
     /**

@@ -1,5 +1,6 @@
 package org.lomo4j.tornado;
 
+import org.lomo4j.kernels.Half;
 import org.lomo4j.model.ParamDtype;
 import org.lomo4j.model.ParameterLayout;
 import org.lomo4j.model.Parameters;
@@ -27,6 +28,8 @@ final class DeviceWeights {
     final float[] params;
     /** The 16-bit weights, the model's own arrays, one per segment; null with fp32 weights. */
     final short[][] halves;
+    /** Every bf16 value widened, what {@link Tasks#widen} looks weights up in; null with fp32 weights. */
+    final float[] bf16Values;
     /** How an updating pass narrows: {@code Half.NEAREST} or {@code Half.STOCHASTIC}. */
     final int rounding;
     private final ParameterLayout layout;
@@ -52,10 +55,12 @@ final class DeviceWeights {
             }
             params = p.flat();
             halves = null;
+            bf16Values = null;
         } else if (p.dtype() == ParamDtype.BF16) {
             halves = new short[layout.segments()][];
             for (int s = 0; s < halves.length; s++) halves[s] = p.halves(s);
-            params = new float[(int) workingCopySize(layout)];
+            params = new float[(int) workingCopy(layout)];
+            bf16Values = Half.bf16Values();
         } else {
             throw new IllegalArgumentException("--backend tornado holds 16-bit weights as bf16; run --param-dtype " + p.dtype().id()
                     + " on --backend jvm, or use --param-dtype bf16");
@@ -71,8 +76,26 @@ final class DeviceWeights {
         return halves != null;
     }
 
+    /** The device bytes of {@code dtype} weights for {@code layout}, planned without allocating (see {@link #deviceBytes()}). */
+    static long plannedBytes(ParameterLayout layout, ParamDtype dtype) {
+        return dtype == ParamDtype.F32 ? 4L * layout.totalSize() : 2L * layout.totalSize() + 4L * (workingCopy(layout) + (1 << 16));
+    }
+
+    /** What these weights take on the device: the fp32 array, or the bf16 segments, the working copy and the widening table. */
+    long deviceBytes() {
+        if (!half()) return 4L * params.length;
+        long bytes = 4L * (params.length + bf16Values.length);
+        for (short[] h : halves) bytes += 2L * h.length;
+        return bytes;
+    }
+
+    /** What the host holds for them beyond the model's own arrays: TornadoVM's host side of the working copy and the table. */
+    long hostMirrorBytes() {
+        return half() ? 4L * (params.length + bf16Values.length) : 0;
+    }
+
     /** Floats in the working copy of bf16 weights: one layer and the tensors outside the blocks. */
-    static long workingCopySize(ParameterLayout layout) {
+    private static long workingCopy(ParameterLayout layout) {
         return layerSize(layout) + layout.embedding().size() + layout.finalNorm().size() + (layout.tied() ? 0 : layout.head().size());
     }
 

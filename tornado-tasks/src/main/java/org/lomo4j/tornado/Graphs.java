@@ -31,7 +31,9 @@ import java.util.function.IntFunction;
  * ({@link #selectLayer}); the block works on one set of activations, saved to the layer's region of the store
  * at the end of its forward and restored at the start of its backward. Each graph's tasks are the JVM
  * backend's steps in the same order ({@code LlamaModel.blockForward} / {@code blockBackward}), so the two can
- * be read side by side.
+ * be read side by side. With bf16 weights ({@link DeviceWeights}) each block graph begins by widening its layer
+ * into the fp32 working copy and an updating one ends by narrowing it back; {@code embed_fwd} widens the tensors
+ * outside the blocks and {@code embed_bwd} narrows them.
  *
  * <p>Residency: an array is copied to the device once, by the first graph that uses it (the weights, the RoPE
  * tables, and zeroed activations), and stays there. TornadoVM hands device buffers from one graph to the
@@ -382,7 +384,8 @@ final class Graphs {
     private void widenLayer(Graph g) {
         if (!weights.half()) return;
         for (int s : weights.layerSegments()) {
-            g.task("widen_layer_" + s, Tasks::widen, params, weights.halves[s], d.at, Tasks.LAYER_PART, s, 0, weights.layerSize());
+            g.task("widen_layer_" + s, Tasks::widen, params, weights.halves[s], weights.bf16Values, d.at, Tasks.LAYER_PART, s, 0,
+                    weights.layerSize());
         }
     }
 
@@ -396,8 +399,8 @@ final class Graphs {
         if (!weights.half()) return;
         for (int i = 0; i < weights.outside().size(); i++) {
             Tensor t = weights.outside().get(i);
-            g.task("widen_" + partName(i), Tasks::widen, params, weights.halves[t.segment()], d.at, 1 + i, t.segment(), weights.outsideAt(i),
-                    t.size());
+            g.task("widen_" + partName(i), Tasks::widen, params, weights.halves[t.segment()], weights.bf16Values, d.at, 1 + i, t.segment(),
+                    weights.outsideAt(i), t.size());
         }
     }
 

@@ -68,12 +68,14 @@ final class Tasks {
 
     /**
      * {@code work[workAt + j]} = the part's 16-bit weight j widened, j < len, when the part lies in {@code segment}
-     * (the array {@code halves}; a graph holds one such task per segment its part may lie in).
+     * (the array {@code halves}; a graph holds one such task per segment its part may lie in). Widened by looking
+     * the bits up in {@code bf16Values} ({@link Half#bf16Values}).
      */
-    static void widen(float[] work, short[] halves, int[] at, int part, int segment, int workAt, int len) {
+    static void widen(float[] work, short[] halves, float[] bf16Values, int[] at, int part, int segment, int workAt, int len) {
         for (@Parallel int j = 0; j < len; j++) {
             if (at[HALVES + 2 * part + 1] == segment) {
-                work[workAt + j] = Half.widenBf16(halves[at[HALVES + 2 * part] + j]);
+                // The index through a float: as int arithmetic on a short, the backend computed it in 16 bits and overflowed.
+                work[workAt + j] = bf16Values[(int) (halves[at[HALVES + 2 * part] + j] + 32768f)];
             }
         }
     }

@@ -95,7 +95,7 @@ final class TornadoForward implements Backend.Forward {
     private Plan build(int batchSize) {
         DeviceBuffers d = new DeviceBuffers(model.config(), model.layout(), batchSize, seq, false);
         DeviceWeights weights = new DeviceWeights(model.parameters(), Half.NEAREST);  // never narrowed: forward updates nothing
-        d.account(model.ledger(), weights.half() ? 4L * weights.params.length : 0);  // the host's copies of the device buffers
+        d.account(model.ledger(), weights.hostMirrorBytes());  // the host's copies of the device buffers
         Graphs graphs = new Graphs(model.config(), model.layout(), weights, d);
         List<TaskGraph> all = new ArrayList<>(graphs.forward(false));
         all.addAll(graphs.decode());

@@ -53,9 +53,8 @@ final class TornadoLomo extends Optimizer {
         }
         weights = new DeviceWeights(model.parameters(), config.rounding().code);
         d = new DeviceBuffers(model.config(), model.layout(), batch, seq, true);
-        d.account(deviceMemory, DeviceBuffers.weightBytes(model.layout(), model.parameters().dtype()));
-        // TornadoVM maps Java arrays: the host holds a copy of every device buffer (and of a bf16 working copy).
-        d.account(model.ledger(), weights.half() ? 4L * weights.params.length : 0);
+        d.account(deviceMemory, weights.deviceBytes());
+        d.account(model.ledger(), weights.hostMirrorBytes());  // TornadoVM maps Java arrays: the host holds a copy of every device buffer
         graphs = new Graphs(model.config(), model.layout(), weights, d);
         List<TaskGraph> all = new ArrayList<>(graphs.forward(true));
         all.addAll(graphs.backward());
