@@ -3,6 +3,7 @@ package org.lomo4j.tornado;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.lomo4j.TinyModels;
 import org.lomo4j.backend.Backend;
 import org.lomo4j.backend.DeviceProfile;
@@ -27,6 +28,9 @@ import uk.ac.manchester.tornado.api.TaskGraph;
 import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
 import uk.ac.manchester.tornado.api.enums.DataTransferMode;
 import uk.ac.manchester.tornado.api.runtime.TornadoRuntimeProvider;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -218,6 +222,30 @@ class TornadoBackendTest {
                 assertTrue(moved > want.length / 4, "the steps must move many weights: " + what);
             }
         }
+    }
+
+    /**
+     * A bf16 run on the device, stopped at a checkpoint and resumed, ends with the straight run's weights byte for
+     * byte (the step's rounding key and learning rate come back with the checkpoint), and saving a checkpoint along
+     * the way changes nothing either. Through the CLI, as a user runs it, on the built-in tiny-1m.
+     */
+    @Test
+    void aResumedBf16RunEndsWithTheStraightRunsWeights(@TempDir Path dir) throws java.io.IOException {
+        String[] run = {"train", "--backend", "tornado", "--param-dtype", "bf16", "--batch", "8", "--seq", "16", "--clip-norm", "1.0",
+                "--steps", "4", "--no-eval", "--out"};
+        assertEquals(0, org.lomo4j.cli.Main.run(with(run, dir.resolve("straight").toString())));
+        assertEquals(0, org.lomo4j.cli.Main.run(with(run, dir.resolve("split").toString(), "--checkpoint-every", "2")));
+        assertEquals(0, org.lomo4j.cli.Main.run("train", "--backend", "tornado", "--resume", dir.resolve("split/step-000002").toString(),
+                "--steps", "4", "--out", dir.resolve("resumed").toString()));
+        byte[] straight = Files.readAllBytes(dir.resolve("straight/step-000004/model.safetensors"));
+        assertArrayEquals(straight, Files.readAllBytes(dir.resolve("split/step-000004/model.safetensors")), "checkpointing along the way");
+        assertArrayEquals(straight, Files.readAllBytes(dir.resolve("resumed/step-000004/model.safetensors")), "resumed at step 2");
+    }
+
+    private static String[] with(String[] args, String... more) {
+        String[] out = java.util.Arrays.copyOf(args, args.length + more.length);
+        System.arraycopy(more, 0, out, args.length, more.length);
+        return out;
     }
 
     /** The model's bf16 weights copied into a layout whose segments hold at most two layers. */
