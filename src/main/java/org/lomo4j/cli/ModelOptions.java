@@ -76,16 +76,10 @@ final class ModelOptions {
     }
 
     /** What a device backend cannot run yet: fails naming the flag. */
-    static void requireDeviceSupport(Backend device, org.lomo4j.model.LlamaConfig cfg, ParamDtype dtype) {
+    static void requireDeviceSupport(Backend device, org.lomo4j.model.LlamaConfig cfg) {
         if (device != null && cfg.qkNorm()) {
             throw new IllegalArgumentException("--backend " + device.name() + ": Qwen3's per-head q/k norms have no device kernels yet; "
                     + "use --backend jvm");
-        }
-        long params = device == null || dtype != ParamDtype.F32 ? 0 : new org.lomo4j.model.ParameterLayout(cfg).totalSize();
-        if (params > Integer.MAX_VALUE - 8) {
-            throw new IllegalArgumentException(String.format(java.util.Locale.ROOT, "--backend %s keeps fp32 weights in one array of at "
-                    + "most 2^31 values; this model has %,d parameters (use --param-dtype bf16, which it holds in segments)", device.name(),
-                    params));
         }
     }
 
@@ -93,7 +87,7 @@ final class ModelOptions {
     Backend.Forward forward(LlamaModel model, int maxSeq) {
         Backend b = deviceBackend();
         if (b == null) return null;
-        requireDeviceSupport(b, model.config(), model.parameters().dtype());
+        requireDeviceSupport(b, model.config());
         System.out.println("kernels  " + describeKernels(b));
         return b.forward(model, device, Math.min(maxSeq, model.config().maxPositionEmbeddings()));
     }

@@ -207,7 +207,7 @@ final class TrainCommand implements Callable<Integer> {
                 }
             }
             Backend device = modelOptions.deviceBackend();
-            ModelOptions.requireDeviceSupport(device, cfg, modelOptions.paramDtype());
+            ModelOptions.requireDeviceSupport(device, cfg);
             // The output directory before the data: locked, writable, and this run's to write (a dry run writes nothing).
             try (RunDirectory runDir = dryRun ? null : RunDirectory.lock(out)) {
                 boolean sameRun = sourceRun != null && Files.exists(out) && Files.isSameFile(sourceRun, out);

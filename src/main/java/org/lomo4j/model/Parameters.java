@@ -74,6 +74,11 @@ public final class Parameters {
         return floats[0];
     }
 
+    /** Segment s's fp32 array: what the TornadoVM backend holds for fp32 weights in segments. */
+    public float[] floats(int segment) {
+        return floats[segment];
+    }
+
     /** Segment s's 16-bit array: what the TornadoVM backend holds with bf16 weights. */
     public short[] halves(int segment) {
         return halves[segment];

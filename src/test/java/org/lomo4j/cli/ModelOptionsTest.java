@@ -5,7 +5,6 @@ import org.lomo4j.backend.Backend;
 import org.lomo4j.memory.MemoryLedger;
 import org.lomo4j.model.LlamaConfig;
 import org.lomo4j.model.LlamaModel;
-import org.lomo4j.model.ParamDtype;
 import org.lomo4j.optim.Optimizer;
 import org.lomo4j.optim.OptimizerConfig;
 
@@ -51,18 +50,16 @@ class ModelOptionsTest {
     };
 
     /**
-     * A device keeps fp32 weights in one array: a 7B model in fp32 is refused before anything is loaded, naming its size
-     * and the way out; in bf16 (held in segments) it is not, nor on the JVM.
+     * A device takes a 7B model (past one array's 2^31 values, held in segments); what it cannot run, Qwen3's q/k
+     * norms, is refused before anything is loaded, naming the flag.
      */
     @Test
-    void aDeviceRefusesFp32ModelsPastOneArray() {
-        LlamaConfig llama7b = LlamaConfig.load(Path.of("models/llama-2-7b/config.json"));
-        ModelOptions.requireDeviceSupport(DEVICE, LlamaConfig.load(Path.of("models/bench-24m/config.json")), ParamDtype.F32);
-        var e = assertThrows(IllegalArgumentException.class, () -> ModelOptions.requireDeviceSupport(DEVICE, llama7b, ParamDtype.F32));
-        assertEquals("--backend tornado keeps fp32 weights in one array of at most 2^31 values; this model has 6,738,415,616 "
-                + "parameters (use --param-dtype bf16, which it holds in segments)", e.getMessage());
-        ModelOptions.requireDeviceSupport(DEVICE, llama7b, ParamDtype.BF16);
-        ModelOptions.requireDeviceSupport(null, llama7b, ParamDtype.F32);  // the JVM's: no limit
+    void aDeviceRefusesOnlyWhatItHasNoKernelsFor() {
+        ModelOptions.requireDeviceSupport(DEVICE, LlamaConfig.load(Path.of("models/llama-2-7b/config.json")));
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> ModelOptions.requireDeviceSupport(DEVICE, LlamaConfig.load(Path.of("models/qwen3-0.6b/config.json"))));
+        assertEquals("--backend tornado: Qwen3's per-head q/k norms have no device kernels yet; use --backend jvm", e.getMessage());
+        ModelOptions.requireDeviceSupport(null, LlamaConfig.load(Path.of("models/qwen3-0.6b/config.json")));  // the JVM runs it
     }
 
     /** bf16 weights run on a device; float16's, which need the JVM's loss scaling, are refused naming the flag. */

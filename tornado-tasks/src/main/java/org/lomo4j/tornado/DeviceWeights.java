@@ -10,10 +10,11 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The weights as the device holds them. With fp32 weights the kernels read and update the model's flat array
- * itself (one segment: below 2^31 weights). With bf16 weights the device holds the model's 16-bit segments
- * ({@link #halves}, as many as the model has: a 7B model is four) and an fp32 working copy ({@link #params}) of
- * one layer and of the tensors outside the blocks. Each block graph first widens its layer into the copy
+ * The weights as the device holds them. With fp32 weights in one segment (below 2^31 weights) the kernels read and
+ * update the model's flat array itself. Otherwise the device holds the model's segments ({@link #halves} for bf16,
+ * {@link #floats} for fp32; as many as the model has: a 7B model is four) and an fp32 working copy ({@link #params})
+ * of one layer and of the tensors outside the blocks. fp32 segments are copied in and out ({@link Tasks#copyIn},
+ * {@link Tasks#copyOut}); bf16 ones widened and narrowed as follows. Each block graph first widens its layer into the copy
  * ({@link Tasks#widen}), the kernels run on it unchanged, and an updating pass narrows it back ({@link Tasks#narrow})
  * with the JVM's rounding (each weight's random bits from the step's key and its index among all weights). So a
  * weight is widened, updated in fp32 and narrowed once per step, as {@code Update.sgdRowHalf} does, while the
@@ -28,6 +29,8 @@ final class DeviceWeights {
     final float[] params;
     /** The 16-bit weights, the model's own arrays, one per segment; null with fp32 weights. */
     final short[][] halves;
+    /** fp32 weights in more than one segment, the model's own arrays; null otherwise. */
+    final float[][] floats;
     /** Every bf16 value widened, what {@link Tasks#widen} looks weights up in; null with fp32 weights. */
     final float[] bf16Values;
     /** How an updating pass narrows: {@code Half.NEAREST} or {@code Half.STOCHASTIC}. */
@@ -47,19 +50,22 @@ final class DeviceWeights {
         if (!layout.tied()) outside.add(layout.head());
         outsideAt = new int[outside.size()];
         for (int i = 0, at = layerSize; i < outsideAt.length; at += outside.get(i).size(), i++) outsideAt[i] = at;
-        if (p.dtype() == ParamDtype.F32) {
-            if (layout.segments() > 1) {
-                throw new IllegalArgumentException(String.format(java.util.Locale.ROOT, "--backend tornado keeps fp32 weights in one array "
-                        + "of at most 2^31 values; this model has %,d (use --param-dtype bf16, which the device holds in segments)",
-                        layout.totalSize()));
-            }
+        if (p.dtype() == ParamDtype.F32 && layout.segments() == 1) {
             params = p.flat();
+            halves = null;
+            floats = null;
+            bf16Values = null;
+        } else if (p.dtype() == ParamDtype.F32) {
+            floats = new float[layout.segments()][];
+            for (int s = 0; s < floats.length; s++) floats[s] = p.floats(s);
+            params = new float[(int) workingCopy(layout)];
             halves = null;
             bf16Values = null;
         } else if (p.dtype() == ParamDtype.BF16) {
             halves = new short[layout.segments()][];
             for (int s = 0; s < halves.length; s++) halves[s] = p.halves(s);
             params = new float[(int) workingCopy(layout)];
+            floats = null;
             bf16Values = Half.bf16Values();
         } else {
             throw new IllegalArgumentException("--backend tornado holds 16-bit weights as bf16; run --param-dtype " + p.dtype().id()
@@ -76,22 +82,36 @@ final class DeviceWeights {
         return halves != null;
     }
 
-    /** The device bytes of {@code dtype} weights for {@code layout}, planned without allocating (see {@link #deviceBytes()}). */
-    static long plannedBytes(ParameterLayout layout, ParamDtype dtype) {
-        return dtype == ParamDtype.F32 ? 4L * layout.totalSize() : 2L * layout.totalSize() + 4L * (workingCopy(layout) + (1 << 16));
+    /** Whether the kernels run on a working copy (weights in bf16, or fp32 in segments) rather than the weights. */
+    boolean copied() {
+        return halves != null || floats != null;
     }
 
-    /** What these weights take on the device: the fp32 array, or the bf16 segments, the working copy and the widening table. */
+    /** The arrays the model's weights live in on the host, what a sync brings back. */
+    Object[] segments() {
+        return half() ? halves : floats != null ? floats : new Object[] {params};
+    }
+
+    /** The device bytes of {@code dtype} weights for {@code layout}, planned without allocating (see {@link #deviceBytes()}). */
+    static long plannedBytes(ParameterLayout layout, ParamDtype dtype) {
+        if (dtype == ParamDtype.F32) return 4L * layout.totalSize() + (layout.segments() > 1 ? 4L * workingCopy(layout) : 0);
+        return 2L * layout.totalSize() + 4L * (workingCopy(layout) + (1 << 16));
+    }
+
+    /** What these weights take on the device: the fp32 array, or the segments, the working copy and bf16's widening table. */
     long deviceBytes() {
-        if (!half()) return 4L * params.length;
-        long bytes = 4L * (params.length + bf16Values.length);
-        for (short[] h : halves) bytes += 2L * h.length;
+        long bytes = 4L * params.length;
+        if (floats != null) for (float[] f : floats) bytes += 4L * f.length;
+        if (half()) {
+            bytes += 4L * bf16Values.length;
+            for (short[] h : halves) bytes += 2L * h.length;
+        }
         return bytes;
     }
 
-    /** What the host holds for them beyond the model's own arrays: TornadoVM's host side of the working copy and the table. */
+    /** What the host holds for them beyond the model's own arrays: TornadoVM's host side of a working copy and of the table. */
     long hostMirrorBytes() {
-        return half() ? 4L * (params.length + bf16Values.length) : 0;
+        return (copied() ? 4L * params.length : 0) + (half() ? 4L * bf16Values.length : 0);
     }
 
     /** Floats in the working copy of bf16 weights: one layer and the tensors outside the blocks. */
@@ -115,7 +135,7 @@ final class DeviceWeights {
 
     /** Where tensor t lies in {@link #params} while layer l is selected. */
     int offset(Tensor t, int l) {
-        if (!half()) return t.offset();
+        if (!copied()) return t.offset();
         int i = outside.indexOf(t);
         return i >= 0 ? outsideAt[i] : t.offset() - layerStart(l);
     }

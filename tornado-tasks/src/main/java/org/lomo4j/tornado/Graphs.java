@@ -31,9 +31,9 @@ import java.util.function.IntFunction;
  * ({@link #selectLayer}); the block works on one set of activations, saved to the layer's region of the store
  * at the end of its forward and restored at the start of its backward. Each graph's tasks are the JVM
  * backend's steps in the same order ({@code LlamaModel.blockForward} / {@code blockBackward}), so the two can
- * be read side by side. With bf16 weights ({@link DeviceWeights}) each block graph begins by widening its layer
- * into the fp32 working copy and an updating one ends by narrowing it back; {@code embed_fwd} widens the tensors
- * outside the blocks and {@code embed_bwd} narrows them.
+ * be read side by side. With a working copy ({@link DeviceWeights}: bf16 weights, or fp32 in segments) each block
+ * graph begins by filling it with its layer and an updating one ends by writing it back; {@code embed_fwd} fills
+ * the tensors outside the blocks and {@code embed_bwd} writes them back.
  *
  * <p>Residency: an array is copied to the device once, by the first graph that uses it (the weights, the RoPE
  * tables, and zeroed activations), and stays there. TornadoVM hands device buffers from one graph to the
@@ -190,7 +190,7 @@ final class Graphs {
 
     private List<TaskGraph> forward(Pass pass, String embedName, String blockName, String headName) {
         Graph embed = new Graph(embedName);
-        if (pass != Pass.DECODE) widenOutsideBlocks(embed);  // decode's prefill widened them, and nothing changed them since
+        if (pass != Pass.DECODE) fillOutsideBlocks(embed);  // decode's prefill filled them, and nothing changed them since
         embed.task("embedding", Tasks::embedding, d.stream, d.tokens, params, d.at, cfg.hiddenSize(), rows(pass));
         Graph block = new Graph(blockName);
         blockForward(block, pass);
@@ -228,7 +228,7 @@ final class Graphs {
                 d.control, d.at, cfg.hiddenSize(), cfg.vocabSize(), layout.tied() ? 1 : 0, d.n);
         tiles(embed, "embedding_lomo", cfg.hiddenSize(), cfg.vocabSize());
         embed.task("sum_squares", Tasks::sumSquares, d.partials, d.squares, d.control, d.squares.length);
-        narrowOutsideBlocks(embed);
+        writeBackOutsideBlocks(embed);
         return List.of(head.close(), block.close(), embed.close());
     }
 
@@ -248,7 +248,7 @@ final class Graphs {
         Graph block = new Graph(BLOCK_REPLAY);
         DeviceBuffers.Block a = d.layer;
         boolean biases = layout.blocks().get(0).bq() != null;
-        widenLayer(block);
+        fillLayer(block);
         // Restored as in backward, the kept gradients arrive in the arrays whose slots they took: res1 = down's dy,
         // gate and up = theirs, x = o's dy, q, k, v = dq, dk, dv.
         block.task("restore_mlp", Tasks::restoreMlp, d.store, d.at, a.res1, a.ln2, a.rstd2, a.gate, a.up, a.h, d.dgate, d.dup, c, qd,
@@ -264,7 +264,7 @@ final class Graphs {
         replayProjection(block, "k", a.k, a.ln1, Tasks.K, c, kvd, biases ? Tasks.K_BIAS : -1);
         replayProjection(block, "v", a.v, a.ln1, Tasks.V, c, kvd, biases ? Tasks.V_BIAS : -1);
         block.task("input_norm_lomo", Tasks::keptNormLomo, params, d.kept, d.hp, d.at, Tasks.INPUT_NORM, c);
-        narrowLayer(block);
+        writeBackLayer(block);
         return List.of(head.close(), block.close());
     }
 
@@ -281,7 +281,7 @@ final class Graphs {
         int n = rows(pass), c = cfg.hiddenSize(), f = cfg.intermediateSize(), nh = cfg.numAttentionHeads(),
                 nkv = cfg.numKeyValueHeads(), hd = cfg.headDim(), qd = nh * hd, kvd = cfg.kvDim(), t = d.seq;
         boolean biases = layout.blocks().get(0).bq() != null;
-        widenLayer(g);
+        fillLayer(g);
         g.task("input_norm", Tasks::rmsnorm, a.ln1, a.rstd1, x, params, d.at, Tasks.INPUT_NORM, c, cfg.rmsNormEps(), n);
         projection(g, "q", a.q, a.ln1, Tasks.Q, c, qd, biases ? Tasks.Q_BIAS : -1, n);
         projection(g, "k", a.k, a.ln1, Tasks.K, c, kvd, biases ? Tasks.K_BIAS : -1, n);
@@ -350,7 +350,7 @@ final class Graphs {
         int n = d.n, c = cfg.hiddenSize(), f = cfg.intermediateSize(), nh = cfg.numAttentionHeads(), nkv = cfg.numKeyValueHeads(),
                 hd = cfg.headDim(), qd = nh * hd, kvd = cfg.kvDim(), t = d.seq;
         boolean biases = layout.blocks().get(0).bq() != null;
-        widenLayer(g);
+        fillLayer(g);
         // MLP: dres reaches res1 unchanged through the residual.
         g.task("restore_mlp", Tasks::restoreMlp, d.store, d.at, a.res1, a.ln2, a.rstd2, a.gate, a.up, a.h, d.dgate, d.dup, c, qd, kvd,
                 nh, f, n);
@@ -375,40 +375,36 @@ final class Graphs {
         projectionBackward(g, "k", d.dln, true, d.dk, a.ln1, Tasks.K, c, kvd, biases ? Tasks.K_BIAS : -1);
         projectionBackward(g, "v", d.dln, true, d.dv, a.ln1, Tasks.V, c, kvd, biases ? Tasks.V_BIAS : -1);
         norm(g, "input_norm", Tasks.INPUT_NORM, d.dres, d.dln, a.x, a.rstd1);
-        narrowLayer(g);
+        writeBackLayer(g);
     }
 
     // ---- bf16 weights (DeviceWeights): the selected layer's working copy, and that of the tensors outside the blocks ----
 
     /** The selected layer into the working copy: one task per segment holding layers, the layer's own doing the work. */
-    private void widenLayer(Graph g) {
-        if (!weights.half()) return;
-        for (int s : weights.layerSegments()) {
-            g.task("widen_layer_" + s, Tasks::widen, params, weights.halves[s], weights.bf16Values, d.at, Tasks.LAYER_PART, s, 0,
-                    weights.layerSize());
+    private void fillLayer(Graph g) {
+        if (!weights.copied()) return;
+        for (int s : weights.layerSegments()) fill(g, "layer_" + s, Tasks.LAYER_PART, s, 0, weights.layerSize());
+    }
+
+    /** After the updates (an updating pass only): the layer's working copy back into its weights. */
+    private void writeBackLayer(Graph g) {
+        if (!weights.copied()) return;
+        for (int s : weights.layerSegments()) writeBack(g, "layer_" + s, Tasks.LAYER_PART, s, 0, weights.layerSize());
+    }
+
+    private void fillOutsideBlocks(Graph g) {
+        if (!weights.copied()) return;
+        for (int i = 0; i < weights.outside().size(); i++) {
+            Tensor t = weights.outside().get(i);
+            fill(g, partName(i), 1 + i, t.segment(), weights.outsideAt(i), t.size());
         }
     }
 
-    /** After the updates (an updating pass only): the layer's working copy rounded back into its 16-bit weights. */
-    private void narrowLayer(Graph g) {
-        if (!weights.half()) return;
-        for (int s : weights.layerSegments()) narrow(g, "layer_" + s, Tasks.LAYER_PART, s, 0, weights.layerSize());
-    }
-
-    private void widenOutsideBlocks(Graph g) {
-        if (!weights.half()) return;
+    private void writeBackOutsideBlocks(Graph g) {
+        if (!weights.copied()) return;
         for (int i = 0; i < weights.outside().size(); i++) {
             Tensor t = weights.outside().get(i);
-            g.task("widen_" + partName(i), Tasks::widen, params, weights.halves[t.segment()], weights.bf16Values, d.at, 1 + i, t.segment(),
-                    weights.outsideAt(i), t.size());
-        }
-    }
-
-    private void narrowOutsideBlocks(Graph g) {
-        if (!weights.half()) return;
-        for (int i = 0; i < weights.outside().size(); i++) {
-            Tensor t = weights.outside().get(i);
-            narrow(g, partName(i), 1 + i, t.segment(), weights.outsideAt(i), t.size());
+            writeBack(g, partName(i), 1 + i, t.segment(), weights.outsideAt(i), t.size());
         }
     }
 
@@ -416,9 +412,23 @@ final class Graphs {
         return new String[] {"embedding", "final_norm", "head"}[outside];
     }
 
-    private void narrow(Graph g, String what, int part, int segment, int workAt, int len) {
-        g.task("narrow_" + what, Tasks::narrow, weights.halves[segment], params, d.roundingKey, d.control, d.at, part, segment,
-                weights.segmentStart(segment), workAt, weights.rounding, len);
+    /** A part of the working copy from segment {@code segment}: bf16 widened, fp32 copied. */
+    private void fill(Graph g, String what, int part, int segment, int workAt, int len) {
+        if (weights.half()) {
+            g.task("widen_" + what, Tasks::widen, params, weights.halves[segment], weights.bf16Values, d.at, part, segment, workAt, len);
+        } else {
+            g.task("copy_in_" + what, Tasks::copyIn, params, weights.floats[segment], d.at, part, segment, workAt, len);
+        }
+    }
+
+    /** A part of the working copy back into segment {@code segment}, in an updating pass: bf16 narrowed, fp32 copied. */
+    private void writeBack(Graph g, String what, int part, int segment, int workAt, int len) {
+        if (weights.half()) {
+            g.task("narrow_" + what, Tasks::narrow, weights.halves[segment], params, d.roundingKey, d.control, d.at, part, segment,
+                    weights.segmentStart(segment), workAt, weights.rounding, len);
+        } else {
+            g.task("copy_out_" + what, Tasks::copyOut, weights.floats[segment], params, d.control, d.at, part, segment, workAt, len);
+        }
     }
 
     /**

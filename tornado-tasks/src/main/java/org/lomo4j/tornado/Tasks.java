@@ -55,7 +55,7 @@ final class Tasks {
     /** {@code at[KEPT + role]}: where the norm pass keeps an RMSNorm weight's gradient for the replay. */
     static final int KEPT = CACHE + 1;
     /**
-     * With bf16 weights, where the 16-bit weights of a part of the working copy lie ({@link DeviceWeights}):
+     * With a working copy ({@link DeviceWeights}), where the weights of a part of it lie in the model's segments:
      * {@code at[HALVES + 2·part]} the offset in its segment, {@code at[HALVES + 2·part + 1]} the segment. Parts:
      * {@link #LAYER_PART} (the selected layer), then each tensor outside the blocks.
      */
@@ -64,7 +64,27 @@ final class Tasks {
     /** The norm pass's sums are added up on the device into this many partial sums, which the host adds. */
     static final int PARTIAL_SUMS = 4096;
 
-    // ---- bf16 weights: an fp32 working copy, widened before use and narrowed after the updates ----
+    // ---- weights in bf16 or in segments: an fp32 working copy, filled before use and written back after the updates ----
+
+    /** fp32 weights in segments: {@code work[workAt + j]} = the part's weight j, j < len, when the part lies in {@code segment}. */
+    static void copyIn(float[] work, float[] floats, int[] at, int part, int segment, int workAt, int len) {
+        for (@Parallel int j = 0; j < len; j++) {
+            if (at[HALVES + 2 * part + 1] == segment) {
+                work[workAt + j] = floats[at[HALVES + 2 * part] + j];
+            }
+        }
+    }
+
+    /** The updating pass's last step for fp32 weights in segments: the part's weights := their working copy. */
+    static void copyOut(float[] floats, float[] work, float[] control, int[] at, int part, int segment, int workAt, int len) {
+        for (@Parallel int j = 0; j < len; j++) {
+            if (control[MODE] == UPDATE_PASS) {
+                if (at[HALVES + 2 * part + 1] == segment) {
+                    floats[at[HALVES + 2 * part] + j] = work[workAt + j];
+                }
+            }
+        }
+    }
 
     /**
      * {@code work[workAt + j]} = the part's 16-bit weight j widened, j < len, when the part lies in {@code segment}

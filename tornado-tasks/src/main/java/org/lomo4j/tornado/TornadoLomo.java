@@ -148,7 +148,7 @@ final class TornadoLomo extends Optimizer {
     /** Copies the device's weights into the model's array (for checkpoints and evaluation). */
     @Override
     public void syncToHost() {
-        if (deviceAhead) lastBackward.transferToHost(weights.half() ? weights.halves : new Object[] {weights.params});
+        if (deviceAhead) lastBackward.transferToHost(weights.segments());
         deviceAhead = false;
     }
 

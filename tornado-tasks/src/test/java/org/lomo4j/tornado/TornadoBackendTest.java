@@ -111,28 +111,34 @@ class TornadoBackendTest {
     /**
      * Three LOMO steps with global-norm clipping (norm pass, then the fused updating pass): every updated weight
      * agrees with the JVM's LOMO within 1e-4 relative. The weights depend on every input gradient of the
-     * backward, so this checks those too; the norms must agree as well.
+     * backward, so this checks those too; the norms must agree as well. Once with the device's weights in one
+     * array, which the kernels update in place, and once in segments of at most two layers, copied in and out of
+     * the fp32 working copy.
      */
     @Test
     void lomoStepsUpdateTheSameWeights() {
         for (LlamaConfig cfg : new LlamaConfig[] {TinyModels.config(false), TinyModels.qwen2Config(true)}) {
-            OptimizerConfig oc = OptimizerConfig.of(OptimizerConfig.Kind.LOMO, LrSchedule.constant(0.05)).withClipNorm(0.05)
-                    .withWeightDecay(0.01);
-            LlamaModel jvmModel = TinyModels.model(cfg, 11, PAR, new MemoryLedger());
-            LlamaModel devModel = TinyModels.model(cfg, 11, PAR, new MemoryLedger());
-            Optimizer jvm = Optimizer.create(jvmModel, oc);
-            try (Optimizer dev = TORNADO.lomo(devModel, oc, 0, 2, 6)) {
-                for (int step = 0; step < 3; step++) {
-                    Batch batch = TinyModels.batch(cfg, 2, 6, 100 + step);
-                    StepResult a = jvm.step(batch);
-                    StepResult b = dev.step(batch);
-                    assertEquals(a.loss(), b.loss(), 1e-4 * Math.abs(a.loss()), "loss at step " + step);
-                    assertEquals(a.gradNorm(), b.gradNorm(), 1e-4 * a.gradNorm(), "gradient norm at step " + step);
-                    assertTrue(a.gradNorm() > oc.clipNorm(), "the test must exercise clipping");
+            for (boolean segments : new boolean[] {false, true}) {
+                OptimizerConfig oc = OptimizerConfig.of(OptimizerConfig.Kind.LOMO, LrSchedule.constant(0.05)).withClipNorm(0.05)
+                        .withWeightDecay(0.01);
+                LlamaModel jvmModel = TinyModels.model(cfg, 11, PAR, new MemoryLedger());
+                LlamaModel devModel = TinyModels.model(cfg, 11, PAR, new MemoryLedger());
+                if (segments) devModel = inSegments(devModel);
+                Optimizer jvm = Optimizer.create(jvmModel, oc);
+                try (Optimizer dev = TORNADO.lomo(devModel, oc, 0, 2, 6)) {
+                    for (int step = 0; step < 3; step++) {
+                        Batch batch = TinyModels.batch(cfg, 2, 6, 100 + step);
+                        StepResult a = jvm.step(batch);
+                        StepResult b = dev.step(batch);
+                        assertEquals(a.loss(), b.loss(), 1e-4 * Math.abs(a.loss()), "loss at step " + step);
+                        assertEquals(a.gradNorm(), b.gradNorm(), 1e-4 * a.gradNorm(), "gradient norm at step " + step);
+                        assertTrue(a.gradNorm() > oc.clipNorm(), "the test must exercise clipping");
+                    }
+                    dev.syncToHost();
                 }
-                dev.syncToHost();
+                assertClose("weights after 3 steps (" + cfg.modelType() + ", " + devModel.layout().segments() + " segment(s))",
+                        values(jvmModel, jvmModel.layout()), values(devModel, jvmModel.layout()), 1e-4);
             }
-            assertClose("weights after 3 steps (" + cfg.modelType() + ")", jvmModel.params(), devModel.params(), 1e-4);
         }
     }
 
@@ -248,7 +254,18 @@ class TornadoBackendTest {
         return out;
     }
 
-    /** The model's bf16 weights copied into a layout whose segments hold at most two layers. */
+    /** Every weight's value, in the order of {@code layout}'s tensors. */
+    private static float[] values(LlamaModel m, ParameterLayout layout) {
+        float[] out = new float[(int) layout.totalSize()];
+        int k = 0;
+        for (Tensor t : layout.tensors()) {
+            Tensor u = m.layout().get(t.name());
+            for (int i = 0; i < t.size(); i++) out[k++] = m.parameters().get(u, i);
+        }
+        return out;
+    }
+
+    /** The model's weights copied, in their dtype, into a layout whose segments hold at most two layers. */
     private static LlamaModel inSegments(LlamaModel m) {
         ParameterLayout one = m.layout();
         ParameterLayout.Block b = one.blocks().get(0);
@@ -256,7 +273,7 @@ class TornadoBackendTest {
         ParameterLayout split = new ParameterLayout(m.config(), Math.max(2 * layer, Math.max(one.embedding().size(), one.head().size())));
         assertTrue(split.blocks().get(0).wq().segment() != split.blocks().get(split.blocks().size() - 1).wq().segment(),
                 "the first and last layers must lie in different segments");
-        Parameters p = Parameters.allocate(split, ParamDtype.BF16, new MemoryLedger());
+        Parameters p = Parameters.allocate(split, m.parameters().dtype(), new MemoryLedger());
         for (Tensor t : one.tensors()) {
             for (int i = 0; i < t.size(); i++) p.set(split.get(t.name()), i, m.parameters().get(t, i));
         }
