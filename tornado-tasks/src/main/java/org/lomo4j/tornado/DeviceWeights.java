@@ -13,12 +13,12 @@ import java.util.List;
  * The weights as the device holds them. With fp32 weights in one segment (below 2^31 weights) the kernels read and
  * update the model's flat array itself. Otherwise the device holds the model's segments ({@link #halves} for bf16,
  * {@link #floats} for fp32; as many as the model has: a 7B model is four) and an fp32 working copy ({@link #params})
- * of one layer and of the tensors outside the blocks. fp32 segments are copied in and out ({@link Tasks#copyIn},
- * {@link Tasks#copyOut}); bf16 ones widened and narrowed as follows. Each block graph first widens its layer into the copy
- * ({@link Tasks#widen}), the kernels run on it unchanged, and an updating pass narrows it back ({@link Tasks#narrow})
- * with the JVM's rounding (each weight's random bits from the step's key and its index among all weights). So a
- * weight is widened, updated in fp32 and narrowed once per step, as {@code Update.sgdRowHalf} does, while the
- * device holds 2 bytes per weight plus one layer's fp32 copy.
+ * of one layer and of the tensors outside the blocks. Each block graph first fills the copy with its layer, the
+ * kernels run on it unchanged, and an updating pass writes it back: fp32 copied ({@link Tasks#copyIn},
+ * {@link Tasks#copyOut}), bf16 widened ({@link Tasks#widen}) and narrowed with the JVM's rounding ({@link Tasks#narrow};
+ * each weight's random bits from the step's key and its index among all weights). So a bf16 weight is widened,
+ * updated in fp32 and narrowed once per step, as {@code Update.sgdRowHalf} does, while the device holds 2 bytes per
+ * weight plus one layer's fp32 copy.
  *
  * <p>The working copy is laid out as [the layer's tensors | the embedding | the final norm | an untied head]. A
  * block's tensors lie whole in one segment ({@link ParameterLayout} keeps them together), at the same distance
