@@ -50,27 +50,20 @@ final class DeviceWeights {
         if (!layout.tied()) outside.add(layout.head());
         outsideAt = new int[outside.size()];
         for (int i = 0, at = layerSize; i < outsideAt.length; at += outside.get(i).size(), i++) outsideAt[i] = at;
-        if (p.dtype() == ParamDtype.F32 && layout.segments() == 1) {
-            params = p.flat();
-            halves = null;
-            floats = null;
-            bf16Values = null;
-        } else if (p.dtype() == ParamDtype.F32) {
-            floats = new float[layout.segments()][];
-            for (int s = 0; s < floats.length; s++) floats[s] = p.floats(s);
-            params = new float[(int) workingCopy(layout)];
-            halves = null;
-            bf16Values = null;
-        } else if (p.dtype() == ParamDtype.BF16) {
-            halves = new short[layout.segments()][];
-            for (int s = 0; s < halves.length; s++) halves[s] = p.halves(s);
-            params = new float[(int) workingCopy(layout)];
-            floats = null;
-            bf16Values = Half.bf16Values();
-        } else {
-            throw new IllegalArgumentException("--backend tornado holds 16-bit weights as bf16; run --param-dtype " + p.dtype().id()
-                    + " on --backend jvm, or use --param-dtype bf16");
+        if (p.dtype() == ParamDtype.F16) {
+            throw new IllegalArgumentException("--backend tornado holds 16-bit weights as bf16; run --param-dtype f16 on --backend jvm, "
+                    + "or use --param-dtype bf16");
         }
+        boolean half = p.dtype() == ParamDtype.BF16;
+        int segments = layout.segments();
+        halves = half ? new short[segments][] : null;
+        floats = !half && segments > 1 ? new float[segments][] : null;
+        for (int s = 0; s < segments; s++) {
+            if (halves != null) halves[s] = p.halves(s);
+            if (floats != null) floats[s] = p.floats(s);
+        }
+        params = copied() ? new float[(int) workingCopy(layout)] : p.flat();
+        bf16Values = half ? Half.bf16Values() : null;
         for (ParameterLayout.Block b : layout.blocks()) {
             if (b.inputNorm().segment() != b.wDown().segment() || b.wDown().offset() + b.wDown().size() - b.inputNorm().offset() != layerSize) {
                 throw new IllegalStateException(b.inputNorm().name() + ": the layer does not lie whole in one segment");
