@@ -45,10 +45,11 @@ import java.util.function.IntFunction;
  * hyper-parameters and the pass with every graph that reads them, as they change between graphs), and only the per-position losses come back. The weights and the norm pass's sums come back only
  * when asked for.
  *
- * <p>Launch sizes: the fused weight-gradient updates and the input gradients run in TILE × TILE work-groups
- * ({@link #gridScheduler}, a {@code WorkerGrid2D} per task); the other tasks take their {@code @Parallel} loops'
- * bounds, which this class passes: one thread per output element for the forward matmuls, per (batch, head,
- * query row) for attention, per row or element elsewhere.
+ * <p>Launch sizes: the matrix kernels (forward, input gradient, fused weight-gradient update) run in work-groups
+ * of GROUP × 1 threads, each thread a register block of BLOCK outputs ({@link #blocks}), and the embedding's update
+ * in TILE × TILE work-groups, a {@code WorkerGrid2D} per task; the other tasks take their {@code @Parallel} loops'
+ * bounds, which this class passes: one thread per (batch, head, query row) for attention, per row or element
+ * elsewhere.
  */
 final class Graphs {
     static final String EMBED_FWD = "embed_fwd", BLOCK_FWD = "block_fwd", HEAD_FWD = "head_fwd",
@@ -62,7 +63,7 @@ final class Graphs {
     private final DeviceBuffers d;
     private final int[][] layerAt;  // per layer: Tasks' block roles, their squares offsets, the store region
     private final GridScheduler grids = new GridScheduler();
-    private int tiledTasks;
+    private int launchedTasks;  // tasks with a WorkerGrid
     private final KernelContext kernelContext = new KernelContext();
 
     // Residency bookkeeping: the arrays on the device so far, the graph built last, what crosses every execution.
@@ -83,7 +84,7 @@ final class Graphs {
         int slots = 0, keptSlots = 0;
         for (Tensor t : layout.tensors()) {
             squares.put(t, slots);
-            slots += squareSlots(t);
+            slots += squareSlots(t, layout);
             if (kept(t)) {
                 kept.put(t, keptSlots);
                 keptSlots += t.cols();
@@ -118,21 +119,27 @@ final class Graphs {
     }
 
     /**
-     * The norm pass's slots of a tensor: one per element of a vector, and one per TILE × TILE work-group of the
-     * matrices ({@link Tasks#matmulLomo}, {@link Tasks#embeddingLomo}); {@link Tasks#sumSquares} adds them up.
+     * The norm pass's slots of a tensor: one per element of a vector, one per work-group of a matrix
+     * ({@link Tasks#matmulLomo}: GROUP columns by BLOCK rows; the embedding's {@link Tasks#embeddingLomo}: TILE × TILE);
+     * {@link Tasks#sumSquares} adds them up.
      */
-    private static int squareSlots(Tensor t) {
+    private static int squareSlots(Tensor t, ParameterLayout layout) {
         if (t.vector()) return t.cols();
-        return tiles(t.rows()) * tiles(t.cols());
+        if (t == layout.embedding()) return tiles(t.rows()) * tiles(t.cols());
+        return (t.rows() + Tasks.BLOCK - 1) / Tasks.BLOCK * groups(t.cols());
     }
 
     private static int tiles(int size) {
         return (size + Tasks.TILE - 1) / Tasks.TILE;
     }
 
+    private static int groups(int size) {
+        return (size + Tasks.GROUP - 1) / Tasks.GROUP;
+    }
+
     static int squareSlots(ParameterLayout layout) {
         int slots = 0;
-        for (Tensor t : layout.tensors()) slots += squareSlots(t);
+        for (Tensor t : layout.tensors()) slots += squareSlots(t, layout);
         return slots;
     }
 
@@ -158,7 +165,7 @@ final class Graphs {
     TornadoExecutionPlan plan(List<TaskGraph> graphs, TornadoDevice device) {
         TornadoExecutionPlan plan = new TornadoExecutionPlan(graphs.stream().map(TaskGraph::snapshot).toArray(ImmutableTaskGraph[]::new));
         if (device != null) plan.withDevice(device);
-        if (tiledTasks > 0) plan.withGridScheduler(grids);  // TornadoVM refuses a scheduler naming no task of the plan
+        if (launchedTasks > 0) plan.withGridScheduler(grids);  // TornadoVM refuses a scheduler naming no task of the plan
         plan.withCompilerFlags(TornadoVMBackendType.OPENCL, OPENCL_FLAGS);
         return plan;
     }
@@ -317,7 +324,7 @@ final class Graphs {
         int n = rows(pass), c = cfg.hiddenSize();
         float[] logits = pass == Pass.DECODE ? d.nextLogits : d.logits;
         g.task("final_norm", Tasks::rmsnorm, d.lnf, d.rstdf, d.stream, params, d.at, Tasks.FINAL_NORM, c, cfg.rmsNormEps(), n);
-        g.task("lm_head", Tasks::matmul, logits, d.lnf, params, d.at, Tasks.HEAD, c, cfg.vocabSize(), n);
+        matmul(g, "lm_head", logits, d.lnf, Tasks.HEAD, c, cfg.vocabSize(), n);
         if (pass == Pass.TRAIN) {
             g.task("cross_entropy", Tasks::crossEntropy, d.losses, d.logits, d.targets, cfg.vocabSize(), n);
         } else {
@@ -327,7 +334,7 @@ final class Graphs {
 
     /** y = x · Wᵀ (+ b when {@code biasRole} ≥ 0), for {@code rows} rows. */
     private void projection(Graph g, String name, float[] y, float[] x, int role, int in, int out, int biasRole, int rows) {
-        g.task(name + "_proj", Tasks::matmul, y, x, params, d.at, role, in, out, rows);
+        matmul(g, name + "_proj", y, x, role, in, out, rows);
         if (biasRole >= 0) g.task(name + "_bias", Tasks::bias, y, params, d.at, biasRole, out, rows);
     }
 
@@ -442,28 +449,38 @@ final class Graphs {
         if (biasRole >= 0) g.task(name + "_bias_lomo", Tasks::biasLomo, params, d.squares, dy, d.hp, d.control, d.at, biasRole, out, d.n);
     }
 
-    /** dx = dy · W or dx += dy · W, launched in TILE × TILE work-groups over (in, N). */
-    private void inputGrad(Graph g, String name, float[] dx, boolean add, float[] dy, int role, int in, int out) {
-        g.task(name + "_dx", Tasks::matmulInputGrad, kernelContext, dx, dy, params, d.at, role, add ? 1 : 0, in, out, d.n);
-        tiles(g, name + "_dx", in, d.n);
+    /** y = x · Wᵀ for {@code rows} rows, launched in register blocks over (out, rows). */
+    private void matmul(Graph g, String task, float[] y, float[] x, int role, int in, int out, int rows) {
+        g.task(task, Tasks::matmul, kernelContext, y, x, params, d.at, role, in, out, rows);
+        blocks(g, task, out, rows);
     }
 
-    /** The fused weight gradient and update (or norm pass) of one matrix, launched in TILE × TILE work-groups. */
+    /** dx = dy · W or dx += dy · W, launched in register blocks over (in, N). */
+    private void inputGrad(Graph g, String name, float[] dx, boolean add, float[] dy, int role, int in, int out) {
+        g.task(name + "_dx", Tasks::matmulInputGrad, kernelContext, dx, dy, params, d.at, role, add ? 1 : 0, in, out, d.n);
+        blocks(g, name + "_dx", in, d.n);
+    }
+
+    /** The fused weight gradient and update (or norm pass) of one matrix, launched in register blocks over (in, out). */
     private void matmulLomo(Graph g, String name, float[] dy, float[] x, int role, int in, int out) {
         g.task(name + "_lomo", Tasks::matmulLomo, kernelContext, params, d.squares, dy, x, d.hp, d.control, d.at, role, in, out, d.n);
-        tiles(g, name + "_lomo", in, out);
+        blocks(g, name + "_lomo", in, out);
+    }
+
+    /** Task {@code task} of {@code g} runs as GROUP × 1 work-groups over x, each thread a block of BLOCK along y. */
+    private void blocks(Graph g, String task, int x, int y) {
+        launch(g, task, new WorkerGrid2D(groups(x) * Tasks.GROUP, (y + Tasks.BLOCK - 1) / Tasks.BLOCK), Tasks.GROUP, 1);
     }
 
     /** Task {@code task} of {@code g} runs as TILE × TILE work-groups covering x × y. */
     private void tiles(Graph g, String task, int x, int y) {
-        WorkerGrid grid = new WorkerGrid2D(roundUp(x), roundUp(y));
-        grid.setLocalWork(Tasks.TILE, Tasks.TILE, 1);
-        grids.addWorkerGrid(g.name + "." + task, grid);
-        tiledTasks++;
+        launch(g, task, new WorkerGrid2D(tiles(x) * Tasks.TILE, tiles(y) * Tasks.TILE), Tasks.TILE, Tasks.TILE);
     }
 
-    private static int roundUp(int size) {
-        return tiles(size) * Tasks.TILE;
+    private void launch(Graph g, String task, WorkerGrid grid, int localX, int localY) {
+        grid.setLocalWork(localX, localY, 1);
+        grids.addWorkerGrid(g.name + "." + task, grid);
+        launchedTasks++;
     }
 
     private void norm(Graph g, String name, int role, float[] dx, float[] dy, float[] x, float[] rstd) {

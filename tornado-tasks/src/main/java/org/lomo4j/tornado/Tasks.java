@@ -131,11 +131,25 @@ final class Tasks {
         }
     }
 
-    /** y = x · Wᵀ, one thread per output element. */
-    static void matmul(float[] y, float[] x, float[] params, int[] at, int role, int in, int out, int n) {
-        for (@Parallel int i = 0; i < n; i++) {
-            for (@Parallel int o = 0; o < out; o++) {
-                Matmul.forwardElement(y, x, params, at[role], in, out, i, o);
+    /**
+     * y = x · Wᵀ in register blocks: thread (o, b) sums y[t, o] for the {@link #BLOCK} tokens t of block b, each over
+     * i in order, reading W's row o once for all of them. Launched over (out, ⌈n / BLOCK⌉) in work-groups of
+     * {@link #GROUP} × 1 ({@code Graphs.blocks}). Tokens past n repeat the last one, so the loop has no branch, and
+     * are not written.
+     */
+    static void matmul(KernelContext kc, float[] y, float[] x, float[] params, int[] at, int role, int in, int out, int n) {
+        int o = kc.globalIdx;
+        int t0 = kc.globalIdy * BLOCK;
+        float[] s = new float[BLOCK];  // private: the thread's registers
+        for (int r = 0; r < BLOCK; r++) s[r] = 0f;
+        if (o < out) {
+            int w = at[role] + o * in;
+            for (int i = 0; i < in; i++) {
+                float wv = params[w + i];
+                for (int r = 0; r < BLOCK; r++) s[r] += x[Math.min(t0 + r, n - 1) * in + i] * wv;
+            }
+            for (int r = 0; r < BLOCK; r++) {
+                if (t0 + r < n) y[(t0 + r) * out + o] = s[r];
             }
         }
     }
@@ -301,39 +315,31 @@ final class Tasks {
     }
 
     /**
-     * dx = dy · W ({@code add} = 1: dx += dy · W, a further contribution, as k and v after q), one thread per
-     * element of dx in work-groups of TILE × TILE (a {@code WorkerGrid2D} over (in, N) rounded up to TILE): the
-     * group walks W's rows TILE at a time through local memory, each thread summing in row order (the order of
-     * {@code Matmul.inputGradElement}).
+     * dx = dy · W ({@code add} = 1: dx += dy · W, a further contribution, as k and v after q) in register blocks:
+     * thread (i, b) sums dx[t, i] for the {@link #BLOCK} tokens t of block b, each over W's rows in order (the order
+     * of {@code Matmul.inputGradElement}), reading W[o, i] once for all of them. Launched over (in, ⌈n / BLOCK⌉) in
+     * work-groups of {@link #GROUP} × 1; tokens past n as in {@link #matmul}.
      */
     static void matmulInputGrad(KernelContext kc, float[] dx, float[] dy, float[] params, int[] at, int role, int add, int in, int out,
                                 int n) {
-        float[] dyTile = kc.allocateFloatLocalArray(TILE * TILE);  // [token of the group][row of W]
-        float[] wTile = kc.allocateFloatLocalArray(TILE * TILE);   // [row of W][column of the group]
-        int lx = kc.localIdx;
-        int ly = kc.localIdy;
-        int i = kc.groupIdx * TILE + lx;
-        int t = kc.groupIdy * TILE + ly;
-        int w0 = at[role];
-        float s = 0f;
-        for (int o0 = 0; o0 < out; o0 += TILE) {
-            float dv = 0f;
-            float wv = 0f;
-            if (t < n && o0 + lx < out) dv = dy[t * out + o0 + lx];
-            if (o0 + ly < out && i < in) wv = params[w0 + (o0 + ly) * in + i];
-            dyTile[ly * TILE + lx] = dv;
-            wTile[ly * TILE + lx] = wv;
-            kc.localBarrier();
-            for (int k = 0; k < TILE; k++) {
-                s += dyTile[ly * TILE + k] * wTile[k * TILE + lx];
+        int i = kc.globalIdx;
+        int t0 = kc.globalIdy * BLOCK;
+        float[] s = new float[BLOCK];
+        for (int r = 0; r < BLOCK; r++) s[r] = 0f;
+        if (i < in) {
+            int w = at[role] + i;
+            for (int o = 0; o < out; o++) {
+                float wv = params[w + o * in];
+                for (int r = 0; r < BLOCK; r++) s[r] += dy[Math.min(t0 + r, n - 1) * out + o] * wv;
             }
-            kc.localBarrier();
-        }
-        if (t < n && i < in) {
-            if (add == 1) {
-                dx[t * in + i] += s;
-            } else {
-                dx[t * in + i] = s;
+            for (int r = 0; r < BLOCK; r++) {
+                if (t0 + r < n) {
+                    if (add == 1) {
+                        dx[(t0 + r) * in + i] += s[r];
+                    } else {
+                        dx[(t0 + r) * in + i] = s[r];
+                    }
+                }
             }
         }
     }
@@ -373,62 +379,62 @@ final class Tasks {
     // ---- backward: LOMO, each weight gradient element computed and applied in the same thread ----
 
     /**
-     * The side of a work-group's square in the tiled kernels: TILE² threads, 2·TILE² floats of local memory. A
-     * constant to TornadoVM (it sizes local arrays), read once at start-up: {@code -Dlomo4j.tornado.tile=16}.
-     * The default, 8, is the fastest on PoCL (bench-24m 4 × 64: 22 tokens/s, against 17 at 4, 13 at 16, 5 at 32);
-     * a GPU may want 16.
+     * A thread's register block in the matrix kernels: {@link #matmul}, {@link #matmulInputGrad} and {@link #matmulLomo}
+     * each compute 16 outputs a thread, which reuses each value it loads 16 times (on PoCL, 4× faster than 8 × 8
+     * work-groups sharing tiles through local memory, whose barriers the CPU pays for, and 16 beat 8 and 32).
      */
-    static final int TILE = Integer.getInteger("lomo4j.tornado.tile", 8);
+    static final int BLOCK = 16;
 
     /**
-     * The updating pass: {@code W[o, i] −= update(Σ_n dy[n, o] · x[n, i])}, one thread per weight, in work-groups
-     * of TILE × TILE weights (a {@code WorkerGrid2D} over (in, out) rounded up to TILE). The group walks the tokens
-     * TILE at a time, each thread loading one value of dy and one of x into local memory, and each thread sums its
-     * weight's gradient from there in token order (the order of {@code Matmul.weightGradElement}). The gradient
-     * stays in a register and is applied at once; it never goes to global memory. The norm pass instead sums the
-     * group's g² in local memory, in a fixed order, to one slot per group:
-     * {@code squares[at[SQUARES + role] + row tile · ⌈in/TILE⌉ + column tile]}.
+     * The width of the matrix kernels' work-groups ({@code GROUP} × 1): a constant to TornadoVM (it sizes the norm
+     * pass's local sums), read once at start-up: {@code -Dlomo4j.tornado.group=64}. The default, 16, is the fastest on
+     * PoCL (8 and 32 within 5%); a GPU wants a multiple of its warp, 32 or more.
+     */
+    static final int GROUP = Integer.getInteger("lomo4j.tornado.group", 16);
+
+    /**
+     * The updating pass: {@code W[o, i] −= update(Σ_n dy[n, o] · x[n, i])} in register blocks: thread (i, b) sums the
+     * gradients of the {@link #BLOCK} weights W[o, i], o in block b, over the tokens in order (the order of
+     * {@code Matmul.weightGradElement}), reading x[n, i] once for all of them, and applies each at once: a gradient
+     * lives in a register and never goes to global memory. Launched over (in, ⌈out / BLOCK⌉) in work-groups of
+     * {@link #GROUP} × 1; rows past out repeat the last one and are not updated. The norm pass instead sums the
+     * group's g², thread by thread through local memory, to one slot per group:
+     * {@code squares[at[SQUARES + role] + b · ⌈in / GROUP⌉ + group]}.
      */
     static void matmulLomo(KernelContext kc, float[] params, float[] squares, float[] dy, float[] x, float[] hp, float[] control,
                            int[] at, int role, int in, int out, int n) {
-        float[] dyTile = kc.allocateFloatLocalArray(TILE * TILE);  // [token][row of the group]
-        float[] xTile = kc.allocateFloatLocalArray(TILE * TILE);   // [token][column of the group]
-        float[] groupSums = kc.allocateFloatLocalArray(TILE * TILE);
-        int li = kc.localIdx;
-        int lo = kc.localIdy;
-        int i = kc.groupIdx * TILE + li;
-        int o = kc.groupIdy * TILE + lo;
-        int oLoad = kc.groupIdy * TILE + li;
-        float g = 0f;
-        for (int n0 = 0; n0 < n; n0 += TILE) {
-            int token = n0 + lo;
-            float xv = 0f;
-            float dv = 0f;
-            if (token < n) {
-                if (i < in) xv = x[token * in + i];
-                if (oLoad < out) dv = dy[token * out + oLoad];
+        float[] groupSums = kc.allocateFloatLocalArray(GROUP);
+        int i = kc.globalIdx;
+        int o0 = kc.globalIdy * BLOCK;
+        float[] g = new float[BLOCK];
+        for (int r = 0; r < BLOCK; r++) g[r] = 0f;
+        if (i < in) {
+            for (int t = 0; t < n; t++) {
+                float xv = x[t * in + i];
+                for (int r = 0; r < BLOCK; r++) g[r] += dy[t * out + Math.min(o0 + r, out - 1)] * xv;
             }
-            xTile[lo * TILE + li] = xv;
-            dyTile[lo * TILE + li] = dv;
-            kc.localBarrier();
-            for (int k = 0; k < TILE; k++) {
-                g += dyTile[k * TILE + lo] * xTile[k * TILE + li];
-            }
-            kc.localBarrier();
         }
         if (control[MODE] == UPDATE_PASS) {
-            if (o < out && i < in) Update.sgdElement(params, at[role] + o * in + i, g, hp);
+            if (i < in) {
+                for (int r = 0; r < BLOCK; r++) {
+                    if (o0 + r < out) Update.sgdElement(params, at[role] + (o0 + r) * in + i, g[r], hp);
+                }
+            }
         } else {
             float sq = 0f;
-            if (o < out && i < in) sq = g * g;
-            groupSums[lo * TILE + li] = sq;
+            if (i < in) {
+                for (int r = 0; r < BLOCK; r++) {
+                    if (o0 + r < out) sq += g[r] * g[r];
+                }
+            }
+            groupSums[kc.localIdx] = sq;
             kc.localBarrier();
-            if (li == 0 && lo == 0) {
+            if (kc.localIdx == 0) {
                 float s = 0f;
-                for (int k = 0; k < TILE * TILE; k++) {
+                for (int k = 0; k < GROUP; k++) {
                     s += groupSums[k];
                 }
-                squares[at[SQUARES + role] + kc.groupIdy * ((in + TILE - 1) / TILE) + kc.groupIdx] = s;
+                squares[at[SQUARES + role] + kc.groupIdy * ((in + GROUP - 1) / GROUP) + kc.groupIdx] = s;
             }
         }
     }
@@ -518,7 +524,13 @@ final class Tasks {
     }
 
     /**
-     * The embedding table, in TILE × TILE work-groups of weights as {@link #matmulLomo}: weight (v, i)'s gradient is
+     * The side of {@link #embeddingLomo}'s square work-groups: TILE² threads, 4·TILE² floats of local memory. A
+     * constant to TornadoVM (it sizes local arrays), read once at start-up: {@code -Dlomo4j.tornado.tile=16}.
+     */
+    static final int TILE = Integer.getInteger("lomo4j.tornado.tile", 8);
+
+    /**
+     * The embedding table, in TILE × TILE work-groups of weights: weight (v, i)'s gradient is
      * the sum of dx[n, i] over the positions n holding token v, plus, when the head is tied to it ({@code tied} = 1),
      * the head's gradient {@code Σ_n dlogits[n, v] · lnf[n, i]}: the one weight used twice, updated once, after both
      * uses. The group walks the positions TILE at a time through local memory (their tokens, dx, and dlogits and lnf
