@@ -15,9 +15,11 @@ import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.annotations.Parallel;
 
 /**
- * The device tasks: each is a {@code @Parallel} loop over one of the core kernels' per-item bodies, which
+ * The device tasks: most are a {@code @Parallel} loop over one of the core kernels' per-item bodies, which
  * TornadoVM inlines into the kernel it compiles, so the device runs the very code the JVM backend runs and
- * the gradient checks test. Nothing here re-implements a kernel.
+ * the gradient checks test. The matrix kernels ({@link #matmul}, {@link #matmulInputGrad}, {@link #matmulLomo}) and
+ * the embedding's update are the device's own, shaped for its threads; each sums in the order of the core's
+ * element form, and {@code TornadoBackendTest} holds them to the JVM backend's results.
  *
  * <p>TornadoVM compiles a task's scalar arguments into its kernel as constants. So anything that differs
  * between two runs of one compiled kernel travels in a small array instead: where a layer's weights and
