@@ -129,6 +129,7 @@ public final class TrainingRun {
                         lastSave[0] = System.nanoTime();
                     }
                     if (!last && evaluation != null && evaluation.every() > 0 && (r.step() + 1) % evaluation.every() == 0) {
+                        optimizer.syncToHost();  // a device backend's weights are newer than the model's array
                         Evaluator.Result e = evaluation.evaluator().evaluate(evaluation.data(), batch, seq);
                         evals.add(new EvalPoint(r.step() + 1, e));
                         progress.pause();
