@@ -338,7 +338,7 @@ final class TrainCommand implements Callable<Integer> {
                     saveFormat);
             TrainingRun run = new TrainingRun(model, opt, source, runDir, saver,
                     new TrainingRun.Schedule(checkpointEvery, checkpointMinutes, keepCheckpoints),
-                    noEval ? null : new TrainingRun.Evaluation(new Evaluator(model, tok), evalSource, evalEvery), log);
+                    noEval ? null : new TrainingRun.Evaluation(Evaluator.duringTraining(model, tok, opt), evalSource, evalEvery), log);
             if (memoryTimeline) run.withMemoryTimeline();
             outcome = run.run(steps, recipe.seed(), b, t, history, progress, stop::get);
             if (outcome.status() == TrainingRun.Status.INTERRUPTED) {

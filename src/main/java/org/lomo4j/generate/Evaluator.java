@@ -6,6 +6,7 @@ import org.lomo4j.backend.Backend;
 import org.lomo4j.kernels.CrossEntropy;
 import org.lomo4j.model.Batch;
 import org.lomo4j.model.LlamaModel;
+import org.lomo4j.optim.Optimizer;
 import org.lomo4j.tokenizer.Tokenizer;
 
 import java.util.ArrayList;
@@ -18,6 +19,7 @@ public final class Evaluator {
     private final LlamaModel model;
     private final Tokenizer tok;
     private final Backend.Forward device;  // null: the model's own forward on the JVM
+    private final Optimizer trainer;       // during training: its evalLoss, where the weights are; else null
 
     public Evaluator(LlamaModel model, Tokenizer tok) {
         this(model, tok, null);
@@ -25,9 +27,23 @@ public final class Evaluator {
 
     /** Evaluation whose forward passes run on {@code device} (a backend's), or on the JVM when null. */
     public Evaluator(LlamaModel model, Tokenizer tok, Backend.Forward device) {
+        this(model, tok, device, null);
+    }
+
+    private Evaluator(LlamaModel model, Tokenizer tok, Backend.Forward device, Optimizer trainer) {
         this.model = model;
         this.tok = tok;
         this.device = device;
+        this.trainer = trainer;
+    }
+
+    /**
+     * Evaluation during training with {@code trainer}: the losses where its weights are ({@link Optimizer#evalLoss}: a
+     * device backend's own forward graphs), exact match by generation on the JVM, from the weights the run brings
+     * back before each evaluation.
+     */
+    public static Evaluator duringTraining(LlamaModel model, Tokenizer tok, Optimizer trainer) {
+        return new Evaluator(model, tok, null, trainer);
     }
 
     public record Result(double loss, double perplexity, double accuracy, int examples) {}
@@ -59,6 +75,7 @@ public final class Evaluator {
 
     /** The batch's mean loss; a device returns logits, and the cross-entropy kernel finishes on the host. */
     private float loss(Batch b) {
+        if (trainer != null) return trainer.evalLoss(b);
         if (device == null) return model.forward(b);
         int vocab = model.config().vocabSize();
         float[] probs = device.logits(b.tokens(), b.batchSize(), b.seqLen());

@@ -50,6 +50,14 @@ public abstract class Optimizer implements AutoCloseable {
         this.step = step;
     }
 
+    /**
+     * The mean loss of {@code batch} under the current weights, forward only, computed where the weights are: the
+     * model's own forward here, a backend's device for its optimizers. Evaluation during training calls it.
+     */
+    public float evalLoss(Batch batch) {
+        return model.forward(batch);
+    }
+
     /** Makes the model's parameter array current; checkpoints and evaluation call it first. */
     public void syncToHost() {
     }

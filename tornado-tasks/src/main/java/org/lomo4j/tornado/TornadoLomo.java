@@ -64,12 +64,7 @@ final class TornadoLomo extends Optimizer {
 
     @Override
     public StepResult step(Batch batch) {
-        if (batch.batchSize() != d.batch || batch.seqLen() != d.seq) {
-            throw new IllegalArgumentException("the device graphs were built for batches of " + d.batch + " x " + d.seq
-                    + ", got " + batch.batchSize() + " x " + batch.seqLen());
-        }
-        System.arraycopy(batch.tokens(), 0, d.tokens, 0, d.n);
-        System.arraycopy(batch.targets(), 0, d.targets, 0, d.n);
+        load(batch);
         graphs.throughLayers(this::run, EMBED_FWD, BLOCK_FWD, HEAD_FWD, false);
         float loss = batch.meanLoss(d.losses);
         int counted = batch.countedTargets();
@@ -96,6 +91,33 @@ final class TornadoLomo extends Optimizer {
         deviceAhead = true;
         step++;
         return new StepResult(loss, norm, lr);
+    }
+
+    /**
+     * An evaluation batch's mean loss from the training forward graphs, on the device's weights (nothing crosses but
+     * tokens, targets and losses).
+     */
+    @Override
+    public float evalLoss(Batch batch) {
+        load(batch);
+        graphs.throughLayers(this::run, EMBED_FWD, BLOCK_FWD, HEAD_FWD, false);
+        return batch.meanLoss(d.losses);
+    }
+
+    /**
+     * The batch's tokens and targets into the graphs' arrays; a batch of fewer rows (evaluation's last) is padded
+     * with rows that count no target, so they add nothing to a loss or a gradient.
+     */
+    private void load(Batch batch) {
+        if (batch.batchSize() > d.batch || batch.seqLen() != d.seq) {
+            throw new IllegalArgumentException("the device graphs were built for batches of " + d.batch + " x " + d.seq
+                    + ", got " + batch.batchSize() + " x " + batch.seqLen());
+        }
+        int n = batch.size();
+        System.arraycopy(batch.tokens(), 0, d.tokens, 0, n);
+        System.arraycopy(batch.targets(), 0, d.targets, 0, n);
+        java.util.Arrays.fill(d.tokens, n, d.n, 0);
+        java.util.Arrays.fill(d.targets, n, d.n, -1);
     }
 
     /** Runs graph i; with the profiler on, adds its times (read now: the result reads the plan's current graph). */

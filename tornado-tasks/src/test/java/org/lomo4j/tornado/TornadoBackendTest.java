@@ -113,7 +113,7 @@ class TornadoBackendTest {
      * agrees with the JVM's LOMO within 1e-4 relative. The weights depend on every input gradient of the
      * backward, so this checks those too; the norms must agree as well. Once with the device's weights in one
      * array, which the kernels update in place, and once in segments of at most two layers, copied in and out of
-     * the fp32 working copy.
+     * the fp32 working copy. Evaluation's losses, from the training graphs, agree too.
      */
     @Test
     void lomoStepsUpdateTheSameWeights() {
@@ -128,6 +128,11 @@ class TornadoBackendTest {
                 try (Optimizer dev = TORNADO.lomo(devModel, oc, 0, 2, 6)) {
                     for (StepResult a : threeStepsAgree(jvm, dev, cfg, 1e-4, true)) {
                         assertTrue(a.gradNorm() > oc.clipNorm(), "the test must exercise clipping");
+                    }
+                    // Evaluation's losses on the device's weights, a full batch and a short one (padded on the device).
+                    for (Batch b : new Batch[] {TinyModels.batch(cfg, 2, 6, 200), TinyModels.batch(cfg, 1, 6, 201)}) {
+                        float want = jvm.evalLoss(b);
+                        assertEquals(want, dev.evalLoss(b), 1e-4 * want, "evaluation loss, " + b.batchSize() + " rows");
                     }
                     dev.syncToHost();
                 }
