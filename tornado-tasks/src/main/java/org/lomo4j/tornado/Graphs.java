@@ -45,9 +45,9 @@ import java.util.function.IntFunction;
  * hyper-parameters and the pass with every graph that reads them, as they change between graphs), and only the per-position losses come back. The weights and the norm pass's sums come back only
  * when asked for.
  *
- * <p>Launch sizes: the matrix kernels (forward, input gradient, fused weight-gradient update) run in work-groups
- * of GROUP × 1 threads, each thread a register block of BLOCK outputs ({@link #blocks}), and the embedding's update
- * in TILE × TILE work-groups, a {@code WorkerGrid2D} per task; the other tasks take their {@code @Parallel} loops'
+ * <p>Launch sizes: the matrix kernels (forward, input gradient, the fused weight-gradient updates of the matrices
+ * and the embedding) run in work-groups of GROUP × 1 threads, each thread a register block of BLOCK outputs
+ * ({@link #blocks}, a {@code WorkerGrid2D} per task); the other tasks take their {@code @Parallel} loops'
  * bounds, which this class passes: one thread per (batch, head, query row) for attention, per row or element
  * elsewhere.
  */
@@ -63,7 +63,7 @@ final class Graphs {
     private final DeviceBuffers d;
     private final int[][] layerAt;  // per layer: Tasks' block roles, their squares offsets, the store region
     private final GridScheduler grids = new GridScheduler();
-    private int launchedTasks;  // tasks with a WorkerGrid
+    private int blockedTasks;  // tasks with a WorkerGrid
     private final KernelContext kernelContext = new KernelContext();
 
     // Residency bookkeeping: the arrays on the device so far, the graph built last, what crosses every execution.
@@ -84,7 +84,7 @@ final class Graphs {
         int slots = 0, keptSlots = 0;
         for (Tensor t : layout.tensors()) {
             squares.put(t, slots);
-            slots += squareSlots(t, layout);
+            slots += squareSlots(t);
             if (kept(t)) {
                 kept.put(t, keptSlots);
                 keptSlots += t.cols();
@@ -119,18 +119,12 @@ final class Graphs {
     }
 
     /**
-     * The norm pass's slots of a tensor: one per element of a vector, one per work-group of a matrix
-     * ({@link Tasks#matmulLomo}: GROUP columns by BLOCK rows; the embedding's {@link Tasks#embeddingLomo}: TILE × TILE);
-     * {@link Tasks#sumSquares} adds them up.
+     * The norm pass's slots of a tensor: one per element of a vector, one per work-group of a matrix (GROUP columns
+     * by BLOCK rows: {@link Tasks#matmulLomo}, {@link Tasks#embeddingLomo}); {@link Tasks#sumSquares} adds them up.
      */
-    private static int squareSlots(Tensor t, ParameterLayout layout) {
+    private static int squareSlots(Tensor t) {
         if (t.vector()) return t.cols();
-        if (t == layout.embedding()) return tiles(t.rows()) * tiles(t.cols());
         return (t.rows() + Tasks.BLOCK - 1) / Tasks.BLOCK * groups(t.cols());
-    }
-
-    private static int tiles(int size) {
-        return (size + Tasks.TILE - 1) / Tasks.TILE;
     }
 
     private static int groups(int size) {
@@ -139,7 +133,7 @@ final class Graphs {
 
     static int squareSlots(ParameterLayout layout) {
         int slots = 0;
-        for (Tensor t : layout.tensors()) slots += squareSlots(t, layout);
+        for (Tensor t : layout.tensors()) slots += squareSlots(t);
         return slots;
     }
 
@@ -165,7 +159,7 @@ final class Graphs {
     TornadoExecutionPlan plan(List<TaskGraph> graphs, TornadoDevice device) {
         TornadoExecutionPlan plan = new TornadoExecutionPlan(graphs.stream().map(TaskGraph::snapshot).toArray(ImmutableTaskGraph[]::new));
         if (device != null) plan.withDevice(device);
-        if (launchedTasks > 0) plan.withGridScheduler(grids);  // TornadoVM refuses a scheduler naming no task of the plan
+        if (blockedTasks > 0) plan.withGridScheduler(grids);  // TornadoVM refuses a scheduler naming no task of the plan
         plan.withCompilerFlags(TornadoVMBackendType.OPENCL, OPENCL_FLAGS);
         return plan;
     }
@@ -233,7 +227,7 @@ final class Graphs {
         Graph embed = new Graph(EMBED_BWD);
         embed.task("embedding_lomo", Tasks::embeddingLomo, kernelContext, params, d.squares, d.dres, d.tokens, d.dlogits, d.lnf, d.hp,
                 d.control, d.at, cfg.hiddenSize(), cfg.vocabSize(), layout.tied() ? 1 : 0, d.n);
-        tiles(embed, "embedding_lomo", cfg.hiddenSize(), cfg.vocabSize());
+        blocks(embed, "embedding_lomo", cfg.hiddenSize(), cfg.vocabSize());
         embed.task("sum_squares", Tasks::sumSquares, d.partials, d.squares, d.control, d.squares.length);
         writeBackOutsideBlocks(embed);
         return List.of(head.close(), block.close(), embed.close());
@@ -469,19 +463,12 @@ final class Graphs {
 
     /** Task {@code task} of {@code g} runs as GROUP × 1 work-groups over x, each thread a block of BLOCK along y. */
     private void blocks(Graph g, String task, int x, int y) {
-        launch(g, task, new WorkerGrid2D(groups(x) * Tasks.GROUP, (y + Tasks.BLOCK - 1) / Tasks.BLOCK), Tasks.GROUP, 1);
-    }
-
-    /** Task {@code task} of {@code g} runs as TILE × TILE work-groups covering x × y. */
-    private void tiles(Graph g, String task, int x, int y) {
-        launch(g, task, new WorkerGrid2D(tiles(x) * Tasks.TILE, tiles(y) * Tasks.TILE), Tasks.TILE, Tasks.TILE);
-    }
-
-    private void launch(Graph g, String task, WorkerGrid grid, int localX, int localY) {
-        grid.setLocalWork(localX, localY, 1);
+        WorkerGrid grid = new WorkerGrid2D(groups(x) * Tasks.GROUP, (y + Tasks.BLOCK - 1) / Tasks.BLOCK);
+        grid.setLocalWork(Tasks.GROUP, 1, 1);
         grids.addWorkerGrid(g.name + "." + task, grid);
-        launchedTasks++;
+        blockedTasks++;
     }
+
 
     private void norm(Graph g, String name, int role, float[] dx, float[] dy, float[] x, float[] rstd) {
         int c = cfg.hiddenSize();

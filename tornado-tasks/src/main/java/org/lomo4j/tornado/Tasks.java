@@ -526,83 +526,59 @@ final class Tasks {
     }
 
     /**
-     * The side of {@link #embeddingLomo}'s square work-groups: TILE² threads, 4·TILE² floats of local memory. A
-     * constant to TornadoVM (it sizes local arrays), read once at start-up: {@code -Dlomo4j.tornado.tile=16}.
-     */
-    static final int TILE = Integer.getInteger("lomo4j.tornado.tile", 8);
-
-    /**
-     * The embedding table, in TILE × TILE work-groups of weights: weight (v, i)'s gradient is
-     * the sum of dx[n, i] over the positions n holding token v, plus, when the head is tied to it ({@code tied} = 1),
-     * the head's gradient {@code Σ_n dlogits[n, v] · lnf[n, i]}: the one weight used twice, updated once, after both
-     * uses. The group walks the positions TILE at a time through local memory (their tokens, dx, and dlogits and lnf
-     * when tied), each thread summing both parts in position order (the orders of {@code Embedding.weightGradElement}
-     * and {@code Matmul.weightGradElement}). The norm pass sums the group's g² to one slot, as the matrices do.
+     * The embedding table, in register blocks as {@link #matmulLomo}: thread (i, b) sums the gradients of the
+     * {@link #BLOCK} weights (v, i), v in block b, over the positions in order. Weight (v, i)'s gradient is the sum of
+     * dx[n, i] over the positions n holding token v, plus, when the head is tied to it ({@code tied} = 1), the head's
+     * gradient {@code Σ_n dlogits[n, v] · lnf[n, i]}: the one weight used twice, updated once, after both uses (the
+     * orders of {@code Embedding.weightGradElement} and {@code Matmul.weightGradElement}, the two parts added last). The
+     * norm pass sums the group's g² to one slot, as the matrices do.
      */
     static void embeddingLomo(KernelContext kc, float[] params, float[] squares, float[] dx, int[] tokens, float[] dlogits, float[] lnf,
                               float[] hp, float[] control, int[] at, int c, int vocab, int tied, int n) {
-        int[] tokenTile = kc.allocateIntLocalArray(TILE);
-        float[] dxTile = kc.allocateFloatLocalArray(TILE * TILE);  // [position][column of the group]
-        float[] xTile = kc.allocateFloatLocalArray(TILE * TILE);   // lnf: [position][column of the group]
-        float[] dyTile = kc.allocateFloatLocalArray(TILE * TILE);  // dlogits: [position][row of the group]
-        float[] groupSums = kc.allocateFloatLocalArray(TILE * TILE);
-        int li = kc.localIdx;
-        int lo = kc.localIdy;
-        int i = kc.groupIdx * TILE + li;
-        int v = kc.groupIdy * TILE + lo;
-        int vLoad = kc.groupIdy * TILE + li;
-        float gEmbedding = 0f;
-        float gHead = 0f;
-        for (int n0 = 0; n0 < n; n0 += TILE) {
-            int position = n0 + lo;
-            float dxv = 0f;
-            float xv = 0f;
-            float dv = 0f;
-            if (position < n) {
-                if (i < c) {
-                    dxv = dx[position * c + i];
-                    if (tied == 1) xv = lnf[position * c + i];
+        float[] groupSums = kc.allocateFloatLocalArray(GROUP);
+        int i = kc.globalIdx;
+        int v0 = kc.globalIdy * BLOCK;
+        float[] rows = new float[BLOCK];  // the embedding's part of each gradient
+        float[] head = new float[BLOCK];  // the tied head's part
+        for (int r = 0; r < BLOCK; r++) {
+            rows[r] = 0f;
+            head[r] = 0f;
+        }
+        if (i < c) {
+            for (int t = 0; t < n; t++) {
+                float dxv = dx[t * c + i];
+                int token = tokens[t];
+                for (int r = 0; r < BLOCK; r++) {
+                    if (token == v0 + r) rows[r] += dxv;
                 }
                 if (tied == 1) {
-                    if (vLoad < vocab) dv = dlogits[position * vocab + vLoad];
+                    float xv = lnf[t * c + i];
+                    for (int r = 0; r < BLOCK; r++) head[r] += dlogits[t * vocab + Math.min(v0 + r, vocab - 1)] * xv;
                 }
             }
-            if (li == 0) {
-                int tk = -1;
-                if (position < n) tk = tokens[position];
-                tokenTile[lo] = tk;
-            }
-            dxTile[lo * TILE + li] = dxv;
-            xTile[lo * TILE + li] = xv;
-            dyTile[lo * TILE + li] = dv;
-            kc.localBarrier();
-            for (int k = 0; k < TILE; k++) {
-                if (tokenTile[k] == v) gEmbedding += dxTile[k * TILE + li];
-                gHead += dyTile[k * TILE + lo] * xTile[k * TILE + li];
-            }
-            kc.localBarrier();
         }
-        float g = gEmbedding;
-        if (tied == 1) g += gHead;
         if (control[MODE] == UPDATE_PASS) {
-            if (v < vocab) {
-                if (i < c) Update.sgdElement(params, at[EMBEDDING] + v * c + i, g, hp);
+            if (i < c) {
+                for (int r = 0; r < BLOCK; r++) {
+                    if (v0 + r < vocab) Update.sgdElement(params, at[EMBEDDING] + (v0 + r) * c + i, rows[r] + head[r], hp);
+                }
             }
         } else {
             float sq = 0f;
-            if (v < vocab) {
-                if (i < c) sq = g * g;
-            }
-            groupSums[lo * TILE + li] = sq;
-            kc.localBarrier();
-            if (li == 0) {
-                if (lo == 0) {
-                    float s = 0f;
-                    for (int k = 0; k < TILE * TILE; k++) {
-                        s += groupSums[k];
-                    }
-                    squares[at[SQUARES + EMBEDDING] + kc.groupIdy * ((c + TILE - 1) / TILE) + kc.groupIdx] = s;
+            if (i < c) {
+                for (int r = 0; r < BLOCK; r++) {
+                    float g = rows[r] + head[r];
+                    if (v0 + r < vocab) sq += g * g;
                 }
+            }
+            groupSums[kc.localIdx] = sq;
+            kc.localBarrier();
+            if (kc.localIdx == 0) {
+                float s = 0f;
+                for (int k = 0; k < GROUP; k++) {
+                    s += groupSums[k];
+                }
+                squares[at[SQUARES + EMBEDDING] + kc.groupIdy * ((c + GROUP - 1) / GROUP) + kc.groupIdx] = s;
             }
         }
     }
