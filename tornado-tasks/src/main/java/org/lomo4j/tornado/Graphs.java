@@ -469,7 +469,6 @@ final class Graphs {
         blockedTasks++;
     }
 
-
     private void norm(Graph g, String name, int role, float[] dx, float[] dy, float[] x, float[] rstd) {
         int c = cfg.hiddenSize();
         g.task(name + "_dx", Tasks::rmsnormInputGrad, dx, dy, x, rstd, params, d.at, role, c, d.n);

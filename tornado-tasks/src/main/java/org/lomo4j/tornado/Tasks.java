@@ -5,7 +5,6 @@ import org.lomo4j.kernels.Bias;
 import org.lomo4j.kernels.CrossEntropy;
 import org.lomo4j.kernels.Embedding;
 import org.lomo4j.kernels.Half;
-import org.lomo4j.kernels.Matmul;
 import org.lomo4j.kernels.Residual;
 import org.lomo4j.kernels.RmsNorm;
 import org.lomo4j.kernels.Rope;
@@ -381,8 +380,8 @@ final class Tasks {
     // ---- backward: LOMO, each weight gradient element computed and applied in the same thread ----
 
     /**
-     * A thread's register block in the matrix kernels: {@link #matmul}, {@link #matmulInputGrad} and {@link #matmulLomo}
-     * each compute 16 outputs a thread, which reuses each value it loads 16 times (on PoCL, 4× faster than 8 × 8
+     * A thread's register block in the matrix kernels: {@link #matmul}, {@link #matmulInputGrad}, {@link #matmulLomo}
+     * and {@link #embeddingLomo} each compute 16 outputs a thread, which reuses each value it loads 16 times (on PoCL, 4× faster than 8 × 8
      * work-groups sharing tiles through local memory, whose barriers the CPU pays for, and 16 beat 8 and 32).
      */
     static final int BLOCK = 16;
@@ -390,7 +389,7 @@ final class Tasks {
     /**
      * The width of the matrix kernels' work-groups ({@code GROUP} × 1): a constant to TornadoVM (it sizes the norm
      * pass's local sums), read once at start-up: {@code -Dlomo4j.tornado.group=64}. The default, 16, is the fastest on
-     * PoCL (8 and 32 within 5%); a GPU wants a multiple of its warp, 32 or more.
+     * PoCL (8 to 64 within about 10%); a GPU wants a multiple of its warp, 32 or more.
      */
     static final int GROUP = Integer.getInteger("lomo4j.tornado.group", 16);
 
