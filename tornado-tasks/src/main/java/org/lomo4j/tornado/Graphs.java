@@ -124,11 +124,7 @@ final class Graphs {
      */
     private static int squareSlots(Tensor t) {
         if (t.vector()) return t.cols();
-        return (t.rows() + Tasks.BLOCK - 1) / Tasks.BLOCK * groups(t.cols());
-    }
-
-    private static int groups(int size) {
-        return (size + Tasks.GROUP - 1) / Tasks.GROUP;
+        return Math.ceilDiv(t.rows(), Tasks.BLOCK) * Math.ceilDiv(t.cols(), Tasks.GROUP);
     }
 
     static int squareSlots(ParameterLayout layout) {
@@ -463,7 +459,7 @@ final class Graphs {
 
     /** Task {@code task} of {@code g} runs as GROUP × 1 work-groups over x, each thread a block of BLOCK along y. */
     private void blocks(Graph g, String task, int x, int y) {
-        WorkerGrid grid = new WorkerGrid2D(groups(x) * Tasks.GROUP, (y + Tasks.BLOCK - 1) / Tasks.BLOCK);
+        WorkerGrid grid = new WorkerGrid2D(Math.ceilDiv(x, Tasks.GROUP) * Tasks.GROUP, Math.ceilDiv(y, Tasks.BLOCK));
         grid.setLocalWork(Tasks.GROUP, 1, 1);
         grids.addWorkerGrid(g.name + "." + task, grid);
         blockedTasks++;

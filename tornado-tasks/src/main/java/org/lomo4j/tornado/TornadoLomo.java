@@ -64,7 +64,7 @@ final class TornadoLomo extends Optimizer {
 
     @Override
     public StepResult step(Batch batch) {
-        load(batch);
+        load(batch, true);
         graphs.throughLayers(this::run, EMBED_FWD, BLOCK_FWD, HEAD_FWD, false);
         float loss = batch.meanLoss(d.losses);
         int counted = batch.countedTargets();
@@ -99,17 +99,18 @@ final class TornadoLomo extends Optimizer {
      */
     @Override
     public float evalLoss(Batch batch) {
-        load(batch);
+        load(batch, false);
         graphs.throughLayers(this::run, EMBED_FWD, BLOCK_FWD, HEAD_FWD, false);
         return batch.meanLoss(d.losses);
     }
 
     /**
-     * The batch's tokens and targets into the graphs' arrays; a batch of fewer rows (evaluation's last) is padded
-     * with rows that count no target, so they add nothing to a loss or a gradient.
+     * The batch's tokens and targets into the graphs' arrays. A training batch must fill them ({@code full}); an
+     * evaluation batch of fewer rows (the last) is padded with rows that count no target, adding nothing to its loss.
      */
-    private void load(Batch batch) {
-        if (batch.batchSize() > d.batch || batch.seqLen() != d.seq) {
+    private void load(Batch batch, boolean full) {
+        boolean fits = full ? batch.batchSize() == d.batch : batch.batchSize() <= d.batch;
+        if (!fits || batch.seqLen() != d.seq) {
             throw new IllegalArgumentException("the device graphs were built for batches of " + d.batch + " x " + d.seq
                     + ", got " + batch.batchSize() + " x " + batch.seqLen());
         }
