@@ -28,6 +28,7 @@ final class DeviceBuffers {
     final float[] store;      // L regions of (attention width + MLP width) × N, see Stash
     final int storePerLayer;
     final float[] lnf, rstdf, logits, losses;
+    final float[] xT;         // (max(C, QD, F), N): a projection's input transposed for the vector forward (Tasks.transpose)
     final float[] dres, dln, dq, dk, dv, datt, delta, dgate, dup, dh, dlogits;
     final float[] kCache, vCache; // generation's keys and values: L × (B, T, NKV·HD), filled by prefill (forward only)
     final int cachePerLayer;
@@ -103,6 +104,7 @@ final class DeviceBuffers {
         positions = new int[batch];
         nextLogits = new float[keep ? 1 : batch * c.vocabSize()];
         lnf = new float[n * hidden];
+        xT = new float[transposedSize(n, hidden, qDim, f)];
         rstdf = new float[n];
         logits = new float[n * c.vocabSize()];
         losses = new float[n];
@@ -125,6 +127,11 @@ final class DeviceBuffers {
         partials = new float[keep ? Tasks.PARTIAL_SUMS : 1];
     }
 
+    /** The forward transposes the projections' inputs when a pass has at least LANES rows (Graphs.matmul): N of them at most. */
+    private static int transposedSize(long n, long hidden, long qd, long f) {
+        return n >= Tasks.LANES ? (int) (n * Math.max(hidden, Math.max(qd, f))) : 1;
+    }
+
     /**
      * What {@link #account} will count for these shapes, without allocating anything: the device's memory plan
      * ({@code train --dry-run --backend tornado}). {@code TornadoBackendTest} holds the two equal.
@@ -138,7 +145,8 @@ final class DeviceBuffers {
         long layer = 4 * n * hidden + 2 * n + 2 * n * qd + 2 * n * kvd + rows + 3 * n * f;  // Block: x, ln1, res1, ln2; rstds; q, att; k, v; lse; MLP
         long acts = 2 * n + n * hidden + store + n * hidden + n + n * vocab + n               // tokens, targets, stream, store, lnf, rstdf, logits, losses
                 + 2 * n * hidden + 2 * n * qd + 2 * n * kvd + rows + 3 * n * f + n * vocab    // dres, dln, dq, datt, dk, dv, delta, dgate, dup, dh, dlogits
-                + 2 * cache + batch + (keep ? 1 : batch * vocab) + layer;                    // caches, positions, nextLogits, the working block
+                + 2 * cache + batch + (keep ? 1 : batch * vocab) + layer                     // caches, positions, nextLogits, the working block
+                + transposedSize(n, hidden, qd, f);                                          // xT
         long normPass = keep ? Graphs.squareSlots(layout) + Graphs.keptSlots(layout) + Tasks.PARTIAL_SUMS : 3;  // squares, kept, partials
         long scratch = 2L * (seq * c.headDim() / 2) + Tasks.AT_SIZE + Update.SIZE + Tasks.CONTROL_SIZE + normPass;
         MemoryLedger planned = new MemoryLedger();
@@ -158,7 +166,7 @@ final class DeviceBuffers {
         device.count(Category.PARAMETERS, weights);
         long acts = 4L * (tokens.length + targets.length + stream.length + store.length + lnf.length + rstdf.length + logits.length
                 + losses.length + dres.length + dln.length + dq.length + dk.length + dv.length + datt.length + delta.length + dgate.length
-                + dup.length + dh.length + dlogits.length + kCache.length + vCache.length + positions.length + nextLogits.length);
+                + dup.length + dh.length + dlogits.length + kCache.length + vCache.length + positions.length + nextLogits.length + xT.length);
         for (float[] a : layer.arrays()) acts += 4L * a.length;
         device.count(Category.ACTIVATIONS, acts);
         device.count(Category.SCRATCH, 4L * (ropeCos.length + ropeSin.length + at.length + hp.length + control.length + squares.length

@@ -84,7 +84,7 @@ final class Graphs {
         int slots = 0, keptSlots = 0;
         for (Tensor t : layout.tensors()) {
             squares.put(t, slots);
-            slots += squareSlots(t);
+            slots += squareSlots(layout, t);
             if (kept(t)) {
                 kept.put(t, keptSlots);
                 keptSlots += t.cols();
@@ -119,18 +119,35 @@ final class Graphs {
     }
 
     /**
-     * The norm pass's slots of a tensor: one per element of a vector, one per work-group of a matrix (GROUP columns
-     * by BLOCK rows: {@link Tasks#matmulLomo}, {@link Tasks#embeddingLomo}); {@link Tasks#sumSquares} adds them up.
+     * The norm pass's slots of a tensor: one per element of a vector, one per thread of a matrix ({@link Tasks#matmulLomo}'s
+     * LANES columns by ROWS rows, {@link Tasks#embeddingLomo}'s one column by BLOCK rows); {@link Tasks#sumSquares} adds
+     * them up.
      */
-    private static int squareSlots(Tensor t) {
+    private static int squareSlots(ParameterLayout layout, Tensor t) {
         if (t.vector()) return t.cols();
-        return Math.ceilDiv(t.rows(), Tasks.BLOCK) * Math.ceilDiv(t.cols(), Tasks.GROUP);
+        if (t == layout.embedding()) return Math.ceilDiv(t.rows(), Tasks.BLOCK) * t.cols();
+        return Math.ceilDiv(t.rows(), Tasks.ROWS) * Math.ceilDiv(t.cols(), Tasks.LANES);
     }
 
     static int squareSlots(ParameterLayout layout) {
         int slots = 0;
-        for (Tensor t : layout.tensors()) slots += squareSlots(t);
+        for (Tensor t : layout.tensors()) slots += squareSlots(layout, t);
         return slots;
+    }
+
+    /**
+     * The vector kernels load {@link Tasks#LANES} consecutive columns of a matrix's input, so every matrix a training step
+     * updates needs that many: hidden_size, the attention width and intermediate_size. Real models have hundreds.
+     */
+    static void requireVectorWidths(LlamaConfig cfg) {
+        int attention = cfg.numAttentionHeads() * cfg.headDim();
+        String narrow = cfg.hiddenSize() < Tasks.LANES ? "hidden_size " + cfg.hiddenSize()
+                : cfg.intermediateSize() < Tasks.LANES ? "intermediate_size " + cfg.intermediateSize()
+                : attention < Tasks.LANES ? "num_attention_heads × head_dim " + attention : null;
+        if (narrow != null) {
+            throw new IllegalArgumentException("--backend tornado trains models whose matrices have at least " + Tasks.LANES
+                    + " input columns; this model's " + narrow + " is smaller (the JVM backend takes any size)");
+        }
     }
 
     /** The RMSNorm weights, whose gradients the norm pass keeps for the replay (the matrices' replay recomputes them). */
@@ -280,6 +297,7 @@ final class Graphs {
         boolean biases = layout.blocks().get(0).bq() != null;
         fillLayer(g);
         g.task("input_norm", Tasks::rmsnorm, a.ln1, a.rstd1, x, params, d.at, Tasks.INPUT_NORM, c, cfg.rmsNormEps(), n);
+        transposed(g, "input_norm", a.ln1, c, n);
         projection(g, "q", a.q, a.ln1, Tasks.Q, c, qd, biases ? Tasks.Q_BIAS : -1, n);
         projection(g, "k", a.k, a.ln1, Tasks.K, c, kvd, biases ? Tasks.K_BIAS : -1, n);
         projection(g, "v", a.v, a.ln1, Tasks.V, c, kvd, biases ? Tasks.V_BIAS : -1, n);
@@ -294,6 +312,7 @@ final class Graphs {
             if (pass == Pass.PREFILL) g.task("cache_keys_values", Tasks::cacheKeysValues, d.kCache, d.vCache, a.k, a.v, d.at, n * kvd);
             g.task("attention", Tasks::attention, a.att, a.lse, a.q, a.k, a.v, t, nh, nkv, hd, d.batch * nh * t);
         }
+        transposed(g, "attention", a.att, qd, n);
         projection(g, "o", a.res1, a.att, Tasks.O, qd, c, -1, n);
         g.task("attention_residual", Tasks::residual, a.res1, x, c, n);
         if (pass == Pass.TRAIN) {
@@ -301,9 +320,11 @@ final class Graphs {
                     nh, n);
         }
         g.task("post_attention_norm", Tasks::rmsnorm, a.ln2, a.rstd2, a.res1, params, d.at, Tasks.POST_NORM, c, cfg.rmsNormEps(), n);
+        transposed(g, "post_attention_norm", a.ln2, c, n);
         projection(g, "gate", a.gate, a.ln2, Tasks.GATE, c, f, -1, n);
         projection(g, "up", a.up, a.ln2, Tasks.UP, c, f, -1, n);
         g.task("swiglu", Tasks::swiglu, a.h, a.gate, a.up, f, n);
+        transposed(g, "swiglu", a.h, f, n);
         projection(g, "down", x, a.h, Tasks.DOWN, f, c, -1, n);
         g.task("mlp_residual", Tasks::residual, x, a.res1, c, n);
         if (pass == Pass.TRAIN) g.task("save_mlp", Tasks::saveMlp, d.store, d.at, a.res1, a.ln2, a.rstd2, a.gate, a.up, a.h, c, qd, kvd, nh, f, n);
@@ -314,6 +335,7 @@ final class Graphs {
         int n = rows(pass), c = cfg.hiddenSize();
         float[] logits = pass == Pass.DECODE ? d.nextLogits : d.logits;
         g.task("final_norm", Tasks::rmsnorm, d.lnf, d.rstdf, d.stream, params, d.at, Tasks.FINAL_NORM, c, cfg.rmsNormEps(), n);
+        transposed(g, "final_norm", d.lnf, c, n);
         matmul(g, "lm_head", logits, d.lnf, Tasks.HEAD, c, cfg.vocabSize(), n);
         if (pass == Pass.TRAIN) {
             g.task("cross_entropy", Tasks::crossEntropy, d.losses, d.logits, d.targets, cfg.vocabSize(), n);
@@ -439,27 +461,49 @@ final class Graphs {
         if (biasRole >= 0) g.task(name + "_bias_lomo", Tasks::biasLomo, params, d.squares, dy, d.hp, d.control, d.at, biasRole, out, d.n);
     }
 
-    /** y = x · Wᵀ for {@code rows} rows, launched in register blocks over (out, rows). */
+    /**
+     * y = x · Wᵀ for {@code rows} rows: from x as transposed by the last {@link #transposed} ({@link Tasks#matmulTransposed},
+     * vector blocks over (rows, out)) where there are at least LANES rows; otherwise from x itself ({@link Tasks#matmul},
+     * register blocks over (out, rows)).
+     */
     private void matmul(Graph g, String task, float[] y, float[] x, int role, int in, int out, int rows) {
-        g.task(task, Tasks::matmul, kernelContext, y, x, params, d.at, role, in, out, rows);
-        blocks(g, task, out, rows);
+        if (rows >= Tasks.LANES) {
+            g.task(task, Tasks::matmulTransposed, kernelContext, y, d.xT, params, d.at, role, in, out, rows);
+            vectors(g, task, rows, out);
+        } else {
+            g.task(task, Tasks::matmul, kernelContext, y, x, params, d.at, role, in, out, rows);
+            blocks(g, task, out, rows);
+        }
     }
 
-    /** dx = dy · W or dx += dy · W, launched in register blocks over (in, N). */
+    /** Transposes x, the input of the {@link #matmul}s that follow, where they will read it transposed. */
+    private void transposed(Graph g, String name, float[] x, int in, int rows) {
+        if (rows >= Tasks.LANES) g.task(name + "_t", Tasks::transpose, d.xT, x, in, rows);
+    }
+
+    /** dx = dy · W or dx += dy · W, launched in vector blocks over (in, N). */
     private void inputGrad(Graph g, String name, float[] dx, boolean add, float[] dy, int role, int in, int out) {
         g.task(name + "_dx", Tasks::matmulInputGrad, kernelContext, dx, dy, params, d.at, role, add ? 1 : 0, in, out, d.n);
-        blocks(g, name + "_dx", in, d.n);
+        vectors(g, name + "_dx", in, d.n);
     }
 
-    /** The fused weight gradient and update (or norm pass) of one matrix, launched in register blocks over (in, out). */
+    /** The fused weight gradient and update (or norm pass) of one matrix, launched in vector blocks over (in, out). */
     private void matmulLomo(Graph g, String name, float[] dy, float[] x, int role, int in, int out) {
         g.task(name + "_lomo", Tasks::matmulLomo, kernelContext, params, d.squares, dy, x, d.hp, d.control, d.at, role, in, out, d.n);
-        blocks(g, name + "_lomo", in, out);
+        vectors(g, name + "_lomo", in, out);
     }
 
     /** Task {@code task} of {@code g} runs as GROUP × 1 work-groups over x, each thread a block of BLOCK along y. */
     private void blocks(Graph g, String task, int x, int y) {
         WorkerGrid grid = new WorkerGrid2D(Math.ceilDiv(x, Tasks.GROUP) * Tasks.GROUP, Math.ceilDiv(y, Tasks.BLOCK));
+        grid.setLocalWork(Tasks.GROUP, 1, 1);
+        grids.addWorkerGrid(g.name + "." + task, grid);
+        blockedTasks++;
+    }
+
+    /** Task {@code task} of {@code g} runs as GROUP × 1 work-groups over x's vector blocks, each thread ROWS along y. */
+    private void vectors(Graph g, String task, int x, int y) {
+        WorkerGrid grid = new WorkerGrid2D(Math.ceilDiv(Math.ceilDiv(x, Tasks.LANES), Tasks.GROUP) * Tasks.GROUP, Math.ceilDiv(y, Tasks.ROWS));
         grid.setLocalWork(Tasks.GROUP, 1, 1);
         grids.addWorkerGrid(g.name + "." + task, grid);
         blockedTasks++;

@@ -12,6 +12,7 @@ import org.lomo4j.kernels.SwiGlu;
 import org.lomo4j.kernels.Update;
 import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.annotations.Parallel;
+import uk.ac.manchester.tornado.api.types.vectors.Float8;
 
 /**
  * The device tasks: most are a {@code @Parallel} loop over one of the core kernels' per-item bodies, which
@@ -133,10 +134,10 @@ final class Tasks {
     }
 
     /**
-     * y = x · Wᵀ in register blocks: thread (o, b) sums y[t, o] for the {@link #BLOCK} tokens t of block b, each over
-     * i in order, reading W's row o once for all of them. Launched over (out, ⌈n / BLOCK⌉) in work-groups of
-     * {@link #GROUP} × 1 ({@code Graphs.blocks}). Tokens past n repeat the last one, so the loop has no branch, and
-     * are not written.
+     * y = x · Wᵀ for a few rows (decode's one token a row, or any pass of fewer than {@link #LANES} tokens) in register
+     * blocks: thread (o, b) sums y[t, o] for the {@link #BLOCK} tokens t of block b, each over i in order, reading W's
+     * row o once for all of them. Launched over (out, ⌈n / BLOCK⌉) in work-groups of {@link #GROUP} × 1
+     * ({@code Graphs.blocks}). Tokens past n repeat the last one, so the loop has no branch, and are not written.
      */
     static void matmul(KernelContext kc, float[] y, float[] x, float[] params, int[] at, int role, int in, int out, int n) {
         int o = kc.globalIdx;
@@ -151,6 +152,53 @@ final class Tasks {
             }
             for (int r = 0; r < BLOCK; r++) {
                 if (t0 + r < n) y[(t0 + r) * out + o] = s[r];
+            }
+        }
+    }
+
+    /** xT = xᵀ, (in, n) from (n, in): the input of {@link #matmulTransposed}, one transpose for every projection of x. */
+    static void transpose(float[] xT, float[] x, int in, int n) {
+        for (@Parallel int i = 0; i < in; i++) {
+            for (int t = 0; t < n; t++) {
+                xT[i * n + t] = x[t * in + i];
+            }
+        }
+    }
+
+    /**
+     * y = x · Wᵀ from xT = xᵀ ({@link #transpose}) in vector blocks: thread (b, o) sums y[t, o] for the {@link #LANES}
+     * tokens t of block b and the {@link #ROWS} outputs from o, each over i in order (as {@link #matmul}), loading
+     * xT[i, t..t+16) as two vectors used for all eight outputs. Launched over (⌈n / LANES⌉, ⌈out / ROWS⌉) in
+     * work-groups of {@link #GROUP} × 1 ({@code Graphs.vectors}); outputs past out repeat the last one and are not
+     * written, and the last token block ends at n ({@link #vectorStart}).
+     */
+    static void matmulTransposed(KernelContext kc, float[] y, float[] xT, float[] params, int[] at, int role, int in, int out, int n) {
+        int t0 = kc.globalIdx * LANES;
+        int t = vectorStart(t0, n);
+        int o0 = kc.globalIdy * ROWS;
+        int w = at[role];
+        int r0 = w + Math.min(o0, out - 1) * in, r1 = w + Math.min(o0 + 1, out - 1) * in, r2 = w + Math.min(o0 + 2, out - 1) * in,
+                r3 = w + Math.min(o0 + 3, out - 1) * in, r4 = w + Math.min(o0 + 4, out - 1) * in, r5 = w + Math.min(o0 + 5, out - 1) * in,
+                r6 = w + Math.min(o0 + 6, out - 1) * in, r7 = w + Math.min(o0 + 7, out - 1) * in;
+        Float8 a0 = zero8(), b0 = zero8(), a1 = zero8(), b1 = zero8(), a2 = zero8(), b2 = zero8(), a3 = zero8(), b3 = zero8();
+        Float8 a4 = zero8(), b4 = zero8(), a5 = zero8(), b5 = zero8(), a6 = zero8(), b6 = zero8(), a7 = zero8(), b7 = zero8();
+        for (int i = 0; i < in; i++) {
+            Float8 lo = lanes8(xT, i * n + t), hi = lanes8(xT, i * n + t + 8);
+            a0 = addScaled(a0, lo, params[r0 + i]); b0 = addScaled(b0, hi, params[r0 + i]);
+            a1 = addScaled(a1, lo, params[r1 + i]); b1 = addScaled(b1, hi, params[r1 + i]);
+            a2 = addScaled(a2, lo, params[r2 + i]); b2 = addScaled(b2, hi, params[r2 + i]);
+            a3 = addScaled(a3, lo, params[r3 + i]); b3 = addScaled(b3, hi, params[r3 + i]);
+            a4 = addScaled(a4, lo, params[r4 + i]); b4 = addScaled(b4, hi, params[r4 + i]);
+            a5 = addScaled(a5, lo, params[r5 + i]); b5 = addScaled(b5, hi, params[r5 + i]);
+            a6 = addScaled(a6, lo, params[r6 + i]); b6 = addScaled(b6, hi, params[r6 + i]);
+            a7 = addScaled(a7, lo, params[r7 + i]); b7 = addScaled(b7, hi, params[r7 + i]);
+        }
+        float[] s = new float[ROWS * LANES];  // private: the sums, output by output
+        spill(s, 0, a0, b0); spill(s, 16, a1, b1); spill(s, 32, a2, b2); spill(s, 48, a3, b3);
+        spill(s, 64, a4, b4); spill(s, 80, a5, b5); spill(s, 96, a6, b6); spill(s, 112, a7, b7);
+        for (int r = 0; r < ROWS; r++) {
+            for (int k = t0 - t; k < LANES; k++) {
+                if (o0 + r < out) y[(t + k) * out + o0 + r] = s[r * LANES + k];
             }
         }
     }
@@ -316,29 +364,46 @@ final class Tasks {
     }
 
     /**
-     * dx = dy · W ({@code add} = 1: dx += dy · W, a further contribution, as k and v after q) in register blocks:
-     * thread (i, b) sums dx[t, i] for the {@link #BLOCK} tokens t of block b, each over W's rows in order (the order
-     * of {@code Matmul.inputGradElement}), reading W[o, i] once for all of them. Launched over (in, ⌈n / BLOCK⌉) in
-     * work-groups of {@link #GROUP} × 1; tokens past n as in {@link #matmul}.
+     * dx = dy · W ({@code add} = 1: dx += dy · W, a further contribution, as k and v after q) in vector blocks: thread
+     * (b, t) sums dx[t, i] for the {@link #LANES} columns i of block b and the {@link #ROWS} tokens from t, each over W's
+     * rows in order (the order of {@code Matmul.inputGradElement}), loading W[o, i..i+16) as two vectors used once per
+     * token. Launched over (⌈in / LANES⌉, ⌈n / ROWS⌉) in work-groups of {@link #GROUP} × 1 ({@code Graphs.vectors}).
+     * Tokens past n repeat the last one and are not written; the last column block ends at the row's end
+     * ({@link #vectorStart}) and writes only its own columns.
      */
     static void matmulInputGrad(KernelContext kc, float[] dx, float[] dy, float[] params, int[] at, int role, int add, int in, int out,
                                 int n) {
-        int i = kc.globalIdx;
-        int t0 = kc.globalIdy * BLOCK;
-        float[] s = new float[BLOCK];
-        for (int r = 0; r < BLOCK; r++) s[r] = 0f;
-        if (i < in) {
-            int w = at[role] + i;
-            for (int o = 0; o < out; o++) {
-                float wv = params[w + o * in];
-                for (int r = 0; r < BLOCK; r++) s[r] += dy[Math.min(t0 + r, n - 1) * out + o] * wv;
-            }
-            for (int r = 0; r < BLOCK; r++) {
+        int i0 = kc.globalIdx * LANES;
+        int i = vectorStart(i0, in);
+        int t0 = kc.globalIdy * ROWS;
+        int r0 = Math.min(t0, n - 1) * out, r1 = Math.min(t0 + 1, n - 1) * out, r2 = Math.min(t0 + 2, n - 1) * out,
+                r3 = Math.min(t0 + 3, n - 1) * out, r4 = Math.min(t0 + 4, n - 1) * out, r5 = Math.min(t0 + 5, n - 1) * out,
+                r6 = Math.min(t0 + 6, n - 1) * out, r7 = Math.min(t0 + 7, n - 1) * out;
+        Float8 a0 = zero8(), b0 = zero8(), a1 = zero8(), b1 = zero8(), a2 = zero8(), b2 = zero8(), a3 = zero8(), b3 = zero8();
+        Float8 a4 = zero8(), b4 = zero8(), a5 = zero8(), b5 = zero8(), a6 = zero8(), b6 = zero8(), a7 = zero8(), b7 = zero8();
+        for (int o = 0; o < out; o++) {
+            int w = at[role] + o * in + i;
+            Float8 lo = lanes8(params, w), hi = lanes8(params, w + 8);
+            a0 = addScaled(a0, lo, dy[r0 + o]); b0 = addScaled(b0, hi, dy[r0 + o]);
+            a1 = addScaled(a1, lo, dy[r1 + o]); b1 = addScaled(b1, hi, dy[r1 + o]);
+            a2 = addScaled(a2, lo, dy[r2 + o]); b2 = addScaled(b2, hi, dy[r2 + o]);
+            a3 = addScaled(a3, lo, dy[r3 + o]); b3 = addScaled(b3, hi, dy[r3 + o]);
+            a4 = addScaled(a4, lo, dy[r4 + o]); b4 = addScaled(b4, hi, dy[r4 + o]);
+            a5 = addScaled(a5, lo, dy[r5 + o]); b5 = addScaled(b5, hi, dy[r5 + o]);
+            a6 = addScaled(a6, lo, dy[r6 + o]); b6 = addScaled(b6, hi, dy[r6 + o]);
+            a7 = addScaled(a7, lo, dy[r7 + o]); b7 = addScaled(b7, hi, dy[r7 + o]);
+        }
+        float[] s = new float[ROWS * LANES];  // private: the sums, row by row
+        spill(s, 0, a0, b0); spill(s, 16, a1, b1); spill(s, 32, a2, b2); spill(s, 48, a3, b3);
+        spill(s, 64, a4, b4); spill(s, 80, a5, b5); spill(s, 96, a6, b6); spill(s, 112, a7, b7);
+        for (int r = 0; r < ROWS; r++) {
+            for (int k = i0 - i; k < LANES; k++) {
                 if (t0 + r < n) {
+                    int e = (t0 + r) * in + i + k;
                     if (add == 1) {
-                        dx[(t0 + r) * in + i] += s[r];
+                        dx[e] += s[r * LANES + k];
                     } else {
-                        dx[(t0 + r) * in + i] = s[r];
+                        dx[e] = s[r * LANES + k];
                     }
                 }
             }
@@ -380,63 +445,106 @@ final class Tasks {
     // ---- backward: LOMO, each weight gradient element computed and applied in the same thread ----
 
     /**
-     * A thread's register block in the matrix kernels: {@link #matmul}, {@link #matmulInputGrad}, {@link #matmulLomo}
-     * and {@link #embeddingLomo} each compute 16 outputs a thread, which reuses each value it loads 16 times (on PoCL, 4× faster than 8 × 8
-     * work-groups sharing tiles through local memory, whose barriers the CPU pays for, and 16 beat 8 and 32).
+     * A thread's register block in {@link #matmul} and {@link #embeddingLomo}: 16 outputs a thread, which reuses each
+     * value it loads 16 times (on PoCL, 4× faster than 8 × 8 work-groups sharing tiles through local memory, whose
+     * barriers the CPU pays for, and 16 beat 8 and 32).
      */
     static final int BLOCK = 16;
 
     /**
-     * The width of the matrix kernels' work-groups ({@code GROUP} × 1): a constant to TornadoVM (it sizes the norm
-     * pass's local sums), read once at start-up: {@code -Dlomo4j.tornado.group=64}. The default, 16, is the fastest on
-     * PoCL (8 to 64 within about 10%); a GPU wants a multiple of its warp, 32 or more.
+     * The vector kernels, {@link #matmulInputGrad} and {@link #matmulLomo}: a thread computes {@code ROWS × LANES}
+     * outputs, {@code LANES} consecutive columns as two {@link Float8} (OpenCL's float8, which PoCL compiles to AVX
+     * registers; scalar code it does not vectorize, its addresses being integers) times {@code ROWS} rows or tokens,
+     * each a scalar broadcast to the lanes. A matrix's input must have at least {@code LANES} columns
+     * ({@code Graphs.requireVectorWidths}).
      */
-    static final int GROUP = Integer.getInteger("lomo4j.tornado.group", 16);
+    static final int LANES = 16, ROWS = 8;
 
     /**
-     * The updating pass: {@code W[o, i] −= update(Σ_n dy[n, o] · x[n, i])} in register blocks: thread (i, b) sums the
-     * gradients of the {@link #BLOCK} weights W[o, i], o in block b, over the tokens in order (the order of
-     * {@code Matmul.weightGradElement}), reading x[n, i] once for all of them, and applies each at once: a gradient
-     * lives in a register and never goes to global memory. Launched over (in, ⌈out / BLOCK⌉) in work-groups of
-     * {@link #GROUP} × 1; rows past out repeat the last one and are not updated. The norm pass instead sums the
-     * group's g², thread by thread through local memory, to one slot per group:
-     * {@code squares[at[SQUARES + role] + b · ⌈in / GROUP⌉ + group]}.
+     * The width of the matrix kernels' work-groups ({@code GROUP} × 1), read once at start-up:
+     * {@code -Dlomo4j.tornado.group=64}. The default, 4, suits PoCL; a GPU wants a multiple of its warp, 32 or more.
+     */
+    static final int GROUP = Integer.getInteger("lomo4j.tornado.group", 4);
+
+    /**
+     * Where the vector block that starts at column {@code i0} loads from: {@code i0}, except that the last block of a row
+     * whose width is no multiple of {@link #LANES} ends at the row's end, overlapping the block before it; it then
+     * writes only columns from {@code i0} on. So no load leaves the row.
+     */
+    static int vectorStart(int i0, int in) {
+        return Math.min(i0, in - LANES);
+    }
+
+    static Float8 zero8() {
+        return new Float8(0f, 0f, 0f, 0f, 0f, 0f, 0f, 0f);
+    }
+
+    /** a[s .. s + 8) as one vector: TornadoVM emits a vector load for it. */
+    static Float8 lanes8(float[] a, int s) {
+        return new Float8(a[s], a[s + 1], a[s + 2], a[s + 3], a[s + 4], a[s + 5], a[s + 6], a[s + 7]);
+    }
+
+    /** acc + v · s, rounded as Java's {@code acc += v * s} is, lane by lane. */
+    static Float8 addScaled(Float8 acc, Float8 v, float s) {
+        return Float8.add(acc, Float8.mult(v, s));
+    }
+
+    /** The 16 lanes of lo and hi into to[at .. at + 16). */
+    static void spill(float[] to, int at, Float8 lo, Float8 hi) {
+        to[at] = lo.getS0(); to[at + 1] = lo.getS1(); to[at + 2] = lo.getS2(); to[at + 3] = lo.getS3();
+        to[at + 4] = lo.getS4(); to[at + 5] = lo.getS5(); to[at + 6] = lo.getS6(); to[at + 7] = lo.getS7();
+        to[at + 8] = hi.getS0(); to[at + 9] = hi.getS1(); to[at + 10] = hi.getS2(); to[at + 11] = hi.getS3();
+        to[at + 12] = hi.getS4(); to[at + 13] = hi.getS5(); to[at + 14] = hi.getS6(); to[at + 15] = hi.getS7();
+    }
+
+    /**
+     * The updating pass: {@code W[o, i] −= update(Σ_n dy[n, o] · x[n, i])} in vector blocks: thread (b, o) sums the
+     * gradients of the weights W[o .. o + {@link #ROWS}, i .. i + {@link #LANES}) over the tokens in order (the order of
+     * {@code Matmul.weightGradElement}), loading x[n, i..i+16) as two vectors used for all eight rows, and applies each at
+     * once: a gradient lives in the thread's registers and never goes to global memory. Launched over
+     * (⌈in / LANES⌉, ⌈out / ROWS⌉) in work-groups of {@link #GROUP} × 1; rows past out repeat the last one and are not
+     * updated, and the last column block ends at the row's end ({@link #vectorStart}). The norm pass instead writes the
+     * thread's Σg² to its own slot, {@code squares[at[SQUARES + role] + (o / ROWS) · ⌈in / LANES⌉ + b]}: summing a
+     * work-group's through local memory would need a barrier, and PoCL runs a kernel that has one at half the speed.
      */
     static void matmulLomo(KernelContext kc, float[] params, float[] squares, float[] dy, float[] x, float[] hp, float[] control,
                            int[] at, int role, int in, int out, int n) {
-        float[] groupSums = kc.allocateFloatLocalArray(GROUP);
-        int i = kc.globalIdx;
-        int o0 = kc.globalIdy * BLOCK;
-        float[] g = new float[BLOCK];
-        for (int r = 0; r < BLOCK; r++) g[r] = 0f;
-        if (i < in) {
-            for (int t = 0; t < n; t++) {
-                float xv = x[t * in + i];
-                for (int r = 0; r < BLOCK; r++) g[r] += dy[t * out + Math.min(o0 + r, out - 1)] * xv;
-            }
+        int i0 = kc.globalIdx * LANES;
+        int i = vectorStart(i0, in);
+        int o0 = kc.globalIdy * ROWS;
+        int r0 = Math.min(o0, out - 1), r1 = Math.min(o0 + 1, out - 1), r2 = Math.min(o0 + 2, out - 1), r3 = Math.min(o0 + 3, out - 1),
+                r4 = Math.min(o0 + 4, out - 1), r5 = Math.min(o0 + 5, out - 1), r6 = Math.min(o0 + 6, out - 1), r7 = Math.min(o0 + 7, out - 1);
+        Float8 a0 = zero8(), b0 = zero8(), a1 = zero8(), b1 = zero8(), a2 = zero8(), b2 = zero8(), a3 = zero8(), b3 = zero8();
+        Float8 a4 = zero8(), b4 = zero8(), a5 = zero8(), b5 = zero8(), a6 = zero8(), b6 = zero8(), a7 = zero8(), b7 = zero8();
+        for (int t = 0; t < n; t++) {
+            Float8 lo = lanes8(x, t * in + i), hi = lanes8(x, t * in + i + 8);
+            int d = t * out;
+            a0 = addScaled(a0, lo, dy[d + r0]); b0 = addScaled(b0, hi, dy[d + r0]);
+            a1 = addScaled(a1, lo, dy[d + r1]); b1 = addScaled(b1, hi, dy[d + r1]);
+            a2 = addScaled(a2, lo, dy[d + r2]); b2 = addScaled(b2, hi, dy[d + r2]);
+            a3 = addScaled(a3, lo, dy[d + r3]); b3 = addScaled(b3, hi, dy[d + r3]);
+            a4 = addScaled(a4, lo, dy[d + r4]); b4 = addScaled(b4, hi, dy[d + r4]);
+            a5 = addScaled(a5, lo, dy[d + r5]); b5 = addScaled(b5, hi, dy[d + r5]);
+            a6 = addScaled(a6, lo, dy[d + r6]); b6 = addScaled(b6, hi, dy[d + r6]);
+            a7 = addScaled(a7, lo, dy[d + r7]); b7 = addScaled(b7, hi, dy[d + r7]);
         }
+        float[] g = new float[ROWS * LANES];  // private: the gradients, row by row
+        spill(g, 0, a0, b0); spill(g, 16, a1, b1); spill(g, 32, a2, b2); spill(g, 48, a3, b3);
+        spill(g, 64, a4, b4); spill(g, 80, a5, b5); spill(g, 96, a6, b6); spill(g, 112, a7, b7);
         if (control[MODE] == UPDATE_PASS) {
-            if (i < in) {
-                for (int r = 0; r < BLOCK; r++) {
-                    if (o0 + r < out) Update.sgdElement(params, at[role] + (o0 + r) * in + i, g[r], hp);
+            for (int r = 0; r < ROWS; r++) {
+                for (int k = i0 - i; k < LANES; k++) {
+                    if (o0 + r < out) Update.sgdElement(params, at[role] + (o0 + r) * in + i + k, g[r * LANES + k], hp);
                 }
             }
-        } else {
+        } else if (i0 < in) {
             float sq = 0f;
-            if (i < in) {
-                for (int r = 0; r < BLOCK; r++) {
-                    if (o0 + r < out) sq += g[r] * g[r];
+            for (int r = 0; r < ROWS; r++) {
+                for (int k = i0 - i; k < LANES; k++) {
+                    if (o0 + r < out) sq += g[r * LANES + k] * g[r * LANES + k];
                 }
             }
-            groupSums[kc.localIdx] = sq;
-            kc.localBarrier();
-            if (kc.localIdx == 0) {
-                float s = 0f;
-                for (int k = 0; k < GROUP; k++) {
-                    s += groupSums[k];
-                }
-                squares[at[SQUARES + role] + kc.groupIdy * ((in + GROUP - 1) / GROUP) + kc.groupIdx] = s;
-            }
+            squares[at[SQUARES + role] + kc.globalIdy * ((in + LANES - 1) / LANES) + kc.globalIdx] = sq;
         }
     }
 
@@ -530,11 +638,10 @@ final class Tasks {
      * dx[n, i] over the positions n holding token v, plus, when the head is tied to it ({@code tied} = 1), the head's
      * gradient {@code Σ_n dlogits[n, v] · lnf[n, i]}: the one weight used twice, updated once, after both uses (the
      * orders of {@code Embedding.weightGradElement} and {@code Matmul.weightGradElement}, the two parts added last). The
-     * norm pass sums the group's g² to one slot, as the matrices do.
+     * norm pass writes each thread's Σg² to its own slot, as the matrices do.
      */
     static void embeddingLomo(KernelContext kc, float[] params, float[] squares, float[] dx, int[] tokens, float[] dlogits, float[] lnf,
                               float[] hp, float[] control, int[] at, int c, int vocab, int tied, int n) {
-        float[] groupSums = kc.allocateFloatLocalArray(GROUP);
         int i = kc.globalIdx;
         int v0 = kc.globalIdy * BLOCK;
         float[] rows = new float[BLOCK];  // the embedding's part of each gradient
@@ -562,23 +669,13 @@ final class Tasks {
                     if (v0 + r < vocab) Update.sgdElement(params, at[EMBEDDING] + (v0 + r) * c + i, rows[r] + head[r], hp);
                 }
             }
-        } else {
+        } else if (i < c) {
             float sq = 0f;
-            if (i < c) {
-                for (int r = 0; r < BLOCK; r++) {
-                    float g = rows[r] + head[r];
-                    if (v0 + r < vocab) sq += g * g;
-                }
+            for (int r = 0; r < BLOCK; r++) {
+                float g = rows[r] + head[r];
+                if (v0 + r < vocab) sq += g * g;
             }
-            groupSums[kc.localIdx] = sq;
-            kc.localBarrier();
-            if (kc.localIdx == 0) {
-                float s = 0f;
-                for (int k = 0; k < GROUP; k++) {
-                    s += groupSums[k];
-                }
-                squares[at[SQUARES + EMBEDDING] + kc.groupIdy * ((c + GROUP - 1) / GROUP) + kc.groupIdx] = s;
-            }
+            squares[at[SQUARES + EMBEDDING] + kc.globalIdy * c + i] = sq;
         }
     }
 }

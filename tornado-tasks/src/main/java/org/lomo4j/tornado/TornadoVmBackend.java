@@ -44,11 +44,13 @@ public final class TornadoVmBackend implements Backend {
 
     @Override
     public Optimizer lomo(LlamaModel model, OptimizerConfig config, int device, int batchSize, int seqLen) {
+        Graphs.requireVectorWidths(model.config());
         return new TornadoLomo(model, config, device(device), batchSize, seqLen);
     }
 
     @Override
     public MemoryLedger planLomo(LlamaConfig config, ParamDtype dtype, int batchSize, int seqLen) {
+        Graphs.requireVectorWidths(config);
         return DeviceBuffers.plan(config, new ParameterLayout(config), dtype, batchSize, seqLen, true);
     }
 

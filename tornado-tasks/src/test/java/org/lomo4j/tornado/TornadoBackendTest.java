@@ -34,6 +34,7 @@ import java.nio.file.Path;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -109,6 +110,27 @@ class TornadoBackendTest {
     }
 
     /**
+     * TinyModels' two shapes (Llama untied, Qwen2 tied with biases) widened to what the device trains: C = 20 and F = 36, so
+     * that every matrix's input holds a full vector block of 16 columns and a last one that overlaps it (Tasks.vectorStart).
+     */
+    private static LlamaConfig[] trainable() {
+        return new LlamaConfig[] {new LlamaConfig(20, 36, 2, 2, 1, 11, 16, 1e-5f, 10000.0, false),
+                new LlamaConfig(20, 36, 2, 2, 1, 11, 16, 1e-5f, 10000.0, true, true)};
+    }
+
+    /** A model narrower than the vector kernels' 16 columns is refused up front, naming the field, for a run and a dry run. */
+    @Test
+    void narrowModelsAreRefusedByName() {
+        LlamaConfig narrow = TinyModels.config(false);  // hidden_size 8
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> TORNADO.planLomo(narrow, ParamDtype.F32, 2, 6));
+        assertTrue(e.getMessage().contains("hidden_size 8"), e.getMessage());
+        LlamaModel model = TinyModels.model(narrow, 3, PAR, new MemoryLedger());
+        OptimizerConfig oc = OptimizerConfig.of(OptimizerConfig.Kind.LOMO, LrSchedule.constant(0.05));
+        e = assertThrows(IllegalArgumentException.class, () -> TORNADO.lomo(model, oc, 0, 2, 6));
+        assertTrue(e.getMessage().contains("hidden_size 8"), e.getMessage());
+    }
+
+    /**
      * Three LOMO steps with global-norm clipping (norm pass, then the fused updating pass): every updated weight
      * agrees with the JVM's LOMO within 1e-4 relative. The weights depend on every input gradient of the
      * backward, so this checks those too; the norms must agree as well. Once with the device's weights in one
@@ -117,7 +139,7 @@ class TornadoBackendTest {
      */
     @Test
     void lomoStepsUpdateTheSameWeights() {
-        for (LlamaConfig cfg : new LlamaConfig[] {TinyModels.config(false), TinyModels.qwen2Config(true)}) {
+        for (LlamaConfig cfg : trainable()) {
             for (boolean segments : new boolean[] {false, true}) {
                 OptimizerConfig oc = OptimizerConfig.of(OptimizerConfig.Kind.LOMO, LrSchedule.constant(0.05)).withClipNorm(0.05)
                         .withWeightDecay(0.01);
@@ -125,12 +147,12 @@ class TornadoBackendTest {
                 LlamaModel devModel = TinyModels.model(cfg, 11, PAR, new MemoryLedger());
                 if (segments) devModel = inSegments(devModel);
                 Optimizer jvm = Optimizer.create(jvmModel, oc);
-                try (Optimizer dev = TORNADO.lomo(devModel, oc, 0, 2, 6)) {
+                try (Optimizer dev = TORNADO.lomo(devModel, oc, 0, 2, 10)) {
                     for (StepResult a : threeStepsAgree(jvm, dev, cfg, 1e-4, true)) {
                         assertTrue(a.gradNorm() > oc.clipNorm(), "the test must exercise clipping");
                     }
                     // Evaluation's losses on the device's weights, a full batch and a short one (padded on the device).
-                    for (Batch b : new Batch[] {TinyModels.batch(cfg, 2, 6, 200), TinyModels.batch(cfg, 1, 6, 201)}) {
+                    for (Batch b : new Batch[] {TinyModels.batch(cfg, 2, 10, 200), TinyModels.batch(cfg, 1, 10, 201)}) {
                         float want = jvm.evalLoss(b);
                         assertEquals(want, dev.evalLoss(b), 1e-4 * want, "evaluation loss, " + b.batchSize() + " rows");
                     }
@@ -188,13 +210,14 @@ class TornadoBackendTest {
      * bf16 weights, three LOMO steps clipped and three unclipped (Llama untied, Qwen2 tied with biases): the device
      * widens each layer into fp32, updates and narrows it with the step's random bits, as the JVM's 16-bit LOMO does
      * row by row. The device's model lies in segments of at most two layers (the JVM's in one), so layers are
-     * widened from different arrays. The losses agree within 1e-3, and every weight ends bit-identical to the JVM's.
-     * (On larger models a rare weight differs by a bf16 step, where the two backends' fp32 sums, which add in
-     * different orders, fall on either side of a rounding boundary.)
+     * widened from different arrays. The losses agree within 1e-3, and all but a rare weight (at most 0.5%) end
+     * bit-identical to the JVM's, the rest within two bf16 steps: the device's vector kernels round each product before
+     * adding it (TornadoVM emits no fused multiply-add for float8), the JVM's fuse the two, so now and then a weight's
+     * fp32 value falls on the other side of its rounding boundary.
      */
     @Test
     void bf16LomoStepsMatchTheJvm() {
-        for (LlamaConfig cfg : new LlamaConfig[] {TinyModels.config(false), TinyModels.qwen2Config(true)}) {
+        for (LlamaConfig cfg : trainable()) {
             for (double clip : new double[] {0.05, 0}) {
                 OptimizerConfig oc = OptimizerConfig.of(OptimizerConfig.Kind.LOMO, LrSchedule.constant(0.05)).withClipNorm(clip)
                         .withWeightDecay(0.01);
@@ -202,23 +225,27 @@ class TornadoBackendTest {
                 LlamaModel devModel = inSegments(jvmModel);
                 int[] before = bits(devModel, jvmModel.layout());
                 Optimizer jvm = Optimizer.create(jvmModel, oc);
-                try (Optimizer dev = TORNADO.lomo(devModel, oc, 0, 2, 6)) {
+                try (Optimizer dev = TORNADO.lomo(devModel, oc, 0, 2, 10)) {
                     threeStepsAgree(jvm, dev, cfg, 1e-3, clip > 0);
                     dev.syncToHost();
                     // Planned to the byte, category by category: the segments' 2 bytes a weight, the fp32 working copy of one layer
                     // and the tensors outside the blocks, and the widening table, as allocated.
-                    MemoryLedger planned = TORNADO.planLomo(cfg, ParamDtype.BF16, 2, 6);
+                    MemoryLedger planned = TORNADO.planLomo(cfg, ParamDtype.BF16, 2, 10);
                     for (org.lomo4j.memory.Category c : org.lomo4j.memory.Category.values()) {
                         assertEquals(planned.peak(c), dev.deviceMemory().peak(c), "planned device " + c);
                     }
                 }
                 int[] want = bits(jvmModel, jvmModel.layout()), got = bits(devModel, jvmModel.layout());
-                int moved = 0;
-                for (int i = 0; i < want.length; i++) if (got[i] != before[i]) moved++;
+                int moved = 0, differ = 0, steps = 0;
+                for (int i = 0; i < want.length; i++) {
+                    if (got[i] != before[i]) moved++;
+                    if (got[i] != want[i]) differ++;
+                    steps = Math.max(steps, Math.abs(got[i] - want[i]));
+                }
                 String what = cfg.modelType() + (clip > 0 ? " clipped" : "") + ", " + devModel.layout().segments() + " segments: " + moved
-                        + " of " + want.length + " weights moved";
+                        + " of " + want.length + " weights moved, " + differ + " differ from the JVM's, by at most " + steps + " bf16 steps";
                 System.out.println("bf16 " + what);
-                assertArrayEquals(want, got, what);
+                assertTrue(differ <= want.length / 200 && steps <= 2, what);
                 assertTrue(moved > want.length / 4, "the steps must move many weights: " + what);
             }
         }
@@ -249,13 +276,13 @@ class TornadoBackendTest {
     }
 
     /**
-     * Three steps of both optimizers on the same 2 × 6 batches: the losses agree within {@code rtol} relative, and so
+     * Three steps of both optimizers on the same 2 × 10 batches (20 tokens: a vector block of 16 and one that overlaps it): the losses agree within {@code rtol} relative, and so
      * do the gradient norms when {@code norms} (a clipped run measures them). Returns the JVM's results.
      */
     private static java.util.List<StepResult> threeStepsAgree(Optimizer jvm, Optimizer dev, LlamaConfig cfg, double rtol, boolean norms) {
         java.util.List<StepResult> out = new java.util.ArrayList<>();
         for (int step = 0; step < 3; step++) {
-            Batch batch = TinyModels.batch(cfg, 2, 6, 100 + step);
+            Batch batch = TinyModels.batch(cfg, 2, 10, 100 + step);
             StepResult a = jvm.step(batch);
             StepResult b = dev.step(batch);
             assertEquals(a.loss(), b.loss(), rtol * Math.abs(a.loss()), "loss at step " + step);
