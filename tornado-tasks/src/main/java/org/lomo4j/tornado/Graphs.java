@@ -45,11 +45,11 @@ import java.util.function.IntFunction;
  * hyper-parameters and the pass with every graph that reads them, as they change between graphs), and only the per-position losses come back. The weights and the norm pass's sums come back only
  * when asked for.
  *
- * <p>Launch sizes: the matrix kernels (forward, input gradient, the fused weight-gradient updates of the matrices
- * and the embedding) run in work-groups of GROUP × 1 threads, each thread a register block of BLOCK outputs
- * ({@link #blocks}, a {@code WorkerGrid2D} per task); the other tasks take their {@code @Parallel} loops'
- * bounds, which this class passes: one thread per (batch, head, query row) for attention, per row or element
- * elsewhere.
+ * <p>Launch sizes: the matrix kernels run in work-groups of GROUP × 1 threads, a {@code WorkerGrid2D} per task: the
+ * forward, input gradients and fused weight-gradient updates in vector blocks of LANES columns × ROWS rows a thread
+ * ({@link #vectors}), decode's forward and the embedding's update in register blocks of BLOCK outputs
+ * ({@link #blocks}); the other tasks take their {@code @Parallel} loops' bounds, which this class passes: one thread
+ * per (batch, head, query row) for attention, per row or element elsewhere.
  */
 final class Graphs {
     static final String EMBED_FWD = "embed_fwd", BLOCK_FWD = "block_fwd", HEAD_FWD = "head_fwd",

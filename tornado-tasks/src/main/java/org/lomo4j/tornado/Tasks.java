@@ -17,9 +17,10 @@ import uk.ac.manchester.tornado.api.types.vectors.Float8;
 /**
  * The device tasks: most are a {@code @Parallel} loop over one of the core kernels' per-item bodies, which
  * TornadoVM inlines into the kernel it compiles, so the device runs the very code the JVM backend runs and
- * the gradient checks test. The matrix kernels ({@link #matmul}, {@link #matmulInputGrad}, {@link #matmulLomo}) and
- * the embedding's update are the device's own, shaped for its threads; each sums in the order of the core's
- * element form, and {@code TornadoBackendTest} holds them to the JVM backend's results.
+ * the gradient checks test. The matrix kernels ({@link #matmulTransposed}, {@link #matmul}, {@link #matmulInputGrad},
+ * {@link #matmulLomo}) and the embedding's update are the device's own, shaped for its threads and held in OpenCL vectors
+ * where they can be ({@link #LANES}); each output sums over its index in order, as the core's element forms do, and
+ * {@code TornadoBackendTest} holds them to the JVM backend's results.
  *
  * <p>TornadoVM compiles a task's scalar arguments into its kernel as constants. So anything that differs
  * between two runs of one compiled kernel travels in a small array instead: where a layer's weights and
@@ -452,11 +453,12 @@ final class Tasks {
     static final int BLOCK = 16;
 
     /**
-     * The vector kernels, {@link #matmulInputGrad} and {@link #matmulLomo}: a thread computes {@code ROWS × LANES}
-     * outputs, {@code LANES} consecutive columns as two {@link Float8} (OpenCL's float8, which PoCL compiles to AVX
-     * registers; scalar code it does not vectorize, its addresses being integers) times {@code ROWS} rows or tokens,
-     * each a scalar broadcast to the lanes. A matrix's input must have at least {@code LANES} columns
-     * ({@code Graphs.requireVectorWidths}).
+     * The vector kernels, {@link #matmulTransposed}, {@link #matmulInputGrad} and {@link #matmulLomo}: a thread
+     * computes {@code ROWS × LANES} outputs, {@code LANES} consecutive columns as two {@link Float8} (OpenCL's float8,
+     * which PoCL compiles to AVX registers; scalar code it does not vectorize, its addresses being integers) times
+     * {@code ROWS} rows or tokens, each a scalar broadcast to the lanes. The 16 accumulators are named one by one, as
+     * TornadoVM has no arrays of vectors. A matrix's input must have at least {@code LANES} columns
+     * ({@code Graphs.requireVectorWidths}), the forward at least {@code LANES} tokens (or it takes {@link #matmul}).
      */
     static final int LANES = 16, ROWS = 8;
 
@@ -633,7 +635,7 @@ final class Tasks {
     }
 
     /**
-     * The embedding table, in register blocks as {@link #matmulLomo}: thread (i, b) sums the gradients of the
+     * The embedding table, in scalar register blocks (as {@link #matmul}): thread (i, b) sums the gradients of the
      * {@link #BLOCK} weights (v, i), v in block b, over the positions in order. Weight (v, i)'s gradient is the sum of
      * dx[n, i] over the positions n holding token v, plus, when the head is tied to it ({@code tied} = 1), the head's
      * gradient {@code Σ_n dlogits[n, v] · lnf[n, i]}: the one weight used twice, updated once, after both uses (the
