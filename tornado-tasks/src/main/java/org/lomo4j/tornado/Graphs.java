@@ -14,6 +14,7 @@ import uk.ac.manchester.tornado.api.WorkerGrid2D;
 import uk.ac.manchester.tornado.api.common.TornadoDevice;
 import uk.ac.manchester.tornado.api.common.TornadoFunctions;
 import uk.ac.manchester.tornado.api.enums.DataTransferMode;
+import uk.ac.manchester.tornado.api.enums.TornadoDeviceType;
 import uk.ac.manchester.tornado.api.enums.TornadoVMBackendType;
 
 import java.util.ArrayList;
@@ -45,7 +46,7 @@ import java.util.function.IntFunction;
  * hyper-parameters and the pass with every graph that reads them, as they change between graphs), and only the per-position losses come back. The weights and the norm pass's sums come back only
  * when asked for.
  *
- * <p>Launch sizes: the matrix kernels run in work-groups of GROUP × 1 threads, a {@code WorkerGrid2D} per task: the
+ * <p>Launch sizes: the matrix kernels run in work-groups of {@link #groupWidth} × 1 threads, a {@code WorkerGrid2D} per task: the
  * forward, input gradients and fused weight-gradient updates in vector blocks of LANES columns × ROWS rows a thread
  * ({@link #vectors}), decode's forward and the embedding's update in register blocks of BLOCK outputs
  * ({@link #blocks}); the other tasks take their {@code @Parallel} loops' bounds, which this class passes: one thread
@@ -61,6 +62,8 @@ final class Graphs {
     private final DeviceWeights weights;
     private final float[] params;  // what the kernels read and update (DeviceWeights.params)
     private final DeviceBuffers d;
+    private final TornadoDevice device;
+    private final int group;  // threads per work-group of the matrix kernels (groupWidth)
     private final int[][] layerAt;  // per layer: Tasks' block roles, their squares offsets, the store region
     private final GridScheduler grids = new GridScheduler();
     private int blockedTasks;  // tasks with a WorkerGrid
@@ -74,7 +77,9 @@ final class Graphs {
     private final Set<Object> inputsEveryExecution;
     private final Set<Object> outputsEveryStep;
 
-    Graphs(LlamaConfig cfg, ParameterLayout layout, DeviceWeights weights, DeviceBuffers d) {
+    Graphs(LlamaConfig cfg, ParameterLayout layout, DeviceWeights weights, DeviceBuffers d, TornadoDevice device) {
+        this.device = java.util.Objects.requireNonNull(device, "device");
+        this.group = groupWidth(device);
         this.cfg = cfg;
         this.layout = layout;
         this.weights = weights;
@@ -168,10 +173,10 @@ final class Graphs {
      */
     static final String OPENCL_FLAGS = "-cl-mad-enable -w";
 
-    /** An execution plan of {@code graphs} (built here) on {@code device} (null: TornadoVM's default), with the tiled tasks' launch shapes. */
-    TornadoExecutionPlan plan(List<TaskGraph> graphs, TornadoDevice device) {
+    /** An execution plan of {@code graphs} (built here) on this device, with the matrix tasks' launch shapes. */
+    TornadoExecutionPlan plan(List<TaskGraph> graphs) {
         TornadoExecutionPlan plan = new TornadoExecutionPlan(graphs.stream().map(TaskGraph::snapshot).toArray(ImmutableTaskGraph[]::new));
-        if (device != null) plan.withDevice(device);
+        plan.withDevice(device);
         if (blockedTasks > 0) plan.withGridScheduler(grids);  // TornadoVM refuses a scheduler naming no task of the plan
         plan.withCompilerFlags(TornadoVMBackendType.OPENCL, OPENCL_FLAGS);
         return plan;
@@ -493,18 +498,35 @@ final class Graphs {
         vectors(g, name + "_lomo", in, out);
     }
 
-    /** Task {@code task} of {@code g} runs as GROUP × 1 work-groups over x, each thread a block of BLOCK along y. */
+    /**
+     * Threads per work-group of the matrix kernels (group × 1): 4 on a CPU, where PoCL runs a work-group's threads one
+     * after another on one core (1 to 16 measured within the noise), and 64 elsewhere, two warps of an NVIDIA GPU or
+     * an AMD wavefront. {@code -Dlomo4j.tornado.group=N} overrides both.
+     */
+    static int groupWidth(TornadoDevice device) {
+        String forced = System.getProperty("lomo4j.tornado.group");
+        if (forced == null) return device.getDeviceType() == TornadoDeviceType.CPU ? 4 : 64;
+        try {
+            int n = Integer.parseInt(forced.trim());
+            if (n >= 1 && n <= 1024) return n;
+        } catch (NumberFormatException e) {
+            // reported below
+        }
+        throw new IllegalArgumentException("-Dlomo4j.tornado.group=" + forced + ": threads per work-group must be a whole number from 1 to 1024");
+    }
+
+    /** Task {@code task} of {@code g} runs as group × 1 work-groups over x, each thread a block of BLOCK along y. */
     private void blocks(Graph g, String task, int x, int y) {
-        WorkerGrid grid = new WorkerGrid2D(Math.ceilDiv(x, Tasks.GROUP) * Tasks.GROUP, Math.ceilDiv(y, Tasks.BLOCK));
-        grid.setLocalWork(Tasks.GROUP, 1, 1);
+        WorkerGrid grid = new WorkerGrid2D(Math.ceilDiv(x, group) * group, Math.ceilDiv(y, Tasks.BLOCK));
+        grid.setLocalWork(group, 1, 1);
         grids.addWorkerGrid(g.name + "." + task, grid);
         blockedTasks++;
     }
 
-    /** Task {@code task} of {@code g} runs as GROUP × 1 work-groups over x's vector blocks, each thread ROWS along y. */
+    /** Task {@code task} of {@code g} runs as group × 1 work-groups over x's vector blocks, each thread ROWS along y. */
     private void vectors(Graph g, String task, int x, int y) {
-        WorkerGrid grid = new WorkerGrid2D(Math.ceilDiv(Math.ceilDiv(x, Tasks.LANES), Tasks.GROUP) * Tasks.GROUP, Math.ceilDiv(y, Tasks.ROWS));
-        grid.setLocalWork(Tasks.GROUP, 1, 1);
+        WorkerGrid grid = new WorkerGrid2D(Math.ceilDiv(Math.ceilDiv(x, Tasks.LANES), group) * group, Math.ceilDiv(y, Tasks.ROWS));
+        grid.setLocalWork(group, 1, 1);
         grids.addWorkerGrid(g.name + "." + task, grid);
         blockedTasks++;
     }

@@ -137,7 +137,7 @@ final class Tasks {
     /**
      * y = x · Wᵀ for a few rows (decode's one token a row, or any pass of fewer than {@link #LANES} tokens) in register
      * blocks: thread (o, b) sums y[t, o] for the {@link #BLOCK} tokens t of block b, each over i in order, reading W's
-     * row o once for all of them. Launched over (out, ⌈n / BLOCK⌉) in work-groups of {@link #GROUP} × 1
+     * row o once for all of them. Launched over (out, ⌈n / BLOCK⌉) in work-groups of {@code Graphs.groupWidth} × 1
      * ({@code Graphs.blocks}). Tokens past n repeat the last one, so the loop has no branch, and are not written.
      */
     static void matmul(KernelContext kc, float[] y, float[] x, float[] params, int[] at, int role, int in, int out, int n) {
@@ -170,7 +170,7 @@ final class Tasks {
      * y = x · Wᵀ from xT = xᵀ ({@link #transpose}) in vector blocks: thread (b, o) sums y[t, o] for the {@link #LANES}
      * tokens t of block b and the {@link #ROWS} outputs from o, each over i in order (as {@link #matmul}), loading
      * xT[i, t..t+16) as two vectors used for all eight outputs. Launched over (⌈n / LANES⌉, ⌈out / ROWS⌉) in
-     * work-groups of {@link #GROUP} × 1 ({@code Graphs.vectors}); outputs past out repeat the last one and are not
+     * work-groups of {@code Graphs.groupWidth} × 1 ({@code Graphs.vectors}); outputs past out repeat the last one and are not
      * written, and the last token block ends at n ({@link #vectorStart}).
      */
     static void matmulTransposed(KernelContext kc, float[] y, float[] xT, float[] params, int[] at, int role, int in, int out, int n) {
@@ -368,7 +368,7 @@ final class Tasks {
      * dx = dy · W ({@code add} = 1: dx += dy · W, a further contribution, as k and v after q) in vector blocks: thread
      * (b, t) sums dx[t, i] for the {@link #LANES} columns i of block b and the {@link #ROWS} tokens from t, each over W's
      * rows in order (the order of {@code Matmul.inputGradElement}), loading W[o, i..i+16) as two vectors used once per
-     * token. Launched over (⌈in / LANES⌉, ⌈n / ROWS⌉) in work-groups of {@link #GROUP} × 1 ({@code Graphs.vectors}).
+     * token. Launched over (⌈in / LANES⌉, ⌈n / ROWS⌉) in work-groups of {@code Graphs.groupWidth} × 1 ({@code Graphs.vectors}).
      * Tokens past n repeat the last one and are not written; the last column block ends at the row's end
      * ({@link #vectorStart}) and writes only its own columns.
      */
@@ -463,12 +463,6 @@ final class Tasks {
     static final int LANES = 16, ROWS = 8;
 
     /**
-     * The width of the matrix kernels' work-groups ({@code GROUP} × 1), read once at start-up:
-     * {@code -Dlomo4j.tornado.group=64}. The default, 4, suits PoCL; a GPU wants a multiple of its warp, 32 or more.
-     */
-    static final int GROUP = Integer.getInteger("lomo4j.tornado.group", 4);
-
-    /**
      * Where the vector block that starts at column {@code i0} loads from: {@code i0}, except that the last block of a row
      * whose width is no multiple of {@link #LANES} ends at the row's end, overlapping the block before it; it then
      * writes only columns from {@code i0} on. So no load leaves the row.
@@ -504,7 +498,7 @@ final class Tasks {
      * gradients of the weights W[o .. o + {@link #ROWS}, i .. i + {@link #LANES}) over the tokens in order (the order of
      * {@code Matmul.weightGradElement}), loading x[n, i..i+16) as two vectors used for all eight rows, and applies each at
      * once: a gradient lives in the thread's registers and never goes to global memory. Launched over
-     * (⌈in / LANES⌉, ⌈out / ROWS⌉) in work-groups of {@link #GROUP} × 1; rows past out repeat the last one and are not
+     * (⌈in / LANES⌉, ⌈out / ROWS⌉) in work-groups of {@code Graphs.groupWidth} × 1; rows past out repeat the last one and are not
      * updated, and the last column block ends at the row's end ({@link #vectorStart}). The norm pass instead writes the
      * thread's Σg² to its own slot, {@code squares[at[SQUARES + role] + (o / ROWS) · ⌈in / LANES⌉ + b]}: summing a
      * work-group's through local memory would need a barrier, and PoCL runs a kernel that has one at half the speed.

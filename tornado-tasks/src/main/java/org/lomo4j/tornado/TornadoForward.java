@@ -96,10 +96,10 @@ final class TornadoForward implements Backend.Forward {
         DeviceBuffers d = new DeviceBuffers(model.config(), model.layout(), batchSize, seq, false);
         DeviceWeights weights = new DeviceWeights(model.parameters(), Half.NEAREST);  // never narrowed: forward updates nothing
         d.account(model.ledger(), weights.hostMirrorBytes());  // the host's copies of the device buffers
-        Graphs graphs = new Graphs(model.config(), model.layout(), weights, d);
+        Graphs graphs = new Graphs(model.config(), model.layout(), weights, d, device);
         List<TaskGraph> all = new ArrayList<>(graphs.forward(false));
         all.addAll(graphs.decode());
-        return new Plan(d, graphs, graphs.plan(all, device));
+        return new Plan(d, graphs, graphs.plan(all));
     }
 
     @Override

@@ -55,11 +55,11 @@ final class TornadoLomo extends Optimizer {
         d = new DeviceBuffers(model.config(), model.layout(), batch, seq, true);
         d.account(deviceMemory, weights.deviceBytes());
         d.account(model.ledger(), weights.hostMirrorBytes());  // TornadoVM maps Java arrays: the host holds a copy of every device buffer
-        graphs = new Graphs(model.config(), model.layout(), weights, d);
+        graphs = new Graphs(model.config(), model.layout(), weights, d, device);
         List<TaskGraph> all = new ArrayList<>(graphs.forward(true));
         all.addAll(graphs.backward());
         all.addAll(graphs.replay());
-        plan = graphs.plan(all, device);
+        plan = graphs.plan(all);
     }
 
     @Override

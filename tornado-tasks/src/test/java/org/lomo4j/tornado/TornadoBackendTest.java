@@ -130,6 +130,26 @@ class TornadoBackendTest {
         assertTrue(e.getMessage().contains("hidden_size 8"), e.getMessage());
     }
 
+    /** Work-groups sized by the device: 4 threads on PoCL's CPU device; the property overrides it, and a bad value is named. */
+    @Test
+    void workGroupsAreSizedByTheDevice() {
+        uk.ac.manchester.tornado.api.common.TornadoDevice device = TornadoRuntimeProvider.getTornadoRuntime().getDefaultDevice();
+        assumeTrue(device.getDeviceType() == uk.ac.manchester.tornado.api.enums.TornadoDeviceType.CPU, "not a CPU device: " + device);
+        String was = System.getProperty("lomo4j.tornado.group");
+        try {
+            System.clearProperty("lomo4j.tornado.group");
+            assertEquals(4, Graphs.groupWidth(device));
+            System.setProperty("lomo4j.tornado.group", "32");
+            assertEquals(32, Graphs.groupWidth(device));
+            System.setProperty("lomo4j.tornado.group", "0");
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Graphs.groupWidth(device));
+            assertTrue(e.getMessage().startsWith("-Dlomo4j.tornado.group=0"), e.getMessage());
+        } finally {
+            if (was == null) System.clearProperty("lomo4j.tornado.group");
+            else System.setProperty("lomo4j.tornado.group", was);
+        }
+    }
+
     /**
      * Three LOMO steps with global-norm clipping (norm pass, then the fused updating pass): every updated weight
      * agrees with the JVM's LOMO within 1e-4 relative. The weights depend on every input gradient of the
