@@ -48,7 +48,7 @@ import java.util.function.IntFunction;
  *
  * <p>Launch sizes: the matrix kernels run in work-groups of {@link #groupWidth} × 1 threads, a {@code WorkerGrid2D} per task: the
  * forward, input gradients and fused weight-gradient updates in vector blocks of LANES columns × ROWS rows a thread
- * ({@link #vectors}), decode's forward and the embedding's update in register blocks of BLOCK outputs
+ * ({@link #vectors}) as is the embedding's update, decode's forward in register blocks of BLOCK outputs
  * ({@link #blocks}); the other tasks take their {@code @Parallel} loops' bounds, which this class passes: one thread
  * per (batch, head, query row) for attention, per row or element elsewhere.
  */
@@ -89,7 +89,7 @@ final class Graphs {
         int slots = 0, keptSlots = 0;
         for (Tensor t : layout.tensors()) {
             squares.put(t, slots);
-            slots += squareSlots(layout, t);
+            slots += squareSlots(t);
             if (kept(t)) {
                 kept.put(t, keptSlots);
                 keptSlots += t.cols();
@@ -125,18 +125,16 @@ final class Graphs {
 
     /**
      * The norm pass's slots of a tensor: one per element of a vector, one per thread of a matrix ({@link Tasks#matmulLomo}'s
-     * LANES columns by ROWS rows, {@link Tasks#embeddingLomo}'s one column by BLOCK rows); {@link Tasks#sumSquares} adds
-     * them up.
+     * and {@link Tasks#embeddingLomo}'s LANES columns by ROWS rows); {@link Tasks#sumSquares} adds them up.
      */
-    private static int squareSlots(ParameterLayout layout, Tensor t) {
+    private static int squareSlots(Tensor t) {
         if (t.vector()) return t.cols();
-        if (t == layout.embedding()) return Math.ceilDiv(t.rows(), Tasks.BLOCK) * t.cols();
         return Math.ceilDiv(t.rows(), Tasks.ROWS) * Math.ceilDiv(t.cols(), Tasks.LANES);
     }
 
     static int squareSlots(ParameterLayout layout) {
         int slots = 0;
-        for (Tensor t : layout.tensors()) slots += squareSlots(layout, t);
+        for (Tensor t : layout.tensors()) slots += squareSlots(t);
         return slots;
     }
 
@@ -245,7 +243,7 @@ final class Graphs {
         Graph embed = new Graph(EMBED_BWD);
         embed.task("embedding_lomo", Tasks::embeddingLomo, kernelContext, params, d.squares, d.dres, d.tokens, d.dlogits, d.lnf, d.hp,
                 d.control, d.at, cfg.hiddenSize(), cfg.vocabSize(), layout.tied() ? 1 : 0, d.n);
-        blocks(embed, "embedding_lomo", cfg.hiddenSize(), cfg.vocabSize());
+        vectors(embed, "embedding_lomo", cfg.hiddenSize(), cfg.vocabSize());
         embed.task("sum_squares", Tasks::sumSquares, d.partials, d.squares, d.control, d.squares.length);
         writeBackOutsideBlocks(embed);
         return List.of(head.close(), block.close(), embed.close());

@@ -446,14 +446,14 @@ final class Tasks {
     // ---- backward: LOMO, each weight gradient element computed and applied in the same thread ----
 
     /**
-     * A thread's register block in {@link #matmul} and {@link #embeddingLomo}: 16 outputs a thread, which reuses each
+     * A thread's register block in {@link #matmul}: 16 outputs a thread, which reuses each
      * value it loads 16 times (on PoCL, 4× faster than 8 × 8 work-groups sharing tiles through local memory, whose
      * barriers the CPU pays for, and 16 beat 8 and 32).
      */
     static final int BLOCK = 16;
 
     /**
-     * The vector kernels, {@link #matmulTransposed}, {@link #matmulInputGrad} and {@link #matmulLomo}: a thread
+     * The vector kernels, {@link #matmulTransposed}, {@link #matmulInputGrad}, {@link #matmulLomo} and {@link #embeddingLomo}: a thread
      * computes {@code ROWS × LANES} outputs, {@code LANES} consecutive columns as two {@link Float8} (OpenCL's float8,
      * which PoCL compiles to AVX registers; scalar code it does not vectorize, its addresses being integers) times
      * {@code ROWS} rows or tokens, each a scalar broadcast to the lanes. The 16 accumulators are named one by one, as
@@ -629,49 +629,68 @@ final class Tasks {
     }
 
     /**
-     * The embedding table, in scalar register blocks (as {@link #matmul}): thread (i, b) sums the gradients of the
-     * {@link #BLOCK} weights (v, i), v in block b, over the positions in order. Weight (v, i)'s gradient is the sum of
-     * dx[n, i] over the positions n holding token v, plus, when the head is tied to it ({@code tied} = 1), the head's
-     * gradient {@code Σ_n dlogits[n, v] · lnf[n, i]}: the one weight used twice, updated once, after both uses (the
-     * orders of {@code Embedding.weightGradElement} and {@code Matmul.weightGradElement}, the two parts added last). The
-     * norm pass writes each thread's Σg² to its own slot, as the matrices do.
+     * The embedding table, in vector blocks as {@link #matmulLomo}: thread (b, v) sums the gradients of the weights
+     * (v .. v + {@link #ROWS}, i .. i + {@link #LANES}), i in block b. Weight (v, i)'s gradient is the sum of dx[n, i]
+     * over the positions n holding token v, plus, when the head is tied to it ({@code tied} = 1), the head's gradient
+     * {@code Σ_n dlogits[n, v] · lnf[n, i]}: the one weight used twice, updated once, after both uses (the orders of
+     * {@code Embedding.weightGradElement} and {@code Matmul.weightGradElement}, the two parts added last). The head's
+     * part runs in vectors, lnf[n, i..i+16) times 8 rows' dlogits; the embedding's adds a row of dx only where a
+     * position holds one of the thread's 8 tokens, so it stays scalar. The norm pass writes each thread's Σg² to its own
+     * slot, as the matrices do.
      */
     static void embeddingLomo(KernelContext kc, float[] params, float[] squares, float[] dx, int[] tokens, float[] dlogits, float[] lnf,
                               float[] hp, float[] control, int[] at, int c, int vocab, int tied, int n) {
-        int i = kc.globalIdx;
-        int v0 = kc.globalIdy * BLOCK;
-        float[] rows = new float[BLOCK];  // the embedding's part of each gradient
-        float[] head = new float[BLOCK];  // the tied head's part
-        for (int r = 0; r < BLOCK; r++) {
-            rows[r] = 0f;
-            head[r] = 0f;
-        }
-        if (i < c) {
-            for (int t = 0; t < n; t++) {
-                float dxv = dx[t * c + i];
-                int token = tokens[t];
-                for (int r = 0; r < BLOCK; r++) {
-                    if (token == v0 + r) rows[r] += dxv;
-                }
-                if (tied == 1) {
-                    float xv = lnf[t * c + i];
-                    for (int r = 0; r < BLOCK; r++) head[r] += dlogits[t * vocab + Math.min(v0 + r, vocab - 1)] * xv;
+        int i0 = kc.globalIdx * LANES;
+        int i = vectorStart(i0, c);
+        int v0 = kc.globalIdy * ROWS;
+        float[] g = new float[ROWS * LANES];  // private: the embedding's part, row by row
+        for (int e = 0; e < ROWS * LANES; e++) g[e] = 0f;
+        for (int t = 0; t < n; t++) {
+            int r = tokens[t] - v0;
+            if (r >= 0) {
+                if (r < ROWS) {
+                    for (int k = 0; k < LANES; k++) g[r * LANES + k] += dx[t * c + i + k];
                 }
             }
+        }
+        float[] h = new float[ROWS * LANES];  // private: the tied head's part
+        for (int e = 0; e < ROWS * LANES; e++) h[e] = 0f;
+        if (tied == 1) {
+            int r0 = Math.min(v0, vocab - 1), r1 = Math.min(v0 + 1, vocab - 1), r2 = Math.min(v0 + 2, vocab - 1),
+                    r3 = Math.min(v0 + 3, vocab - 1), r4 = Math.min(v0 + 4, vocab - 1), r5 = Math.min(v0 + 5, vocab - 1),
+                    r6 = Math.min(v0 + 6, vocab - 1), r7 = Math.min(v0 + 7, vocab - 1);
+            Float8 a0 = zero8(), b0 = zero8(), a1 = zero8(), b1 = zero8(), a2 = zero8(), b2 = zero8(), a3 = zero8(), b3 = zero8();
+            Float8 a4 = zero8(), b4 = zero8(), a5 = zero8(), b5 = zero8(), a6 = zero8(), b6 = zero8(), a7 = zero8(), b7 = zero8();
+            for (int t = 0; t < n; t++) {
+                Float8 lo = lanes8(lnf, t * c + i), hi = lanes8(lnf, t * c + i + 8);
+                int d = t * vocab;
+                a0 = addScaled(a0, lo, dlogits[d + r0]); b0 = addScaled(b0, hi, dlogits[d + r0]);
+                a1 = addScaled(a1, lo, dlogits[d + r1]); b1 = addScaled(b1, hi, dlogits[d + r1]);
+                a2 = addScaled(a2, lo, dlogits[d + r2]); b2 = addScaled(b2, hi, dlogits[d + r2]);
+                a3 = addScaled(a3, lo, dlogits[d + r3]); b3 = addScaled(b3, hi, dlogits[d + r3]);
+                a4 = addScaled(a4, lo, dlogits[d + r4]); b4 = addScaled(b4, hi, dlogits[d + r4]);
+                a5 = addScaled(a5, lo, dlogits[d + r5]); b5 = addScaled(b5, hi, dlogits[d + r5]);
+                a6 = addScaled(a6, lo, dlogits[d + r6]); b6 = addScaled(b6, hi, dlogits[d + r6]);
+                a7 = addScaled(a7, lo, dlogits[d + r7]); b7 = addScaled(b7, hi, dlogits[d + r7]);
+            }
+            spill(h, 0, a0, b0); spill(h, 16, a1, b1); spill(h, 32, a2, b2); spill(h, 48, a3, b3);
+            spill(h, 64, a4, b4); spill(h, 80, a5, b5); spill(h, 96, a6, b6); spill(h, 112, a7, b7);
         }
         if (control[MODE] == UPDATE_PASS) {
-            if (i < c) {
-                for (int r = 0; r < BLOCK; r++) {
-                    if (v0 + r < vocab) Update.sgdElement(params, at[EMBEDDING] + (v0 + r) * c + i, rows[r] + head[r], hp);
+            for (int r = 0; r < ROWS; r++) {
+                for (int k = i0 - i; k < LANES; k++) {
+                    if (v0 + r < vocab) Update.sgdElement(params, at[EMBEDDING] + (v0 + r) * c + i + k, g[r * LANES + k] + h[r * LANES + k], hp);
                 }
             }
-        } else if (i < c) {
+        } else if (i0 < c) {
             float sq = 0f;
-            for (int r = 0; r < BLOCK; r++) {
-                float g = rows[r] + head[r];
-                if (v0 + r < vocab) sq += g * g;
+            for (int r = 0; r < ROWS; r++) {
+                for (int k = i0 - i; k < LANES; k++) {
+                    float e = g[r * LANES + k] + h[r * LANES + k];
+                    if (v0 + r < vocab) sq += e * e;
+                }
             }
-            squares[at[SQUARES + EMBEDDING] + kc.globalIdy * c + i] = sq;
+            squares[at[SQUARES + EMBEDDING] + kc.globalIdy * ((c + LANES - 1) / LANES) + kc.globalIdx] = sq;
         }
     }
 }
