@@ -453,12 +453,13 @@ final class Tasks {
     static final int BLOCK = 16;
 
     /**
-     * The vector kernels, {@link #matmulTransposed}, {@link #matmulInputGrad}, {@link #matmulLomo} and {@link #embeddingLomo}: a thread
-     * computes {@code ROWS × LANES} outputs, {@code LANES} consecutive columns as two {@link Float8} (OpenCL's float8,
-     * which PoCL compiles to AVX registers; scalar code it does not vectorize, its addresses being integers) times
-     * {@code ROWS} rows or tokens, each a scalar broadcast to the lanes. The 16 accumulators are named one by one, as
-     * TornadoVM has no arrays of vectors. A matrix's input must have at least {@code LANES} columns
-     * ({@code Graphs.requireVectorWidths}), the forward at least {@code LANES} tokens (or it takes {@link #matmul}).
+     * The vector kernels, {@link #matmulTransposed}, {@link #matmulInputGrad}, {@link #matmulLomo} and
+     * {@link #embeddingLomo}: a thread computes {@code ROWS × LANES} outputs, {@code LANES} consecutive columns as two
+     * {@link Float8} (OpenCL's float8, which PoCL compiles to AVX registers; scalar code it does not vectorize, its
+     * addresses being integers) times {@code ROWS} rows or tokens, each a scalar broadcast to the lanes. The 16
+     * accumulators are named one by one, as TornadoVM has no arrays of vectors. A matrix's input must have at least
+     * {@code LANES} columns ({@code Graphs.requireVectorWidths}), the forward at least {@code LANES} tokens (or it takes
+     * {@link #matmul}).
      */
     static final int LANES = 16, ROWS = 8;
 
@@ -679,7 +680,9 @@ final class Tasks {
         if (control[MODE] == UPDATE_PASS) {
             for (int r = 0; r < ROWS; r++) {
                 for (int k = i0 - i; k < LANES; k++) {
-                    if (v0 + r < vocab) Update.sgdElement(params, at[EMBEDDING] + (v0 + r) * c + i + k, g[r * LANES + k] + h[r * LANES + k], hp);
+                    if (v0 + r < vocab) {
+                        Update.sgdElement(params, at[EMBEDDING] + (v0 + r) * c + i + k, g[r * LANES + k] + h[r * LANES + k], hp);
+                    }
                 }
             }
         } else if (i0 < c) {
