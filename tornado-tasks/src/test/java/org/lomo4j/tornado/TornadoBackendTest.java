@@ -260,7 +260,7 @@ class TornadoBackendTest {
                 for (int i = 0; i < want.length; i++) {
                     if (got[i] != before[i]) moved++;
                     if (got[i] != want[i]) differ++;
-                    steps = Math.max(steps, Math.abs(got[i] - want[i]));
+                    steps = Math.max(steps, Math.abs(ordered(got[i]) - ordered(want[i])));
                 }
                 String what = cfg.modelType() + (clip > 0 ? " clipped" : "") + ", " + devModel.layout().segments() + " segments: " + moved
                         + " of " + want.length + " weights moved, " + differ + " differ from the JVM's, by at most " + steps + " bf16 steps";
@@ -296,8 +296,9 @@ class TornadoBackendTest {
     }
 
     /**
-     * Three steps of both optimizers on the same 2 × 10 batches (20 tokens: a vector block of 16 and one that overlaps it): the losses agree within {@code rtol} relative, and so
-     * do the gradient norms when {@code norms} (a clipped run measures them). Returns the JVM's results.
+     * Three steps of both optimizers on the same 2 × 10 batches (20 tokens: a vector block of 16 and one that overlaps
+     * it): the losses agree within {@code rtol} relative, and so do the gradient norms when {@code norms} (a clipped run
+     * measures them). Returns the JVM's results.
      */
     private static java.util.List<StepResult> threeStepsAgree(Optimizer jvm, Optimizer dev, LlamaConfig cfg, double rtol, boolean norms) {
         java.util.List<StepResult> out = new java.util.ArrayList<>();
@@ -339,6 +340,11 @@ class TornadoBackendTest {
     }
 
     /** Every weight's bf16 bits, in the order of {@code layout}'s tensors. */
+    /** A bf16 value's bits (a sign-extended short) as a position on the number line: one apart per bf16 step, ±0 both 0. */
+    private static int ordered(int bits) {
+        return bits >= 0 ? bits : -(bits & 0x7fff);
+    }
+
     private static int[] bits(LlamaModel m, ParameterLayout layout) {
         int[] out = new int[(int) layout.totalSize()];
         int k = 0;
