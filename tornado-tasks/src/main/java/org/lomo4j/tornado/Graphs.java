@@ -46,9 +46,9 @@ import java.util.function.IntFunction;
  * hyper-parameters and the pass with every graph that reads them, as they change between graphs), and only the per-position losses come back. The weights and the norm pass's sums come back only
  * when asked for.
  *
- * <p>Launch sizes: the matrix kernels run in work-groups of {@link #groupWidth} × 1 threads, a {@code WorkerGrid2D} per task: the
- * forward, input gradients and fused weight-gradient updates in vector blocks of LANES columns × ROWS rows a thread
- * ({@link #vectors}) as is the embedding's update, decode's forward in register blocks of BLOCK outputs
+ * <p>Launch sizes: the matrix kernels run in work-groups of {@link #groupWidth} × 1 threads, a {@code WorkerGrid2D} per
+ * task: the forward, the input gradients and the fused updates of the matrices and the embedding in vector blocks of
+ * LANES columns × ROWS rows a thread ({@link #vectors}), decode's forward in register blocks of BLOCK outputs
  * ({@link #blocks}); the other tasks take their {@code @Parallel} loops' bounds, which this class passes: one thread
  * per (batch, head, query row) for attention, per row or element elsewhere.
  */
@@ -515,15 +515,17 @@ final class Graphs {
 
     /** Task {@code task} of {@code g} runs as group × 1 work-groups over x, each thread a block of BLOCK along y. */
     private void blocks(Graph g, String task, int x, int y) {
-        WorkerGrid grid = new WorkerGrid2D(Math.ceilDiv(x, group) * group, Math.ceilDiv(y, Tasks.BLOCK));
-        grid.setLocalWork(group, 1, 1);
-        grids.addWorkerGrid(g.name + "." + task, grid);
-        blockedTasks++;
+        launch(g, task, x, Math.ceilDiv(y, Tasks.BLOCK));
     }
 
     /** Task {@code task} of {@code g} runs as group × 1 work-groups over x's vector blocks, each thread ROWS along y. */
     private void vectors(Graph g, String task, int x, int y) {
-        WorkerGrid grid = new WorkerGrid2D(Math.ceilDiv(Math.ceilDiv(x, Tasks.LANES), group) * group, Math.ceilDiv(y, Tasks.ROWS));
+        launch(g, task, Math.ceilDiv(x, Tasks.LANES), Math.ceilDiv(y, Tasks.ROWS));
+    }
+
+    /** Threads x × y, x rounded up to whole work-groups of group × 1 (the kernels skip the threads past their data). */
+    private void launch(Graph g, String task, int x, int y) {
+        WorkerGrid grid = new WorkerGrid2D(Math.ceilDiv(x, group) * group, y);
         grid.setLocalWork(group, 1, 1);
         grids.addWorkerGrid(g.name + "." + task, grid);
         blockedTasks++;

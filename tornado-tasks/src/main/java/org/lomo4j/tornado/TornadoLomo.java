@@ -64,9 +64,7 @@ final class TornadoLomo extends Optimizer {
 
     @Override
     public StepResult step(Batch batch) {
-        load(batch, true);
-        graphs.throughLayers(this::run, EMBED_FWD, BLOCK_FWD, HEAD_FWD, false);
-        float loss = batch.meanLoss(d.losses);
+        float loss = forwardLoss(batch, true);
         int counted = batch.countedTargets();
         d.control[Tasks.LOSS_SCALE] = counted == 0 ? 0f : 1f / counted;
 
@@ -99,7 +97,12 @@ final class TornadoLomo extends Optimizer {
      */
     @Override
     public float evalLoss(Batch batch) {
-        load(batch, false);
+        return forwardLoss(batch, false);
+    }
+
+    /** The training forward graphs on {@code batch} (loaded as {@link #load} says): its mean loss. */
+    private float forwardLoss(Batch batch, boolean full) {
+        load(batch, full);
         graphs.throughLayers(this::run, EMBED_FWD, BLOCK_FWD, HEAD_FWD, false);
         return batch.meanLoss(d.losses);
     }
