@@ -10,6 +10,7 @@ import uk.ac.manchester.tornado.api.TaskGraph;
 import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
 import uk.ac.manchester.tornado.api.TornadoExecutionResult;
 import uk.ac.manchester.tornado.api.WorkerGrid;
+import uk.ac.manchester.tornado.api.WorkerGrid1D;
 import uk.ac.manchester.tornado.api.WorkerGrid2D;
 import uk.ac.manchester.tornado.api.common.TornadoDevice;
 import uk.ac.manchester.tornado.api.common.TornadoFunctions;
@@ -46,11 +47,12 @@ import java.util.function.IntFunction;
  * hyper-parameters and the pass with every graph that reads them, as they change between graphs), and only the per-position losses come back. The weights and the norm pass's sums come back only
  * when asked for.
  *
- * <p>Launch sizes: the matrix kernels run in work-groups of {@link #groupWidth} × 1 threads, a {@code WorkerGrid2D} per
- * task: the forward, the input gradients and the fused updates of the matrices and the embedding in vector blocks of
- * LANES columns × ROWS rows a thread ({@link #vectors}), decode's forward in register blocks of BLOCK outputs
- * ({@link #blocks}); the other tasks take their {@code @Parallel} loops' bounds, which this class passes: one thread
- * per (batch, head, query row) for attention, per row or element elsewhere.
+ * <p>Launch sizes: every task runs in work-groups of {@link #groupWidth} × 1 threads, and {@link Graph#close} refuses a
+ * task without its shape. The matrix kernels take a {@code WorkerGrid2D}: the forward, the input gradients and the
+ * fused updates of the matrices and the embedding in vector blocks of LANES columns × ROWS rows a thread
+ * ({@link #vectors}), decode's forward in register blocks of BLOCK outputs ({@link #blocks}). The other tasks take a
+ * {@code WorkerGrid1D} over their {@code @Parallel} loop's count ({@link #threads}): one thread per (batch, head,
+ * query row) for attention (per head chunk in {@link VectorAttention}), per row or element elsewhere.
  */
 final class Graphs {
     static final String EMBED_FWD = "embed_fwd", BLOCK_FWD = "block_fwd", HEAD_FWD = "head_fwd",
@@ -63,10 +65,9 @@ final class Graphs {
     private final float[] params;  // what the kernels read and update (DeviceWeights.params)
     private final DeviceBuffers d;
     private final TornadoDevice device;
-    private final int group;  // threads per work-group of the matrix kernels (groupWidth)
+    private final int group;  // threads per work-group (groupWidth)
     private final int[][] layerAt;  // per layer: Tasks' block roles, their squares offsets, the store region
     private final GridScheduler grids = new GridScheduler();
-    private int blockedTasks;  // tasks with a WorkerGrid
     private final KernelContext kernelContext = new KernelContext();
 
     // Residency bookkeeping: the arrays on the device so far, the graph built last, what crosses every execution.
@@ -153,6 +154,16 @@ final class Graphs {
         }
     }
 
+    /** Attention in vector chunks ({@link VectorAttention}) when a head's width allows; else the core's scalar items. */
+    private boolean vectorAttention() {
+        return cfg.headDim() % VectorAttention.CHUNK == 0;
+    }
+
+    /** Threads per attention row: one per {@link VectorAttention#CHUNK} columns of the head. */
+    private int chunks() {
+        return cfg.headDim() / VectorAttention.CHUNK;
+    }
+
     /** The RMSNorm weights, whose gradients the norm pass keeps for the replay (the matrices' replay recomputes them). */
     private static boolean kept(Tensor t) {
         return t.vector() && !t.bias();
@@ -175,7 +186,7 @@ final class Graphs {
     TornadoExecutionPlan plan(List<TaskGraph> graphs) {
         TornadoExecutionPlan plan = new TornadoExecutionPlan(graphs.stream().map(TaskGraph::snapshot).toArray(ImmutableTaskGraph[]::new));
         plan.withDevice(device);
-        if (blockedTasks > 0) plan.withGridScheduler(grids);  // TornadoVM refuses a scheduler naming no task of the plan
+        plan.withGridScheduler(grids);  // every task's launch shape
         plan.withCompilerFlags(TornadoVMBackendType.OPENCL, OPENCL_FLAGS);
         return plan;
     }
@@ -208,7 +219,7 @@ final class Graphs {
     private List<TaskGraph> forward(Pass pass, String embedName, String blockName, String headName) {
         Graph embed = new Graph(embedName);
         if (pass != Pass.DECODE) fillOutsideBlocks(embed);  // decode's prefill filled them, and nothing changed them since
-        embed.task("embedding", Tasks::embedding, d.stream, d.tokens, params, d.at, cfg.hiddenSize(), rows(pass));
+        embed.task("embedding", Tasks::embedding, d.stream, d.tokens, params, d.at, cfg.hiddenSize(), rows(pass)).threads(rows(pass));
         Graph block = new Graph(blockName);
         blockForward(block, pass);
         Graph head = new Graph(headName);
@@ -244,7 +255,7 @@ final class Graphs {
         embed.task("embedding_lomo", Tasks::embeddingLomo, kernelContext, params, d.squares, d.dres, d.tokens, d.dlogits, d.lnf, d.hp,
                 d.control, d.at, cfg.hiddenSize(), cfg.vocabSize(), layout.tied() ? 1 : 0, d.n);
         vectors(embed, "embedding_lomo", cfg.hiddenSize(), cfg.vocabSize());
-        embed.task("sum_squares", Tasks::sumSquares, d.partials, d.squares, d.control, d.squares.length);
+        embed.task("sum_squares", Tasks::sumSquares, d.partials, d.squares, d.control, d.squares.length).threads(Tasks.PARTIAL_SUMS);
         writeBackOutsideBlocks(embed);
         return List.of(head.close(), block.close(), embed.close());
     }
@@ -261,7 +272,7 @@ final class Graphs {
         int n = d.n, c = cfg.hiddenSize(), f = cfg.intermediateSize(), nh = cfg.numAttentionHeads(), hd = cfg.headDim(),
                 qd = nh * hd, kvd = cfg.kvDim();
         if (!layout.tied()) matmulLomo(head, "lm_head", d.dlogits, d.lnf, Tasks.HEAD, c, cfg.vocabSize());
-        head.task("final_norm_lomo", Tasks::keptNormLomo, params, d.kept, d.hp, d.at, Tasks.FINAL_NORM, c);
+        head.task("final_norm_lomo", Tasks::keptNormLomo, params, d.kept, d.hp, d.at, Tasks.FINAL_NORM, c).threads(c);
         Graph block = new Graph(BLOCK_REPLAY);
         DeviceBuffers.Block a = d.layer;
         boolean biases = layout.blocks().get(0).bq() != null;
@@ -269,25 +280,25 @@ final class Graphs {
         // Restored as in backward, the kept gradients arrive in the arrays whose slots they took: res1 = down's dy,
         // gate and up = theirs, x = o's dy, q, k, v = dq, dk, dv.
         block.task("restore_mlp", Tasks::restoreMlp, d.store, d.at, a.res1, a.ln2, a.rstd2, a.gate, a.up, a.h, d.dgate, d.dup, c, qd,
-                kvd, nh, f, n);
+                kvd, nh, f, n).threads(n);
         block.task("restore_attention", Tasks::restoreAttention, d.store, d.at, a.x, a.ln1, a.rstd1, a.q, a.k, a.v, a.lse, a.att, d.dq,
-                d.dk, d.dv, c, qd, kvd, nh, n);
+                d.dk, d.dv, c, qd, kvd, nh, n).threads(n);
         matmulLomo(block, "down", a.res1, a.h, Tasks.DOWN, f, c);
         matmulLomo(block, "gate", a.gate, a.ln2, Tasks.GATE, c, f);
         matmulLomo(block, "up", a.up, a.ln2, Tasks.UP, c, f);
-        block.task("post_attention_norm_lomo", Tasks::keptNormLomo, params, d.kept, d.hp, d.at, Tasks.POST_NORM, c);
+        block.task("post_attention_norm_lomo", Tasks::keptNormLomo, params, d.kept, d.hp, d.at, Tasks.POST_NORM, c).threads(c);
         matmulLomo(block, "o", a.x, a.att, Tasks.O, qd, c);
         replayProjection(block, "q", a.q, a.ln1, Tasks.Q, c, qd, biases ? Tasks.Q_BIAS : -1);
         replayProjection(block, "k", a.k, a.ln1, Tasks.K, c, kvd, biases ? Tasks.K_BIAS : -1);
         replayProjection(block, "v", a.v, a.ln1, Tasks.V, c, kvd, biases ? Tasks.V_BIAS : -1);
-        block.task("input_norm_lomo", Tasks::keptNormLomo, params, d.kept, d.hp, d.at, Tasks.INPUT_NORM, c);
+        block.task("input_norm_lomo", Tasks::keptNormLomo, params, d.kept, d.hp, d.at, Tasks.INPUT_NORM, c).threads(c);
         writeBackLayer(block);
         return List.of(head.close(), block.close());
     }
 
     private void replayProjection(Graph g, String name, float[] dy, float[] x, int role, int in, int out, int biasRole) {
         matmulLomo(g, name, dy, x, role, in, out);
-        if (biasRole >= 0) g.task(name + "_bias_lomo", Tasks::biasLomo, params, d.squares, dy, d.hp, d.control, d.at, biasRole, out, d.n);
+        if (biasRole >= 0) g.task(name + "_bias_lomo", Tasks::biasLomo, params, d.squares, dy, d.hp, d.control, d.at, biasRole, out, d.n).threads(out);
     }
 
     // ---- forward ----
@@ -299,49 +310,53 @@ final class Graphs {
                 nkv = cfg.numKeyValueHeads(), hd = cfg.headDim(), qd = nh * hd, kvd = cfg.kvDim(), t = d.seq;
         boolean biases = layout.blocks().get(0).bq() != null;
         fillLayer(g);
-        g.task("input_norm", Tasks::rmsnorm, a.ln1, a.rstd1, x, params, d.at, Tasks.INPUT_NORM, c, cfg.rmsNormEps(), n);
+        g.task("input_norm", Tasks::rmsnorm, a.ln1, a.rstd1, x, params, d.at, Tasks.INPUT_NORM, c, cfg.rmsNormEps(), n).threads(n);
         transposed(g, "input_norm", a.ln1, c, n);
         projection(g, "q", a.q, a.ln1, Tasks.Q, c, qd, biases ? Tasks.Q_BIAS : -1, n);
         projection(g, "k", a.k, a.ln1, Tasks.K, c, kvd, biases ? Tasks.K_BIAS : -1, n);
         projection(g, "v", a.v, a.ln1, Tasks.V, c, kvd, biases ? Tasks.V_BIAS : -1, n);
         if (pass == Pass.DECODE) {
-            g.task("rope_q", Tasks::ropeAt, a.q, d.ropeCos, d.ropeSin, d.positions, nh, hd, n * nh);
-            g.task("rope_k", Tasks::ropeAt, a.k, d.ropeCos, d.ropeSin, d.positions, nkv, hd, n * nkv);
-            g.task("cache_store", Tasks::cacheStore, d.kCache, d.vCache, a.k, a.v, d.positions, d.at, t, kvd, n);
-            g.task("attention", Tasks::attentionDecode, a.att, a.q, d.kCache, d.vCache, d.positions, d.at, t, nh, nkv, hd, n * nh);
+            g.task("rope_q", Tasks::ropeAt, a.q, d.ropeCos, d.ropeSin, d.positions, nh, hd, n * nh).threads(n * nh);
+            g.task("rope_k", Tasks::ropeAt, a.k, d.ropeCos, d.ropeSin, d.positions, nkv, hd, n * nkv).threads(n * nkv);
+            g.task("cache_store", Tasks::cacheStore, d.kCache, d.vCache, a.k, a.v, d.positions, d.at, t, kvd, n).threads(n);
+            g.task("attention", Tasks::attentionDecode, a.att, a.q, d.kCache, d.vCache, d.positions, d.at, t, nh, nkv, hd, n * nh).threads(n * nh);
         } else {
-            g.task("rope_q", Tasks::rope, a.q, d.ropeCos, d.ropeSin, t, nh, hd, n * nh);
-            g.task("rope_k", Tasks::rope, a.k, d.ropeCos, d.ropeSin, t, nkv, hd, n * nkv);
-            if (pass == Pass.PREFILL) g.task("cache_keys_values", Tasks::cacheKeysValues, d.kCache, d.vCache, a.k, a.v, d.at, n * kvd);
-            g.task("attention", Tasks::attention, a.att, a.lse, a.q, a.k, a.v, t, nh, nkv, hd, d.batch * nh * t);
+            g.task("rope_q", Tasks::rope, a.q, d.ropeCos, d.ropeSin, t, nh, hd, n * nh).threads(n * nh);
+            g.task("rope_k", Tasks::rope, a.k, d.ropeCos, d.ropeSin, t, nkv, hd, n * nkv).threads(n * nkv);
+            if (pass == Pass.PREFILL) g.task("cache_keys_values", Tasks::cacheKeysValues, d.kCache, d.vCache, a.k, a.v, d.at, n * kvd).threads(n * kvd);
+            if (vectorAttention()) {
+                g.task("attention", VectorAttention::forward, a.att, a.lse, a.q, a.k, a.v, t, nh, nkv, hd, d.batch * nh * t * chunks()).threads(d.batch * nh * t * chunks());
+            } else {
+                g.task("attention", Tasks::attention, a.att, a.lse, a.q, a.k, a.v, t, nh, nkv, hd, d.batch * nh * t).threads(d.batch * nh * t);
+            }
         }
         transposed(g, "attention", a.att, qd, n);
         projection(g, "o", a.res1, a.att, Tasks.O, qd, c, -1, n);
-        g.task("attention_residual", Tasks::residual, a.res1, x, c, n);
+        g.task("attention_residual", Tasks::residual, a.res1, x, c, n).threads(n);
         if (pass == Pass.TRAIN) {
             g.task("save_attention", Tasks::saveAttention, d.store, d.at, x, a.ln1, a.rstd1, a.q, a.k, a.v, a.lse, a.att, c, qd, kvd,
-                    nh, n);
+                    nh, n).threads(n);
         }
-        g.task("post_attention_norm", Tasks::rmsnorm, a.ln2, a.rstd2, a.res1, params, d.at, Tasks.POST_NORM, c, cfg.rmsNormEps(), n);
+        g.task("post_attention_norm", Tasks::rmsnorm, a.ln2, a.rstd2, a.res1, params, d.at, Tasks.POST_NORM, c, cfg.rmsNormEps(), n).threads(n);
         transposed(g, "post_attention_norm", a.ln2, c, n);
         projection(g, "gate", a.gate, a.ln2, Tasks.GATE, c, f, -1, n);
         projection(g, "up", a.up, a.ln2, Tasks.UP, c, f, -1, n);
-        g.task("swiglu", Tasks::swiglu, a.h, a.gate, a.up, f, n);
+        g.task("swiglu", Tasks::swiglu, a.h, a.gate, a.up, f, n).threads(n);
         transposed(g, "swiglu", a.h, f, n);
         projection(g, "down", x, a.h, Tasks.DOWN, f, c, -1, n);
-        g.task("mlp_residual", Tasks::residual, x, a.res1, c, n);
-        if (pass == Pass.TRAIN) g.task("save_mlp", Tasks::saveMlp, d.store, d.at, a.res1, a.ln2, a.rstd2, a.gate, a.up, a.h, c, qd, kvd, nh, f, n);
+        g.task("mlp_residual", Tasks::residual, x, a.res1, c, n).threads(n);
+        if (pass == Pass.TRAIN) g.task("save_mlp", Tasks::saveMlp, d.store, d.at, a.res1, a.ln2, a.rstd2, a.gate, a.up, a.h, c, qd, kvd, nh, f, n).threads(n);
     }
 
     /** The final norm and the logits; training adds the softmax in place and the per-position losses. */
     private void headForward(Graph g, Pass pass) {
         int n = rows(pass), c = cfg.hiddenSize();
         float[] logits = pass == Pass.DECODE ? d.nextLogits : d.logits;
-        g.task("final_norm", Tasks::rmsnorm, d.lnf, d.rstdf, d.stream, params, d.at, Tasks.FINAL_NORM, c, cfg.rmsNormEps(), n);
+        g.task("final_norm", Tasks::rmsnorm, d.lnf, d.rstdf, d.stream, params, d.at, Tasks.FINAL_NORM, c, cfg.rmsNormEps(), n).threads(n);
         transposed(g, "final_norm", d.lnf, c, n);
         matmul(g, "lm_head", logits, d.lnf, Tasks.HEAD, c, cfg.vocabSize(), n);
         if (pass == Pass.TRAIN) {
-            g.task("cross_entropy", Tasks::crossEntropy, d.losses, d.logits, d.targets, cfg.vocabSize(), n);
+            g.task("cross_entropy", Tasks::crossEntropy, d.losses, d.logits, d.targets, cfg.vocabSize(), n).threads(n);
         } else {
             g.output(logits);
         }
@@ -350,20 +365,20 @@ final class Graphs {
     /** y = x · Wᵀ (+ b when {@code biasRole} ≥ 0), for {@code rows} rows. */
     private void projection(Graph g, String name, float[] y, float[] x, int role, int in, int out, int biasRole, int rows) {
         matmul(g, name + "_proj", y, x, role, in, out, rows);
-        if (biasRole >= 0) g.task(name + "_bias", Tasks::bias, y, params, d.at, biasRole, out, rows);
+        if (biasRole >= 0) g.task(name + "_bias", Tasks::bias, y, params, d.at, biasRole, out, rows).threads(rows);
     }
 
     // ---- backward ----
 
     private void headBackward(Graph g) {
         int n = d.n, c = cfg.hiddenSize(), vocab = cfg.vocabSize();
-        g.task("zero_dlogits", Tasks::zero, d.dlogits, n * vocab);
-        g.task("cross_entropy_bwd", Tasks::crossEntropyBackward, d.dlogits, d.logits, d.targets, d.control, vocab, n);
+        g.task("zero_dlogits", Tasks::zero, d.dlogits, n * vocab).threads(n * vocab);
+        g.task("cross_entropy_bwd", Tasks::crossEntropyBackward, d.dlogits, d.logits, d.targets, d.control, vocab, n).threads(n);
         inputGrad(g, "lm_head", d.dln, false, d.dlogits, Tasks.HEAD, c, vocab);
         if (!layout.tied()) {
             matmulLomo(g, "lm_head", d.dlogits, d.lnf, Tasks.HEAD, c, vocab);
         }
-        g.task("zero_dres", Tasks::zero, d.dres, n * c);
+        g.task("zero_dres", Tasks::zero, d.dres, n * c).threads(n * c);
         norm(g, "final_norm", Tasks.FINAL_NORM, d.dres, d.dln, d.stream, d.rstdf);
     }
 
@@ -375,24 +390,31 @@ final class Graphs {
         fillLayer(g);
         // MLP: dres reaches res1 unchanged through the residual.
         g.task("restore_mlp", Tasks::restoreMlp, d.store, d.at, a.res1, a.ln2, a.rstd2, a.gate, a.up, a.h, d.dgate, d.dup, c, qd, kvd,
-                nh, f, n);
+                nh, f, n).threads(n);
         projectionBackward(g, "down", d.dh, false, d.dres, a.h, Tasks.DOWN, f, c, -1);
-        g.task("swiglu_bwd", Tasks::swigluBackward, d.dgate, d.dup, d.dh, a.gate, a.up, f, n);
-        g.task("keep_mlp_gradients", Tasks::keepMlpGradients, d.store, d.at, d.control, d.dres, d.dgate, d.dup, c, qd, kvd, nh, f, n);
+        g.task("swiglu_bwd", Tasks::swigluBackward, d.dgate, d.dup, d.dh, a.gate, a.up, f, n).threads(n);
+        g.task("keep_mlp_gradients", Tasks::keepMlpGradients, d.store, d.at, d.control, d.dres, d.dgate, d.dup, c, qd, kvd, nh, f, n).threads(n);
         projectionBackward(g, "gate", d.dln, false, d.dgate, a.ln2, Tasks.GATE, c, f, -1);
         projectionBackward(g, "up", d.dln, true, d.dup, a.ln2, Tasks.UP, c, f, -1);
         norm(g, "post_attention_norm", Tasks.POST_NORM, d.dres, d.dln, a.res1, a.rstd2);
         // Attention.
         g.task("restore_attention", Tasks::restoreAttention, d.store, d.at, a.x, a.ln1, a.rstd1, a.q, a.k, a.v, a.lse, a.att, d.dq, d.dk,
-                d.dv, c, qd, kvd, nh, n);
+                d.dv, c, qd, kvd, nh, n).threads(n);
         projectionBackward(g, "o", d.datt, false, d.dres, a.att, Tasks.O, qd, c, -1);
-        g.task("attention_bwd_query", Tasks::attentionBackwardQuery, d.dq, d.delta, d.datt, a.att, a.lse, a.q, a.k, a.v, t, nh,
-                nkv, hd, d.batch * nh * t);
-        g.task("attention_bwd_key_value", Tasks::attentionBackwardKeyValue, d.dk, d.dv, d.delta, a.lse, a.q, a.k, a.v, d.datt, t,
-                nh, nkv, hd, d.batch * nkv * t);
-        g.task("rope_q_bwd", Tasks::ropeBackward, d.dq, d.ropeCos, d.ropeSin, t, nh, hd, n * nh);
-        g.task("rope_k_bwd", Tasks::ropeBackward, d.dk, d.ropeCos, d.ropeSin, t, nkv, hd, n * nkv);
-        g.task("keep_attention_gradients", Tasks::keepAttentionGradients, d.store, d.at, d.control, d.dres, d.dq, d.dk, d.dv, c, qd, kvd, n);
+        if (vectorAttention()) {
+            g.task("attention_bwd_query", VectorAttention::backwardQuery, d.dq, d.delta, d.datt, a.att, a.lse, a.q, a.k, a.v, t, nh,
+                    nkv, hd, d.batch * nh * t * chunks()).threads(d.batch * nh * t * chunks());
+            g.task("attention_bwd_key_value", VectorAttention::backwardKeyValue, d.dk, d.dv, d.delta, a.lse, a.q, a.k, a.v, d.datt, t,
+                    nh, nkv, hd, d.batch * nkv * t * chunks()).threads(d.batch * nkv * t * chunks());
+        } else {
+            g.task("attention_bwd_query", Tasks::attentionBackwardQuery, d.dq, d.delta, d.datt, a.att, a.lse, a.q, a.k, a.v, t, nh,
+                    nkv, hd, d.batch * nh * t).threads(d.batch * nh * t);
+            g.task("attention_bwd_key_value", Tasks::attentionBackwardKeyValue, d.dk, d.dv, d.delta, a.lse, a.q, a.k, a.v, d.datt, t,
+                    nh, nkv, hd, d.batch * nkv * t).threads(d.batch * nkv * t);
+        }
+        g.task("rope_q_bwd", Tasks::ropeBackward, d.dq, d.ropeCos, d.ropeSin, t, nh, hd, n * nh).threads(n * nh);
+        g.task("rope_k_bwd", Tasks::ropeBackward, d.dk, d.ropeCos, d.ropeSin, t, nkv, hd, n * nkv).threads(n * nkv);
+        g.task("keep_attention_gradients", Tasks::keepAttentionGradients, d.store, d.at, d.control, d.dres, d.dq, d.dk, d.dv, c, qd, kvd, n).threads(n);
         projectionBackward(g, "q", d.dln, false, d.dq, a.ln1, Tasks.Q, c, qd, biases ? Tasks.Q_BIAS : -1);
         projectionBackward(g, "k", d.dln, true, d.dk, a.ln1, Tasks.K, c, kvd, biases ? Tasks.K_BIAS : -1);
         projectionBackward(g, "v", d.dln, true, d.dv, a.ln1, Tasks.V, c, kvd, biases ? Tasks.V_BIAS : -1);
@@ -437,9 +459,9 @@ final class Graphs {
     /** A part of the working copy from segment {@code segment}: bf16 widened, fp32 copied. */
     private void fill(Graph g, String what, int part, int segment, int workAt, int len) {
         if (weights.half()) {
-            g.task("widen_" + what, Tasks::widen, params, weights.halves[segment], weights.bf16Values, d.at, part, segment, workAt, len);
+            g.task("widen_" + what, Tasks::widen, params, weights.halves[segment], weights.bf16Values, d.at, part, segment, workAt, len).threads(len);
         } else {
-            g.task("copy_in_" + what, Tasks::copyIn, params, weights.floats[segment], d.at, part, segment, workAt, len);
+            g.task("copy_in_" + what, Tasks::copyIn, params, weights.floats[segment], d.at, part, segment, workAt, len).threads(len);
         }
     }
 
@@ -447,9 +469,9 @@ final class Graphs {
     private void writeBack(Graph g, String what, int part, int segment, int workAt, int len) {
         if (weights.half()) {
             g.task("narrow_" + what, Tasks::narrow, weights.halves[segment], params, d.roundingKey, d.control, d.at, part, segment,
-                    weights.segmentStart(segment), workAt, weights.rounding, len);
+                    weights.segmentStart(segment), workAt, weights.rounding, len).threads(len);
         } else {
-            g.task("copy_out_" + what, Tasks::copyOut, weights.floats[segment], params, d.control, d.at, part, segment, workAt, len);
+            g.task("copy_out_" + what, Tasks::copyOut, weights.floats[segment], params, d.control, d.at, part, segment, workAt, len).threads(len);
         }
     }
 
@@ -461,7 +483,7 @@ final class Graphs {
                                     int biasRole) {
         inputGrad(g, name, dx, add, dy, role, in, out);
         matmulLomo(g, name, dy, x, role, in, out);
-        if (biasRole >= 0) g.task(name + "_bias_lomo", Tasks::biasLomo, params, d.squares, dy, d.hp, d.control, d.at, biasRole, out, d.n);
+        if (biasRole >= 0) g.task(name + "_bias_lomo", Tasks::biasLomo, params, d.squares, dy, d.hp, d.control, d.at, biasRole, out, d.n).threads(out);
     }
 
     /**
@@ -481,7 +503,7 @@ final class Graphs {
 
     /** Transposes x, the input of the {@link #matmul}s that follow, where they will read it transposed. */
     private void transposed(Graph g, String name, float[] x, int in, int rows) {
-        if (rows >= Tasks.LANES) g.task(name + "_t", Tasks::transpose, d.xT, x, in, rows);
+        if (rows >= Tasks.LANES) g.task(name + "_t", Tasks::transpose, d.xT, x, in, rows).threads(in);
     }
 
     /** dx = dy · W or dx += dy · W, launched in vector blocks over (in, N). */
@@ -497,7 +519,7 @@ final class Graphs {
     }
 
     /**
-     * Threads per work-group of the matrix kernels (group × 1): 4 on a CPU, where PoCL runs a work-group's threads one
+     * Threads per work-group of every task (group × 1): 4 on a CPU, where PoCL runs a work-group's threads one
      * after another on one core (1 to 16 measured within the noise), and 64 elsewhere, two warps of an NVIDIA GPU or
      * an AMD wavefront. {@code -Dlomo4j.tornado.group=N} overrides both.
      */
@@ -527,14 +549,33 @@ final class Graphs {
     private void launch(Graph g, String task, int x, int y) {
         WorkerGrid grid = new WorkerGrid2D(Math.ceilDiv(x, group) * group, y);
         grid.setLocalWork(group, 1, 1);
+        shape(g, task, grid);
+    }
+
+    /**
+     * A {@code @Parallel} task over {@code items}, one thread each, in work-groups of the largest divisor of items up to
+     * group. Left to itself, TornadoVM gives a CPU device as few work-groups as divide the count, one for up to 4,096
+     * items, and PoCL runs a work-group on one core: SwiGLU over 128 rows took 1.2 ms so, 0.5 ms in groups of 4. The
+     * grid must hold exactly items threads: with a grid TornadoVM drops the loop's bound (a thread past it wrote
+     * outside the array and crashed the JVM).
+     */
+    private void threads(Graph g, String task, int items) {
+        int local = Math.min(group, items);
+        while (items % local != 0) local--;
+        WorkerGrid grid = new WorkerGrid1D(items);
+        grid.setLocalWork(local, 1, 1);
+        shape(g, task, grid);
+    }
+
+    private void shape(Graph g, String task, WorkerGrid grid) {
         grids.addWorkerGrid(g.name + "." + task, grid);
-        blockedTasks++;
+        g.shaped.add(task);
     }
 
     private void norm(Graph g, String name, int role, float[] dx, float[] dy, float[] x, float[] rstd) {
         int c = cfg.hiddenSize();
-        g.task(name + "_dx", Tasks::rmsnormInputGrad, dx, dy, x, rstd, params, d.at, role, c, d.n);
-        g.task(name + "_lomo", Tasks::rmsnormLomo, params, d.squares, d.kept, dy, x, rstd, d.hp, d.control, d.at, role, c, d.n);
+        g.task(name + "_dx", Tasks::rmsnormInputGrad, dx, dy, x, rstd, params, d.at, role, c, d.n).threads(d.n);
+        g.task(name + "_lomo", Tasks::rmsnormLomo, params, d.squares, d.kept, dy, x, rstd, d.hp, d.control, d.at, role, c, d.n).threads(c);
     }
 
     private static Set<Object> identitySet(Object... objects) {
@@ -554,8 +595,22 @@ final class Graphs {
         private final List<Object> usedInOrder = new ArrayList<>();
         private final Set<Object> extraOutputs = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
 
+        private final List<String> ids = new ArrayList<>();
+        private final Set<String> shaped = new java.util.HashSet<>();
+
         Graph(String name) {
             this.name = name;
+        }
+
+        private Graph add(String id, java.util.function.Consumer<TaskGraph> task) {
+            tasks.add(task);
+            ids.add(id);
+            return this;
+        }
+
+        /** The task just added runs over {@code items} threads: the count of its {@code @Parallel} loop ({@link Graphs#threads}). */
+        void threads(int items) {
+            Graphs.this.threads(this, ids.getLast(), items);
         }
 
         private void use(Object... args) {
@@ -568,103 +623,106 @@ final class Graphs {
             extraOutputs.add(o);
         }
 
-        <A, B> void task(String id, TornadoFunctions.Task2<A, B> k, A a, B b) {
+        <A, B> Graph task(String id, TornadoFunctions.Task2<A, B> k, A a, B b) {
             use(a, b);
-            tasks.add(tg -> tg.task(id, k, a, b));
+            return add(id, tg -> tg.task(id, k, a, b));
         }
 
-        <A, B, C, D> void task(String id, TornadoFunctions.Task4<A, B, C, D> k, A a, B b, C c, D dd) {
+        <A, B, C, D> Graph task(String id, TornadoFunctions.Task4<A, B, C, D> k, A a, B b, C c, D dd) {
             use(a, b, c, dd);
-            tasks.add(tg -> tg.task(id, k, a, b, c, dd));
+            return add(id, tg -> tg.task(id, k, a, b, c, dd));
         }
 
-        <A, B, C, D, E> void task(String id, TornadoFunctions.Task5<A, B, C, D, E> k, A a, B b, C c, D dd, E e) {
+        <A, B, C, D, E> Graph task(String id, TornadoFunctions.Task5<A, B, C, D, E> k, A a, B b, C c, D dd, E e) {
             use(a, b, c, dd, e);
-            tasks.add(tg -> tg.task(id, k, a, b, c, dd, e));
+            return add(id, tg -> tg.task(id, k, a, b, c, dd, e));
         }
 
-        <A, B, C, D, E, F> void task(String id, TornadoFunctions.Task6<A, B, C, D, E, F> k,
+        <A, B, C, D, E, F> Graph task(String id, TornadoFunctions.Task6<A, B, C, D, E, F> k,
                                      A a, B b, C c, D dd, E e, F f) {
             use(a, b, c, dd, e, f);
-            tasks.add(tg -> tg.task(id, k, a, b, c, dd, e, f));
+            return add(id, tg -> tg.task(id, k, a, b, c, dd, e, f));
         }
 
-        <A, B, C, D, E, F, G> void task(String id, TornadoFunctions.Task7<A, B, C, D, E, F, G> k,
+        <A, B, C, D, E, F, G> Graph task(String id, TornadoFunctions.Task7<A, B, C, D, E, F, G> k,
                                         A a, B b, C c, D dd, E e, F f, G gg) {
             use(a, b, c, dd, e, f, gg);
-            tasks.add(tg -> tg.task(id, k, a, b, c, dd, e, f, gg));
+            return add(id, tg -> tg.task(id, k, a, b, c, dd, e, f, gg));
         }
 
-        <A, B, C, D, E, F, G, H> void task(String id, TornadoFunctions.Task8<A, B, C, D, E, F, G, H> k,
+        <A, B, C, D, E, F, G, H> Graph task(String id, TornadoFunctions.Task8<A, B, C, D, E, F, G, H> k,
                                            A a, B b, C c, D dd, E e, F f, G gg, H h) {
             use(a, b, c, dd, e, f, gg, h);
-            tasks.add(tg -> tg.task(id, k, a, b, c, dd, e, f, gg, h));
+            return add(id, tg -> tg.task(id, k, a, b, c, dd, e, f, gg, h));
         }
 
-        <A, B, C, D, E, F, G, H, I> void task(String id, TornadoFunctions.Task9<A, B, C, D, E, F, G, H, I> k,
+        <A, B, C, D, E, F, G, H, I> Graph task(String id, TornadoFunctions.Task9<A, B, C, D, E, F, G, H, I> k,
                                               A a, B b, C c, D dd, E e, F f, G gg, H h, I i) {
             use(a, b, c, dd, e, f, gg, h, i);
-            tasks.add(tg -> tg.task(id, k, a, b, c, dd, e, f, gg, h, i));
+            return add(id, tg -> tg.task(id, k, a, b, c, dd, e, f, gg, h, i));
         }
 
-        <A, B, C, D, E, F, G, H, I, J> void task(String id,
+        <A, B, C, D, E, F, G, H, I, J> Graph task(String id,
                 TornadoFunctions.Task10<A, B, C, D, E, F, G, H, I, J> k,
                 A a, B b, C c, D dd, E e, F f, G gg, H h, I i, J j) {
             use(a, b, c, dd, e, f, gg, h, i, j);
-            tasks.add(tg -> tg.task(id, k, a, b, c, dd, e, f, gg, h, i, j));
+            return add(id, tg -> tg.task(id, k, a, b, c, dd, e, f, gg, h, i, j));
         }
 
-        <A, B, C, D, E, F, G, H, I, J, K> void task(String id,
+        <A, B, C, D, E, F, G, H, I, J, K> Graph task(String id,
                 TornadoFunctions.Task11<A, B, C, D, E, F, G, H, I, J, K> k,
                 A a, B b, C c, D dd, E e, F f, G gg, H h, I i, J j, K kk) {
             use(a, b, c, dd, e, f, gg, h, i, j, kk);
-            tasks.add(tg -> tg.task(id, k, a, b, c, dd, e, f, gg, h, i, j, kk));
+            return add(id, tg -> tg.task(id, k, a, b, c, dd, e, f, gg, h, i, j, kk));
         }
 
-        <A, B, C, D, E, F, G, H, I, J, K, L> void task(String id,
+        <A, B, C, D, E, F, G, H, I, J, K, L> Graph task(String id,
                 TornadoFunctions.Task12<A, B, C, D, E, F, G, H, I, J, K, L> k,
                 A a, B b, C c, D dd, E e, F f, G gg, H h, I i, J j, K kk, L ll) {
             use(a, b, c, dd, e, f, gg, h, i, j, kk, ll);
-            tasks.add(tg -> tg.task(id, k, a, b, c, dd, e, f, gg, h, i, j, kk, ll));
+            return add(id, tg -> tg.task(id, k, a, b, c, dd, e, f, gg, h, i, j, kk, ll));
         }
 
-        <A, B, C, D, E, F, G, H, I, J, K, L, M> void task(String id,
+        <A, B, C, D, E, F, G, H, I, J, K, L, M> Graph task(String id,
                 TornadoFunctions.Task13<A, B, C, D, E, F, G, H, I, J, K, L, M> k,
                 A a, B b, C c, D dd, E e, F f, G gg, H h, I i, J j, K kk, L ll, M m) {
             use(a, b, c, dd, e, f, gg, h, i, j, kk, ll, m);
-            tasks.add(tg -> tg.task(id, k, a, b, c, dd, e, f, gg, h, i, j, kk, ll, m));
+            return add(id, tg -> tg.task(id, k, a, b, c, dd, e, f, gg, h, i, j, kk, ll, m));
         }
 
-        <A, B, C, D, E, F, G, H, I, J, K, L, M, N> void task(String id,
+        <A, B, C, D, E, F, G, H, I, J, K, L, M, N> Graph task(String id,
                 TornadoFunctions.Task14<A, B, C, D, E, F, G, H, I, J, K, L, M, N> k,
                 A a, B b, C c, D dd, E e, F f, G gg, H h, I i, J j, K kk, L ll, M m, N nn) {
             use(a, b, c, dd, e, f, gg, h, i, j, kk, ll, m, nn);
-            tasks.add(tg -> tg.task(id, k, a, b, c, dd, e, f, gg, h, i, j, kk, ll, m, nn));
+            return add(id, tg -> tg.task(id, k, a, b, c, dd, e, f, gg, h, i, j, kk, ll, m, nn));
         }
 
-        <A, B, C, D, E, F, G, H, I, J, K, L, M, N, O> void task(String id,
+        <A, B, C, D, E, F, G, H, I, J, K, L, M, N, O> Graph task(String id,
                 TornadoFunctions.Task15<A, B, C, D, E, F, G, H, I, J, K, L, M, N, O> k,
                 A a, B b, C c, D dd, E e, F f, G gg, H h, I i, J j, K kk, L ll, M m, N nn, O o) {
             use(a, b, c, dd, e, f, gg, h, i, j, kk, ll, m, nn, o);
-            tasks.add(tg -> tg.task(id, k, a, b, c, dd, e, f, gg, h, i, j, kk, ll, m, nn, o));
+            return add(id, tg -> tg.task(id, k, a, b, c, dd, e, f, gg, h, i, j, kk, ll, m, nn, o));
         }
 
-        <A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P> void task(String id,
+        <A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P> Graph task(String id,
                 TornadoFunctions.Task16<A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P> k,
                 A a, B b, C c, D dd, E e, F f, G gg, H h, I i, J j, K kk, L ll, M m, N nn, O o, P p) {
             use(a, b, c, dd, e, f, gg, h, i, j, kk, ll, m, nn, o, p);
-            tasks.add(tg -> tg.task(id, k, a, b, c, dd, e, f, gg, h, i, j, kk, ll, m, nn, o, p));
+            return add(id, tg -> tg.task(id, k, a, b, c, dd, e, f, gg, h, i, j, kk, ll, m, nn, o, p));
         }
 
-        <A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P, Q, R> void task(String id,
+        <A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P, Q, R> Graph task(String id,
                 TornadoFunctions.Task18<A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P, Q, R> k,
                 A a, B b, C c, D dd, E e, F f, G gg, H h, I i, J j, K kk, L ll, M m, N nn, O o, P p, Q q, R r) {
             use(a, b, c, dd, e, f, gg, h, i, j, kk, ll, m, nn, o, p, q, r);
-            tasks.add(tg -> tg.task(id, k, a, b, c, dd, e, f, gg, h, i, j, kk, ll, m, nn, o, p, q, r));
+            return add(id, tg -> tg.task(id, k, a, b, c, dd, e, f, gg, h, i, j, kk, ll, m, nn, o, p, q, r));
         }
 
         /** Declares the transfers (see the class comment), then the tasks, then what stays or comes back. */
         TaskGraph close() {
+            for (String id : ids) {
+                if (!shaped.contains(id)) throw new IllegalStateException("task " + name + "." + id + " has no launch shape");
+            }
             TaskGraph tg = new TaskGraph(name);
             if (previous != null && !onDeviceInOrder.isEmpty()) tg.consumeFromDevice(previous, onDeviceInOrder.toArray());
             List<Object> firstTime = new ArrayList<>(), everyTime = new ArrayList<>(), back = new ArrayList<>();

@@ -8,10 +8,10 @@ import org.lomo4j.kernels.Half;
 import org.lomo4j.kernels.Residual;
 import org.lomo4j.kernels.RmsNorm;
 import org.lomo4j.kernels.Rope;
-import org.lomo4j.kernels.SwiGlu;
 import org.lomo4j.kernels.Update;
 import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.annotations.Parallel;
+import uk.ac.manchester.tornado.api.math.TornadoMath;
 import uk.ac.manchester.tornado.api.types.vectors.Float8;
 
 /**
@@ -230,10 +230,21 @@ final class Tasks {
         }
     }
 
+    /**
+     * {@code SwiGlu.forwardRow} with σ in single precision ({@link #sigmoid}): the core's double-precision exp took
+     * 1.8× as long on PoCL (4.7 against 2.6 ms for 256 rows of 1408).
+     */
     static void swiglu(float[] h, float[] gate, float[] up, int f, int n) {
         for (@Parallel int i = 0; i < n; i++) {
-            SwiGlu.forwardRow(h, gate, up, f, i);
+            for (int j = i * f; j < (i + 1) * f; j++) {
+                float g = gate[j];
+                h[j] = g * sigmoid(g) * up[j];
+            }
         }
+    }
+
+    static float sigmoid(float g) {
+        return 1f / (1f + TornadoMath.exp(-g));
     }
 
     static void crossEntropy(float[] losses, float[] probs, int[] targets, int vocab, int n) {
@@ -417,9 +428,16 @@ final class Tasks {
         }
     }
 
+    /** {@code SwiGlu.backwardRow} with σ in single precision, as {@link #swiglu}. */
     static void swigluBackward(float[] dgate, float[] dup, float[] dh, float[] gate, float[] up, int f, int n) {
         for (@Parallel int i = 0; i < n; i++) {
-            SwiGlu.backwardRow(dgate, dup, dh, gate, up, f, i);
+            for (int j = i * f; j < (i + 1) * f; j++) {
+                float g = gate[j];
+                float sig = sigmoid(g);
+                float d = dh[j];
+                dup[j] += d * g * sig;
+                dgate[j] += d * up[j] * sig * (1f + g * (1f - sig));
+            }
         }
     }
 

@@ -227,6 +227,69 @@ class TornadoBackendTest {
     }
 
     /**
+     * The device's own attention ({@link VectorAttention}) and SwiGLU ({@code Tasks.swiglu}, single-precision σ) against
+     * the core's kernels: heads of 32 and 64 columns (one and two chunks a row), grouped-query, 2 sequences of 7
+     * (causal rows of every length up to 7). The gradients start from values already there, which both add to.
+     */
+    @Test
+    void deviceAttentionAndSwiGluMatchTheCore() {
+        java.util.SplittableRandom rng = new java.util.SplittableRandom(11);
+        int batch = 2, seq = 7, nh = 4, nkv = 2, f = 40, rows = batch * seq;
+        for (int hd : new int[] {32, 64}) {
+            float[] q = gaussian(rng, rows * nh * hd), k = gaussian(rng, rows * nkv * hd), v = gaussian(rng, rows * nkv * hd);
+            float[] dout = gaussian(rng, q.length), dq = gaussian(rng, q.length), dk = gaussian(rng, k.length), dv = gaussian(rng, v.length);
+            float[] out = new float[q.length], lse = new float[batch * nh * seq], delta = new float[lse.length];
+            float[] devOut = new float[q.length], devLse = new float[lse.length], devDelta = new float[lse.length];
+            float[] devDq = dq.clone(), devDk = dk.clone(), devDv = dv.clone();
+            org.lomo4j.kernels.Attention.forward(out, lse, q, k, v, batch, seq, nh, nkv, hd);
+            org.lomo4j.kernels.Attention.backward(dq, dk, dv, delta, dout, out, lse, q, k, v, batch, seq, nh, nkv, hd);
+            int chunks = hd / VectorAttention.CHUNK;
+            TaskGraph g = new TaskGraph("attention" + hd)
+                    .transferToDevice(DataTransferMode.FIRST_EXECUTION, q, k, v, dout, devOut, devLse, devDelta, devDq, devDk, devDv)
+                    .task("forward", VectorAttention::forward, devOut, devLse, q, k, v, seq, nh, nkv, hd, batch * nh * seq * chunks)
+                    .task("query", VectorAttention::backwardQuery, devDq, devDelta, dout, devOut, devLse, q, k, v, seq, nh, nkv, hd,
+                            batch * nh * seq * chunks)
+                    .task("key_value", VectorAttention::backwardKeyValue, devDk, devDv, devDelta, devLse, q, k, v, dout, seq, nh, nkv, hd,
+                            batch * nkv * seq * chunks)
+                    .transferToHost(DataTransferMode.EVERY_EXECUTION, devOut, devLse, devDelta, devDq, devDk, devDv);
+            runOnce(g);
+            String head = " (head_dim " + hd + ")";
+            assertClose("attention" + head, out, devOut, 1e-5);
+            assertClose("lse" + head, lse, devLse, 1e-5);
+            assertClose("delta" + head, delta, devDelta, 1e-5);
+            assertClose("dq" + head, dq, devDq, 1e-5);
+            assertClose("dk" + head, dk, devDk, 1e-5);
+            assertClose("dv" + head, dv, devDv, 1e-5);
+        }
+        float[] gate = gaussian(rng, rows * f), up = gaussian(rng, rows * f), dh = gaussian(rng, rows * f);
+        float[] dgate = gaussian(rng, rows * f), dup = gaussian(rng, rows * f), h = new float[rows * f];
+        float[] devH = new float[h.length], devDgate = dgate.clone(), devDup = dup.clone();
+        org.lomo4j.kernels.SwiGlu.forward(h, gate, up, rows, f);
+        org.lomo4j.kernels.SwiGlu.backward(dgate, dup, dh, gate, up, rows, f);
+        runOnce(new TaskGraph("swiglu").transferToDevice(DataTransferMode.FIRST_EXECUTION, gate, up, dh, devH, devDgate, devDup)
+                .task("forward", Tasks::swiglu, devH, gate, up, f, rows)
+                .task("backward", Tasks::swigluBackward, devDgate, devDup, dh, gate, up, f, rows)
+                .transferToHost(DataTransferMode.EVERY_EXECUTION, devH, devDgate, devDup));
+        assertClose("swiglu", h, devH, 1e-5);
+        assertClose("swiglu dgate", dgate, devDgate, 1e-5);
+        assertClose("swiglu dup", dup, devDup, 1e-5);
+    }
+
+    private static float[] gaussian(java.util.SplittableRandom rng, int n) {
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float) (rng.nextGaussian());
+        return a;
+    }
+
+    private static void runOnce(TaskGraph g) {
+        try (TornadoExecutionPlan plan = new TornadoExecutionPlan(g.snapshot())) {
+            plan.withCompilerFlags(uk.ac.manchester.tornado.api.enums.TornadoVMBackendType.OPENCL, Graphs.OPENCL_FLAGS).execute();
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /**
      * bf16 weights, three LOMO steps clipped and three unclipped (Llama untied, Qwen2 tied with biases): the device
      * widens each layer into fp32, updates and narrows it with the step's random bits, as the JVM's 16-bit LOMO does
      * row by row. The device's model lies in segments of at most two layers (the JVM's in one), so layers are
