@@ -298,7 +298,8 @@ final class Graphs {
 
     private void replayProjection(Graph g, String name, float[] dy, float[] x, int role, int in, int out, int biasRole) {
         matmulLomo(g, name, dy, x, role, in, out);
-        if (biasRole >= 0) g.task(name + "_bias_lomo", Tasks::biasLomo, params, d.squares, dy, d.hp, d.control, d.at, biasRole, out, d.n).threads(out);
+        if (biasRole >= 0) g.task(name + "_bias_lomo", Tasks::biasLomo, params, d.squares, dy, d.hp, d.control, d.at, biasRole, out,
+                d.n).threads(out);
     }
 
     // ---- forward ----
@@ -319,15 +320,19 @@ final class Graphs {
             g.task("rope_q", Tasks::ropeAt, a.q, d.ropeCos, d.ropeSin, d.positions, nh, hd, n * nh).threads(n * nh);
             g.task("rope_k", Tasks::ropeAt, a.k, d.ropeCos, d.ropeSin, d.positions, nkv, hd, n * nkv).threads(n * nkv);
             g.task("cache_store", Tasks::cacheStore, d.kCache, d.vCache, a.k, a.v, d.positions, d.at, t, kvd, n).threads(n);
-            g.task("attention", Tasks::attentionDecode, a.att, a.q, d.kCache, d.vCache, d.positions, d.at, t, nh, nkv, hd, n * nh).threads(n * nh);
+            g.task("attention", Tasks::attentionDecode, a.att, a.q, d.kCache, d.vCache, d.positions, d.at, t, nh, nkv, hd,
+                    n * nh).threads(n * nh);
         } else {
             g.task("rope_q", Tasks::rope, a.q, d.ropeCos, d.ropeSin, t, nh, hd, n * nh).threads(n * nh);
             g.task("rope_k", Tasks::rope, a.k, d.ropeCos, d.ropeSin, t, nkv, hd, n * nkv).threads(n * nkv);
-            if (pass == Pass.PREFILL) g.task("cache_keys_values", Tasks::cacheKeysValues, d.kCache, d.vCache, a.k, a.v, d.at, n * kvd).threads(n * kvd);
+            if (pass == Pass.PREFILL) g.task("cache_keys_values", Tasks::cacheKeysValues, d.kCache, d.vCache, a.k, a.v, d.at,
+                    n * kvd).threads(n * kvd);
+            int rows = d.batch * nh * t;  // attention's: one per (batch, head, query)
             if (vectorAttention()) {
-                g.task("attention", VectorAttention::forward, a.att, a.lse, a.q, a.k, a.v, t, nh, nkv, hd, d.batch * nh * t * chunks()).threads(d.batch * nh * t * chunks());
+                int threads = rows * chunks();
+                g.task("attention", VectorAttention::forward, a.att, a.lse, a.q, a.k, a.v, t, nh, nkv, hd, threads).threads(threads);
             } else {
-                g.task("attention", Tasks::attention, a.att, a.lse, a.q, a.k, a.v, t, nh, nkv, hd, d.batch * nh * t).threads(d.batch * nh * t);
+                g.task("attention", Tasks::attention, a.att, a.lse, a.q, a.k, a.v, t, nh, nkv, hd, rows).threads(rows);
             }
         }
         transposed(g, "attention", a.att, qd, n);
@@ -337,7 +342,8 @@ final class Graphs {
             g.task("save_attention", Tasks::saveAttention, d.store, d.at, x, a.ln1, a.rstd1, a.q, a.k, a.v, a.lse, a.att, c, qd, kvd,
                     nh, n).threads(n);
         }
-        g.task("post_attention_norm", Tasks::rmsnorm, a.ln2, a.rstd2, a.res1, params, d.at, Tasks.POST_NORM, c, cfg.rmsNormEps(), n).threads(n);
+        g.task("post_attention_norm", Tasks::rmsnorm, a.ln2, a.rstd2, a.res1, params, d.at, Tasks.POST_NORM, c, cfg.rmsNormEps(),
+                n).threads(n);
         transposed(g, "post_attention_norm", a.ln2, c, n);
         projection(g, "gate", a.gate, a.ln2, Tasks.GATE, c, f, -1, n);
         projection(g, "up", a.up, a.ln2, Tasks.UP, c, f, -1, n);
@@ -345,7 +351,8 @@ final class Graphs {
         transposed(g, "swiglu", a.h, f, n);
         projection(g, "down", x, a.h, Tasks.DOWN, f, c, -1, n);
         g.task("mlp_residual", Tasks::residual, x, a.res1, c, n).threads(n);
-        if (pass == Pass.TRAIN) g.task("save_mlp", Tasks::saveMlp, d.store, d.at, a.res1, a.ln2, a.rstd2, a.gate, a.up, a.h, c, qd, kvd, nh, f, n).threads(n);
+        if (pass == Pass.TRAIN) g.task("save_mlp", Tasks::saveMlp, d.store, d.at, a.res1, a.ln2, a.rstd2, a.gate, a.up, a.h, c, qd,
+                kvd, nh, f, n).threads(n);
     }
 
     /** The final norm and the logits; training adds the softmax in place and the per-position losses. */
@@ -393,7 +400,8 @@ final class Graphs {
                 nh, f, n).threads(n);
         projectionBackward(g, "down", d.dh, false, d.dres, a.h, Tasks.DOWN, f, c, -1);
         g.task("swiglu_bwd", Tasks::swigluBackward, d.dgate, d.dup, d.dh, a.gate, a.up, f, n).threads(n);
-        g.task("keep_mlp_gradients", Tasks::keepMlpGradients, d.store, d.at, d.control, d.dres, d.dgate, d.dup, c, qd, kvd, nh, f, n).threads(n);
+        g.task("keep_mlp_gradients", Tasks::keepMlpGradients, d.store, d.at, d.control, d.dres, d.dgate, d.dup, c, qd, kvd, nh, f,
+                n).threads(n);
         projectionBackward(g, "gate", d.dln, false, d.dgate, a.ln2, Tasks.GATE, c, f, -1);
         projectionBackward(g, "up", d.dln, true, d.dup, a.ln2, Tasks.UP, c, f, -1);
         norm(g, "post_attention_norm", Tasks.POST_NORM, d.dres, d.dln, a.res1, a.rstd2);
@@ -401,20 +409,22 @@ final class Graphs {
         g.task("restore_attention", Tasks::restoreAttention, d.store, d.at, a.x, a.ln1, a.rstd1, a.q, a.k, a.v, a.lse, a.att, d.dq, d.dk,
                 d.dv, c, qd, kvd, nh, n).threads(n);
         projectionBackward(g, "o", d.datt, false, d.dres, a.att, Tasks.O, qd, c, -1);
+        int queries = d.batch * nh * t, keys = d.batch * nkv * t;
         if (vectorAttention()) {
             g.task("attention_bwd_query", VectorAttention::backwardQuery, d.dq, d.delta, d.datt, a.att, a.lse, a.q, a.k, a.v, t, nh,
-                    nkv, hd, d.batch * nh * t * chunks()).threads(d.batch * nh * t * chunks());
+                    nkv, hd, queries * chunks()).threads(queries * chunks());
             g.task("attention_bwd_key_value", VectorAttention::backwardKeyValue, d.dk, d.dv, d.delta, a.lse, a.q, a.k, a.v, d.datt, t,
-                    nh, nkv, hd, d.batch * nkv * t * chunks()).threads(d.batch * nkv * t * chunks());
+                    nh, nkv, hd, keys * chunks()).threads(keys * chunks());
         } else {
             g.task("attention_bwd_query", Tasks::attentionBackwardQuery, d.dq, d.delta, d.datt, a.att, a.lse, a.q, a.k, a.v, t, nh,
-                    nkv, hd, d.batch * nh * t).threads(d.batch * nh * t);
+                    nkv, hd, queries).threads(queries);
             g.task("attention_bwd_key_value", Tasks::attentionBackwardKeyValue, d.dk, d.dv, d.delta, a.lse, a.q, a.k, a.v, d.datt, t,
-                    nh, nkv, hd, d.batch * nkv * t).threads(d.batch * nkv * t);
+                    nh, nkv, hd, keys).threads(keys);
         }
         g.task("rope_q_bwd", Tasks::ropeBackward, d.dq, d.ropeCos, d.ropeSin, t, nh, hd, n * nh).threads(n * nh);
         g.task("rope_k_bwd", Tasks::ropeBackward, d.dk, d.ropeCos, d.ropeSin, t, nkv, hd, n * nkv).threads(n * nkv);
-        g.task("keep_attention_gradients", Tasks::keepAttentionGradients, d.store, d.at, d.control, d.dres, d.dq, d.dk, d.dv, c, qd, kvd, n).threads(n);
+        g.task("keep_attention_gradients", Tasks::keepAttentionGradients, d.store, d.at, d.control, d.dres, d.dq, d.dk, d.dv, c, qd,
+                kvd, n).threads(n);
         projectionBackward(g, "q", d.dln, false, d.dq, a.ln1, Tasks.Q, c, qd, biases ? Tasks.Q_BIAS : -1);
         projectionBackward(g, "k", d.dln, true, d.dk, a.ln1, Tasks.K, c, kvd, biases ? Tasks.K_BIAS : -1);
         projectionBackward(g, "v", d.dln, true, d.dv, a.ln1, Tasks.V, c, kvd, biases ? Tasks.V_BIAS : -1);
@@ -459,7 +469,8 @@ final class Graphs {
     /** A part of the working copy from segment {@code segment}: bf16 widened, fp32 copied. */
     private void fill(Graph g, String what, int part, int segment, int workAt, int len) {
         if (weights.half()) {
-            g.task("widen_" + what, Tasks::widen, params, weights.halves[segment], weights.bf16Values, d.at, part, segment, workAt, len).threads(len);
+            g.task("widen_" + what, Tasks::widen, params, weights.halves[segment], weights.bf16Values, d.at, part, segment, workAt,
+                    len).threads(len);
         } else {
             g.task("copy_in_" + what, Tasks::copyIn, params, weights.floats[segment], d.at, part, segment, workAt, len).threads(len);
         }
@@ -471,7 +482,8 @@ final class Graphs {
             g.task("narrow_" + what, Tasks::narrow, weights.halves[segment], params, d.roundingKey, d.control, d.at, part, segment,
                     weights.segmentStart(segment), workAt, weights.rounding, len).threads(len);
         } else {
-            g.task("copy_out_" + what, Tasks::copyOut, weights.floats[segment], params, d.control, d.at, part, segment, workAt, len).threads(len);
+            g.task("copy_out_" + what, Tasks::copyOut, weights.floats[segment], params, d.control, d.at, part, segment, workAt,
+                    len).threads(len);
         }
     }
 
@@ -483,7 +495,8 @@ final class Graphs {
                                     int biasRole) {
         inputGrad(g, name, dx, add, dy, role, in, out);
         matmulLomo(g, name, dy, x, role, in, out);
-        if (biasRole >= 0) g.task(name + "_bias_lomo", Tasks::biasLomo, params, d.squares, dy, d.hp, d.control, d.at, biasRole, out, d.n).threads(out);
+        if (biasRole >= 0) g.task(name + "_bias_lomo", Tasks::biasLomo, params, d.squares, dy, d.hp, d.control, d.at, biasRole, out,
+                d.n).threads(out);
     }
 
     /**
