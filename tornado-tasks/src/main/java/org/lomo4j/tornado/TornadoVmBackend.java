@@ -28,6 +28,9 @@ public final class TornadoVmBackend implements Backend {
         if (System.getProperty("tornado.tvm.maxbytecodesize") == null) System.setProperty("tornado.tvm.maxbytecodesize", "4194304");
         // A kernel the device cannot compile would otherwise run silently as sequential Java ("bailout"): fail instead.
         if (System.getProperty("tornado.recover.bailout") == null) System.setProperty("tornado.recover.bailout", "False");
+        // TornadoVM refuses buffers past 4 GB a device unless told otherwise, which would stop TinyLlama's fp32 weights
+        // (4.1 GiB) on a 141 GB GPU. train plans the device's memory against what the device itself reports, so the cap goes.
+        if (System.getProperty("tornado.device.memory") == null) System.setProperty("tornado.device.memory", "1024GB");
     }
 
     @Override
