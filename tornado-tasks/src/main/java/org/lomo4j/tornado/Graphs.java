@@ -184,11 +184,37 @@ final class Graphs {
 
     /** An execution plan of {@code graphs} (built here) on this device, with the matrix tasks' launch shapes. */
     TornadoExecutionPlan plan(List<TaskGraph> graphs) {
+        requireAllocations();
         TornadoExecutionPlan plan = new TornadoExecutionPlan(graphs.stream().map(TaskGraph::snapshot).toArray(ImmutableTaskGraph[]::new));
         plan.withDevice(device);
         plan.withGridScheduler(grids);  // every task's launch shape
         plan.withCompilerFlags(TornadoVMBackendType.OPENCL, OPENCL_FLAGS);
         return plan;
+    }
+
+    /**
+     * Refuses an array larger than the device allocates at once (OpenCL's CL_DEVICE_MAX_MEM_ALLOC_SIZE, often a quarter
+     * of its memory), before anything runs: TornadoVM would fail at the array's first transfer, mid-step.
+     */
+    private void requireAllocations() {
+        long most = device.getMaxAllocMemory();
+        for (Object o : onDeviceInOrder) {
+            long bytes = switch (o) {
+                case float[] a -> 4L * a.length;
+                case int[] a -> 4L * a.length;
+                case short[] a -> 2L * a.length;
+                case long[] a -> 8L * a.length;
+                default -> 0;
+            };
+            if (bytes <= most) continue;
+            boolean weightArray = o == weights.params || weights.halves != null && List.of(weights.halves).contains(o)
+                    || weights.floats != null && List.of(weights.floats).contains(o);
+            throw new IllegalArgumentException("--backend tornado: the device allocates at most "
+                    + org.lomo4j.memory.MemoryLedger.human(most) + " in one array, and "
+                    + (weightArray ? "the model's weights lie in one of " + org.lomo4j.memory.MemoryLedger.human(bytes)
+                            + " (a model past 2^31 weights is split into segments; --param-dtype bf16 halves them)"
+                            : "an activation array needs " + org.lomo4j.memory.MemoryLedger.human(bytes) + "; use a smaller --batch or --seq"));
+        }
     }
 
     /** Points {@code at} to layer l: the next run of a block graph computes that layer. */
