@@ -16,10 +16,10 @@ import uk.ac.manchester.tornado.api.types.vectors.Float8;
  * written once at the end: the core's form keeps its output row in global memory and updates it key by key, and
  * on PoCL that loop was bound by address arithmetic (TornadoVM addresses each element through integer
  * arithmetic), about 500 cycles per query-key pair; a {@code Float8} stored inside the loop instead made TornadoVM's
- * compiler run out of heap. Each thread recomputes its row's scores over the whole head (a dot product of 8 lanes,
+ * compiler run out of heap. Each thread recomputes its row's scores over the whole head (a dot product in vectors,
  * {@link #dot}), so a head of 64 columns computes them twice: cheaper, in vectors, than one scalar pass.
  *
- * <p>Same algorithm, same items as the core, but not bit for bit: the dot products add 8 partial sums, and
+ * <p>Same algorithm, same items as the core, but not bit for bit: the dot products add 16 partial sums, and
  * exp and log are single precision (the core rounds double-precision ones). Items are {@code (row item, chunk)}
  * with the chunk fastest, so the threads of a row read the same keys one after another.
  */
@@ -29,7 +29,10 @@ final class VectorAttention {
     /** Columns of a head a thread computes: four {@link Float8}. */
     static final int CHUNK = 32;
 
-    /** Σ a[ao + d] · b[bo + d] over d < n (a multiple of 8), in 8 lanes added pairwise at the end. */
+    /**
+     * Σ a[ao + d] · b[bo + d] over d < n (a multiple of 16) in two vectors of 8 lanes, two chains of adds rather than
+     * one, summed, then their lanes added pairwise.
+     */
     static float dot(float[] a, int ao, float[] b, int bo, int n) {
         Float8 even = zero8(), odd = zero8();
         for (int d = 0; d < n; d += 16) {
