@@ -207,8 +207,7 @@ final class Graphs {
                 default -> 0;
             };
             if (bytes <= most) continue;
-            boolean weightArray = o == weights.params || weights.halves != null && List.of(weights.halves).contains(o)
-                    || weights.floats != null && List.of(weights.floats).contains(o);
+            boolean weightArray = o == weights.params || List.of(weights.segments()).contains(o);
             throw new IllegalArgumentException("--backend tornado: the device allocates at most "
                     + org.lomo4j.memory.MemoryLedger.human(most) + " in one array, and "
                     + (weightArray ? "the model's weights lie in one of " + org.lomo4j.memory.MemoryLedger.human(bytes)

@@ -37,6 +37,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
+import static org.lomo4j.GradCheck.random;
 
 /**
  * The TornadoVM backend against the JVM backend: same weights, same batches. Runs only where TornadoVM's
@@ -213,11 +214,7 @@ class TornadoBackendTest {
                 .task("widen", Tasks::widen, widened, every, table, at, Tasks.LAYER_PART, 0, 0, n)
                 .task("narrow", Tasks::narrow, rounded, values, key, control, at, Tasks.LAYER_PART, 0, 0L, 0, Half.STOCHASTIC, n)
                 .transferToHost(DataTransferMode.EVERY_EXECUTION, widened, rounded);
-        try (TornadoExecutionPlan plan = new TornadoExecutionPlan(g.snapshot())) {
-            plan.withCompilerFlags(uk.ac.manchester.tornado.api.enums.TornadoVMBackendType.OPENCL, Graphs.OPENCL_FLAGS).execute();
-        } catch (Exception e) {
-            throw new IllegalStateException(e);
-        }
+        runOnce(g);
         for (int i = 0; i < n; i++) {
             float want = Half.toFloat(every[i], Half.BF16);
             if (Float.isNaN(want)) assertTrue(Float.isNaN(widened[i]), "NaN bits " + Integer.toHexString(i));
@@ -236,8 +233,9 @@ class TornadoBackendTest {
         java.util.SplittableRandom rng = new java.util.SplittableRandom(11);
         int batch = 2, seq = 7, nh = 4, nkv = 2, f = 40, rows = batch * seq;
         for (int hd : new int[] {32, 64}) {
-            float[] q = gaussian(rng, rows * nh * hd), k = gaussian(rng, rows * nkv * hd), v = gaussian(rng, rows * nkv * hd);
-            float[] dout = gaussian(rng, q.length), dq = gaussian(rng, q.length), dk = gaussian(rng, k.length), dv = gaussian(rng, v.length);
+            float[] q = random(rng, rows * nh * hd, 2), k = random(rng, rows * nkv * hd, 2), v = random(rng, rows * nkv * hd, 2);
+            float[] dout = random(rng, q.length, 2), dq = random(rng, q.length, 2), dk = random(rng, k.length, 2),
+                    dv = random(rng, v.length, 2);
             float[] out = new float[q.length], lse = new float[batch * nh * seq], delta = new float[lse.length];
             float[] devOut = new float[q.length], devLse = new float[lse.length], devDelta = new float[lse.length];
             float[] devDq = dq.clone(), devDk = dk.clone(), devDv = dv.clone();
@@ -261,8 +259,8 @@ class TornadoBackendTest {
             assertClose("dk" + head, dk, devDk, 1e-5);
             assertClose("dv" + head, dv, devDv, 1e-5);
         }
-        float[] gate = gaussian(rng, rows * f), up = gaussian(rng, rows * f), dh = gaussian(rng, rows * f);
-        float[] dgate = gaussian(rng, rows * f), dup = gaussian(rng, rows * f), h = new float[rows * f];
+        float[] gate = random(rng, rows * f, 2), up = random(rng, rows * f, 2), dh = random(rng, rows * f, 2);
+        float[] dgate = random(rng, rows * f, 2), dup = random(rng, rows * f, 2), h = new float[rows * f];
         float[] devH = new float[h.length], devDgate = dgate.clone(), devDup = dup.clone();
         org.lomo4j.kernels.SwiGlu.forward(h, gate, up, rows, f);
         org.lomo4j.kernels.SwiGlu.backward(dgate, dup, dh, gate, up, rows, f);
@@ -273,12 +271,6 @@ class TornadoBackendTest {
         assertClose("swiglu", h, devH, 1e-5);
         assertClose("swiglu dgate", dgate, devDgate, 1e-5);
         assertClose("swiglu dup", dup, devDup, 1e-5);
-    }
-
-    private static float[] gaussian(java.util.SplittableRandom rng, int n) {
-        float[] a = new float[n];
-        for (int i = 0; i < n; i++) a[i] = (float) (rng.nextGaussian());
-        return a;
     }
 
     private static void runOnce(TaskGraph g) {
