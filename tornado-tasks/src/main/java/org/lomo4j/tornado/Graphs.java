@@ -270,17 +270,23 @@ final class Graphs {
         return run.apply(last);
     }
 
-    /** The backward graphs: head, block, embedding; a norm pass or an updating pass, as control says. */
-    List<TaskGraph> backward() {
+    /**
+     * The backward graphs: head, block, embedding; a norm pass or an updating pass, as control says. Only with
+     * {@code clipping} do they hold what a norm pass alone needs (keeping the output gradients for the replay, adding up
+     * the squares): an unclipped step runs them once, as its updating pass.
+     */
+    List<TaskGraph> backward(boolean clipping) {
         Graph head = new Graph(HEAD_BWD);
         headBackward(head);
         Graph block = new Graph(BLOCK_BWD);
-        blockBackward(block);
+        blockBackward(block, clipping);
         Graph embed = new Graph(EMBED_BWD);
         embed.task("embedding_lomo", Tasks::embeddingLomo, kernelContext, params, d.squares, d.dres, d.tokens, d.dlogits, d.lnf, d.hp,
                 d.control, d.at, cfg.hiddenSize(), cfg.vocabSize(), layout.tied() ? 1 : 0, d.n);
         vectors(embed, "embedding_lomo", cfg.hiddenSize(), cfg.vocabSize());
-        embed.task("sum_squares", Tasks::sumSquares, d.partials, d.squares, d.control, d.squares.length).threads(Tasks.PARTIAL_SUMS);
+        if (clipping) {
+            embed.task("sum_squares", Tasks::sumSquares, d.partials, d.squares, d.control, d.squares.length).threads(Tasks.PARTIAL_SUMS);
+        }
         writeBackOutsideBlocks(embed);
         return List.of(head.close(), block.close(), embed.close());
     }
@@ -336,20 +342,17 @@ final class Graphs {
                 nkv = cfg.numKeyValueHeads(), hd = cfg.headDim(), qd = nh * hd, kvd = cfg.kvDim(), t = d.seq;
         boolean biases = layout.blocks().get(0).bq() != null;
         fillLayer(g);
-        g.task("input_norm", Tasks::rmsnorm, a.ln1, a.rstd1, x, params, d.at, Tasks.INPUT_NORM, c, cfg.rmsNormEps(), n).threads(n);
-        transposed(g, "input_norm", a.ln1, c, n);
+        rmsnorm(g, "input_norm", a.ln1, a.rstd1, x, Tasks.INPUT_NORM, n);
         projection(g, "q", a.q, a.ln1, Tasks.Q, c, qd, biases ? Tasks.Q_BIAS : -1, n);
         projection(g, "k", a.k, a.ln1, Tasks.K, c, kvd, biases ? Tasks.K_BIAS : -1, n);
         projection(g, "v", a.v, a.ln1, Tasks.V, c, kvd, biases ? Tasks.V_BIAS : -1, n);
         if (pass == Pass.DECODE) {
-            g.task("rope_q", Tasks::ropeAt, a.q, d.ropeCos, d.ropeSin, d.positions, nh, hd, n * nh).threads(n * nh);
-            g.task("rope_k", Tasks::ropeAt, a.k, d.ropeCos, d.ropeSin, d.positions, nkv, hd, n * nkv).threads(n * nkv);
+            g.task("rope", Tasks::ropeAt, a.q, a.k, d.ropeCos, d.ropeSin, d.positions, nh, nkv, hd, n * (nh + nkv)).threads(n * (nh + nkv));
             g.task("cache_store", Tasks::cacheStore, d.kCache, d.vCache, a.k, a.v, d.positions, d.at, t, kvd, n).threads(n);
             g.task("attention", Tasks::attentionDecode, a.att, a.q, d.kCache, d.vCache, d.positions, d.at, t, nh, nkv, hd,
                     n * nh).threads(n * nh);
         } else {
-            g.task("rope_q", Tasks::rope, a.q, d.ropeCos, d.ropeSin, t, nh, hd, n * nh).threads(n * nh);
-            g.task("rope_k", Tasks::rope, a.k, d.ropeCos, d.ropeSin, t, nkv, hd, n * nkv).threads(n * nkv);
+            g.task("rope", Tasks::rope, a.q, a.k, d.ropeCos, d.ropeSin, t, nh, nkv, hd, n * (nh + nkv)).threads(n * (nh + nkv));
             if (pass == Pass.PREFILL) g.task("cache_keys_values", Tasks::cacheKeysValues, d.kCache, d.vCache, a.k, a.v, d.at,
                     n * kvd).threads(n * kvd);
             int rows = d.batch * nh * t;  // attention's: one per (batch, head, query)
@@ -361,21 +364,16 @@ final class Graphs {
             }
         }
         transposed(g, "attention", a.att, qd, n);
-        projection(g, "o", a.res1, a.att, Tasks.O, qd, c, -1, n);
-        g.task("attention_residual", Tasks::residual, a.res1, x, c, n).threads(n);
+        matmul(g, "o_proj", a.res1, x, a.att, Tasks.O, qd, c, n);  // res1 = att · Woᵀ + x, the residual folded in
         if (pass == Pass.TRAIN) {
             g.task("save_attention", Tasks::saveAttention, d.store, d.at, x, a.ln1, a.rstd1, a.q, a.k, a.v, a.lse, a.att, c, qd, kvd,
                     nh, n).threads(n);
         }
-        g.task("post_attention_norm", Tasks::rmsnorm, a.ln2, a.rstd2, a.res1, params, d.at, Tasks.POST_NORM, c, cfg.rmsNormEps(),
-                n).threads(n);
-        transposed(g, "post_attention_norm", a.ln2, c, n);
+        rmsnorm(g, "post_attention_norm", a.ln2, a.rstd2, a.res1, Tasks.POST_NORM, n);
         projection(g, "gate", a.gate, a.ln2, Tasks.GATE, c, f, -1, n);
         projection(g, "up", a.up, a.ln2, Tasks.UP, c, f, -1, n);
-        g.task("swiglu", Tasks::swiglu, a.h, a.gate, a.up, f, n).threads(n);
-        transposed(g, "swiglu", a.h, f, n);
-        projection(g, "down", x, a.h, Tasks.DOWN, f, c, -1, n);
-        g.task("mlp_residual", Tasks::residual, x, a.res1, c, n).threads(n);
+        g.task("swiglu", Tasks::swiglu, a.h, d.xT, a.gate, a.up, transposing(n), f, n).threads(n);
+        matmul(g, "down_proj", x, a.res1, a.h, Tasks.DOWN, f, c, n);  // the block's output h · Wdownᵀ + res1
         if (pass == Pass.TRAIN) g.task("save_mlp", Tasks::saveMlp, d.store, d.at, a.res1, a.ln2, a.rstd2, a.gate, a.up, a.h, c, qd,
                 kvd, nh, f, n).threads(n);
     }
@@ -384,9 +382,8 @@ final class Graphs {
     private void headForward(Graph g, Pass pass) {
         int n = rows(pass), c = cfg.hiddenSize();
         float[] logits = pass == Pass.DECODE ? d.nextLogits : d.logits;
-        g.task("final_norm", Tasks::rmsnorm, d.lnf, d.rstdf, d.stream, params, d.at, Tasks.FINAL_NORM, c, cfg.rmsNormEps(), n).threads(n);
-        transposed(g, "final_norm", d.lnf, c, n);
-        matmul(g, "lm_head", logits, d.lnf, Tasks.HEAD, c, cfg.vocabSize(), n);
+        rmsnorm(g, "final_norm", d.lnf, d.rstdf, d.stream, Tasks.FINAL_NORM, n);
+        matmul(g, "lm_head", logits, null, d.lnf, Tasks.HEAD, c, cfg.vocabSize(), n);
         if (pass == Pass.TRAIN) {
             g.task("cross_entropy", Tasks::crossEntropy, d.losses, d.logits, d.targets, cfg.vocabSize(), n).threads(n);
         } else {
@@ -396,7 +393,7 @@ final class Graphs {
 
     /** y = x · Wᵀ (+ b when {@code biasRole} ≥ 0), for {@code rows} rows. */
     private void projection(Graph g, String name, float[] y, float[] x, int role, int in, int out, int biasRole, int rows) {
-        matmul(g, name + "_proj", y, x, role, in, out, rows);
+        matmul(g, name + "_proj", y, null, x, role, in, out, rows);
         if (biasRole >= 0) g.task(name + "_bias", Tasks::bias, y, params, d.at, biasRole, out, rows).threads(rows);
     }
 
@@ -404,17 +401,15 @@ final class Graphs {
 
     private void headBackward(Graph g) {
         int n = d.n, c = cfg.hiddenSize(), vocab = cfg.vocabSize();
-        g.task("zero_dlogits", Tasks::zero, d.dlogits, n * vocab).threads(n * vocab);
         g.task("cross_entropy_bwd", Tasks::crossEntropyBackward, d.dlogits, d.logits, d.targets, d.control, vocab, n).threads(n);
         inputGrad(g, "lm_head", d.dln, false, d.dlogits, Tasks.HEAD, c, vocab);
         if (!layout.tied()) {
             matmulLomo(g, "lm_head", d.dlogits, d.lnf, Tasks.HEAD, c, vocab);
         }
-        g.task("zero_dres", Tasks::zero, d.dres, n * c).threads(n * c);
-        norm(g, "final_norm", Tasks.FINAL_NORM, d.dres, d.dln, d.stream, d.rstdf);
+        norm(g, "final_norm", Tasks.FINAL_NORM, d.dres, false, d.dln, d.stream, d.rstdf);
     }
 
-    private void blockBackward(Graph g) {
+    private void blockBackward(Graph g, boolean clipping) {
         DeviceBuffers.Block a = d.layer;
         int n = d.n, c = cfg.hiddenSize(), f = cfg.intermediateSize(), nh = cfg.numAttentionHeads(), nkv = cfg.numKeyValueHeads(),
                 hd = cfg.headDim(), qd = nh * hd, kvd = cfg.kvDim(), t = d.seq;
@@ -425,11 +420,11 @@ final class Graphs {
                 nh, f, n).threads(n);
         projectionBackward(g, "down", d.dh, false, d.dres, a.h, Tasks.DOWN, f, c, -1);
         g.task("swiglu_bwd", Tasks::swigluBackward, d.dgate, d.dup, d.dh, a.gate, a.up, f, n).threads(n);
-        g.task("keep_mlp_gradients", Tasks::keepMlpGradients, d.store, d.at, d.control, d.dres, d.dgate, d.dup, c, qd, kvd, nh, f,
-                n).threads(n);
+        if (clipping) g.task("keep_mlp_gradients", Tasks::keepMlpGradients, d.store, d.at, d.control, d.dres, d.dgate, d.dup, c, qd,
+                kvd, nh, f, n).threads(n);
         projectionBackward(g, "gate", d.dln, false, d.dgate, a.ln2, Tasks.GATE, c, f, -1);
         projectionBackward(g, "up", d.dln, true, d.dup, a.ln2, Tasks.UP, c, f, -1);
-        norm(g, "post_attention_norm", Tasks.POST_NORM, d.dres, d.dln, a.res1, a.rstd2);
+        norm(g, "post_attention_norm", Tasks.POST_NORM, d.dres, true, d.dln, a.res1, a.rstd2);
         // Attention.
         g.task("restore_attention", Tasks::restoreAttention, d.store, d.at, a.x, a.ln1, a.rstd1, a.q, a.k, a.v, a.lse, a.att, d.dq, d.dk,
                 d.dv, c, qd, kvd, nh, n).threads(n);
@@ -446,14 +441,13 @@ final class Graphs {
             g.task("attention_bwd_key_value", Tasks::attentionBackwardKeyValue, d.dk, d.dv, d.delta, a.lse, a.q, a.k, a.v, d.datt, t,
                     nh, nkv, hd, keys).threads(keys);
         }
-        g.task("rope_q_bwd", Tasks::ropeBackward, d.dq, d.ropeCos, d.ropeSin, t, nh, hd, n * nh).threads(n * nh);
-        g.task("rope_k_bwd", Tasks::ropeBackward, d.dk, d.ropeCos, d.ropeSin, t, nkv, hd, n * nkv).threads(n * nkv);
-        g.task("keep_attention_gradients", Tasks::keepAttentionGradients, d.store, d.at, d.control, d.dres, d.dq, d.dk, d.dv, c, qd,
-                kvd, n).threads(n);
+        g.task("rope_bwd", Tasks::ropeBackward, d.dq, d.dk, d.ropeCos, d.ropeSin, t, nh, nkv, hd, n * (nh + nkv)).threads(n * (nh + nkv));
+        if (clipping) g.task("keep_attention_gradients", Tasks::keepAttentionGradients, d.store, d.at, d.control, d.dres, d.dq, d.dk,
+                d.dv, c, qd, kvd, n).threads(n);
         projectionBackward(g, "q", d.dln, false, d.dq, a.ln1, Tasks.Q, c, qd, biases ? Tasks.Q_BIAS : -1);
         projectionBackward(g, "k", d.dln, true, d.dk, a.ln1, Tasks.K, c, kvd, biases ? Tasks.K_BIAS : -1);
         projectionBackward(g, "v", d.dln, true, d.dv, a.ln1, Tasks.V, c, kvd, biases ? Tasks.V_BIAS : -1);
-        norm(g, "input_norm", Tasks.INPUT_NORM, d.dres, d.dln, a.x, a.rstd1);
+        norm(g, "input_norm", Tasks.INPUT_NORM, d.dres, true, d.dln, a.x, a.rstd1);
         writeBackLayer(g);
     }
 
@@ -525,23 +519,36 @@ final class Graphs {
     }
 
     /**
-     * y = x · Wᵀ for {@code rows} rows: from x as transposed by the last {@link #transposed} ({@link Tasks#matmulTransposed},
+     * y = x · Wᵀ (+ residual unless null) for {@code rows} rows: from xT as the task before left it ({@link #rmsnorm}, SwiGLU, {@link #transposed}) ({@link Tasks#matmulTransposed},
      * vector blocks over (rows, out)) where there are at least LANES rows; otherwise from x itself ({@link Tasks#matmul},
      * register blocks over (out, rows)).
      */
-    private void matmul(Graph g, String task, float[] y, float[] x, int role, int in, int out, int rows) {
-        if (rows >= Tasks.LANES) {
-            g.task(task, Tasks::matmulTransposed, kernelContext, y, d.xT, params, d.at, role, in, out, rows);
+    private void matmul(Graph g, String task, float[] y, float[] residual, float[] x, int role, int in, int out, int rows) {
+        int add = residual == null ? 0 : 1;
+        float[] r = residual == null ? d.unread : residual;
+        if (transposing(rows) == 1) {
+            g.task(task, Tasks::matmulTransposed, kernelContext, y, r, d.xT, params, d.at, role, add, in, out, rows);
             vectors(g, task, rows, out);
         } else {
-            g.task(task, Tasks::matmul, kernelContext, y, x, params, d.at, role, in, out, rows);
+            g.task(task, Tasks::matmul, kernelContext, y, r, x, params, d.at, role, add, in, out, rows);
             blocks(g, task, out, rows);
         }
     }
 
     /** Transposes x, the input of the {@link #matmul}s that follow, where they will read it transposed. */
     private void transposed(Graph g, String name, float[] x, int in, int rows) {
-        if (rows >= Tasks.LANES) g.task(name + "_t", Tasks::transpose, d.xT, x, in, rows).threads(in);
+        if (transposing(rows) == 1) g.task(name + "_t", Tasks::transpose, d.xT, x, in, rows).threads(in);
+    }
+
+    /** 1 where the {@link #matmul}s of {@code rows} rows read their input transposed (into xT), else 0. */
+    private static int transposing(int rows) {
+        return rows >= Tasks.LANES ? 1 : 0;
+    }
+
+    /** y = RMSNorm(x) with its weight {@code role}, for {@code rows} rows, and y transposed where the projections need it. */
+    private void rmsnorm(Graph g, String name, float[] y, float[] rstd, float[] x, int role, int rows) {
+        g.task(name, Tasks::rmsnorm, y, d.xT, rstd, x, params, d.at, role, transposing(rows), cfg.hiddenSize(), cfg.rmsNormEps(),
+                rows).threads(rows);
     }
 
     /** dx = dy · W or dx += dy · W, launched in vector blocks over (in, N). */
@@ -610,9 +617,10 @@ final class Graphs {
         g.shaped.add(task);
     }
 
-    private void norm(Graph g, String name, int role, float[] dx, float[] dy, float[] x, float[] rstd) {
+    /** An RMSNorm's backward: dx := or += (add) its input gradient; then its weight's norm-pass squares or fused update. */
+    private void norm(Graph g, String name, int role, float[] dx, boolean add, float[] dy, float[] x, float[] rstd) {
         int c = cfg.hiddenSize();
-        g.task(name + "_dx", Tasks::rmsnormInputGrad, dx, dy, x, rstd, params, d.at, role, c, d.n).threads(d.n);
+        g.task(name + "_dx", Tasks::rmsnormInputGrad, dx, dy, x, rstd, params, d.at, role, add ? 1 : 0, c, d.n).threads(d.n);
         g.task(name + "_lomo", Tasks::rmsnormLomo, params, d.squares, d.kept, dy, x, rstd, d.hp, d.control, d.at, role, c, d.n).threads(c);
     }
 

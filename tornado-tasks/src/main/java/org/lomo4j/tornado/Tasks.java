@@ -5,7 +5,6 @@ import org.lomo4j.kernels.Bias;
 import org.lomo4j.kernels.CrossEntropy;
 import org.lomo4j.kernels.Embedding;
 import org.lomo4j.kernels.Half;
-import org.lomo4j.kernels.Residual;
 import org.lomo4j.kernels.RmsNorm;
 import org.lomo4j.kernels.Rope;
 import org.lomo4j.kernels.Update;
@@ -128,19 +127,29 @@ final class Tasks {
         }
     }
 
-    static void rmsnorm(float[] y, float[] rstd, float[] x, float[] params, int[] at, int role, int c, float eps, int n) {
+    /**
+     * The core's RMSNorm row by row; with {@code transpose} = 1 each row also goes to yT = yᵀ (C, N), the input of the
+     * {@link #matmulTransposed} projections that follow, so that no task of its own transposes it.
+     */
+    static void rmsnorm(float[] y, float[] yT, float[] rstd, float[] x, float[] params, int[] at, int role, int transpose, int c,
+                        float eps, int n) {
         for (@Parallel int i = 0; i < n; i++) {
             RmsNorm.forwardRow(y, rstd, x, params, at[role], c, eps, i);
+            if (transpose == 1) {
+                for (int j = 0; j < c; j++) yT[j * n + i] = y[i * c + j];
+            }
         }
     }
 
     /**
-     * y = x · Wᵀ for a few rows (decode's one token a row, or any pass of fewer than {@link #LANES} tokens) in register
+     * y = x · Wᵀ ({@code add} = 1: y = x · Wᵀ + residual, a block's residual connection folded into its o and down
+     * projections) for a few rows (decode's one token a row, or any pass of fewer than {@link #LANES} tokens) in register
      * blocks: thread (o, b) sums y[t, o] for the {@link #BLOCK} tokens t of block b, each over i in order, reading W's
      * row o once for all of them. Launched over (out, ⌈n / BLOCK⌉) in work-groups of {@code Graphs.groupWidth} × 1
      * ({@code Graphs.blocks}). Tokens past n repeat the last one, so the loop has no branch, and are not written.
      */
-    static void matmul(KernelContext kc, float[] y, float[] x, float[] params, int[] at, int role, int in, int out, int n) {
+    static void matmul(KernelContext kc, float[] y, float[] residual, float[] x, float[] params, int[] at, int role, int add, int in,
+                       int out, int n) {
         int o = kc.globalIdx;
         int t0 = kc.globalIdy * BLOCK;
         float[] s = new float[BLOCK];  // private: the thread's registers
@@ -152,7 +161,8 @@ final class Tasks {
                 for (int r = 0; r < BLOCK; r++) s[r] += x[Math.min(t0 + r, n - 1) * in + i] * wv;
             }
             for (int r = 0; r < BLOCK; r++) {
-                if (t0 + r < n) y[(t0 + r) * out + o] = s[r];
+                int e = (t0 + r) * out + o;
+                if (t0 + r < n) y[e] = add == 1 ? s[r] + residual[e] : s[r];
             }
         }
     }
@@ -167,13 +177,14 @@ final class Tasks {
     }
 
     /**
-     * y = x · Wᵀ from xT = xᵀ ({@link #transpose}) in vector blocks: thread (b, o) sums y[t, o] for the {@link #LANES}
+     * y = x · Wᵀ (+ residual, as {@link #matmul}) from xT = xᵀ ({@link #transpose}) in vector blocks: thread (b, o) sums y[t, o] for the {@link #LANES}
      * tokens t of block b and the {@link #ROWS} outputs from o, each over i in order (as {@link #matmul}), loading
      * xT[i, t..t+16) as two vectors used for all eight outputs. Launched over (⌈n / LANES⌉, ⌈out / ROWS⌉) in
      * work-groups of {@code Graphs.groupWidth} × 1 ({@code Graphs.vectors}); outputs past out repeat the last one and are not
      * written, and the last token block ends at n ({@link #vectorStart}).
      */
-    static void matmulTransposed(KernelContext kc, float[] y, float[] xT, float[] params, int[] at, int role, int in, int out, int n) {
+    static void matmulTransposed(KernelContext kc, float[] y, float[] residual, float[] xT, float[] params, int[] at, int role, int add,
+                                 int in, int out, int n) {
         int t0 = kc.globalIdx * LANES;
         int t = vectorStart(t0, n);
         int o0 = kc.globalIdy * ROWS;
@@ -199,7 +210,8 @@ final class Tasks {
         spill(s, 64, a4, b4); spill(s, 80, a5, b5); spill(s, 96, a6, b6); spill(s, 112, a7, b7);
         for (int r = 0; r < ROWS; r++) {
             for (int k = t0 - t; k < LANES; k++) {
-                if (o0 + r < out) y[(t + k) * out + o0 + r] = s[r * LANES + k];
+                int e = (t + k) * out + o0 + r;
+                if (o0 + r < out) y[e] = add == 1 ? s[r * LANES + k] + residual[e] : s[r * LANES + k];
             }
         }
     }
@@ -210,9 +222,18 @@ final class Tasks {
         }
     }
 
-    static void rope(float[] x, float[] cos, float[] sin, int seqLen, int heads, int hd, int items) {
+    /**
+     * The queries' and the keys' rotations in one task, one thread per (token, head) of either: items = N · (heads +
+     * kvHeads), the queries' N · heads first. One launch instead of two (launches cost as much as small kernels).
+     */
+    static void rope(float[] q, float[] k, float[] cos, float[] sin, int seqLen, int heads, int kvHeads, int hd, int items) {
         for (@Parallel int i = 0; i < items; i++) {
-            Rope.forwardItem(x, cos, sin, seqLen, heads, hd, i);
+            int queries = items / (heads + kvHeads) * heads;
+            if (i < queries) {
+                Rope.forwardItem(q, cos, sin, seqLen, heads, hd, i);
+            } else {
+                Rope.forwardItem(k, cos, sin, seqLen, kvHeads, hd, i - queries);
+            }
         }
     }
 
@@ -224,21 +245,18 @@ final class Tasks {
         }
     }
 
-    static void residual(float[] out, float[] x, int c, int n) {
-        for (@Parallel int i = 0; i < n; i++) {
-            Residual.addRow(out, x, c, i);
-        }
-    }
-
     /**
      * {@code SwiGlu.forwardRow} with σ in single precision ({@link #sigmoid}): the core's double-precision exp took
-     * 1.8× as long on PoCL (4.7 against 2.6 ms for 256 rows of 1408).
+     * 1.8× as long on PoCL (4.7 against 2.6 ms for 256 rows of 1408). With {@code transpose} = 1 also hT = hᵀ, as
+     * {@link #rmsnorm}.
      */
-    static void swiglu(float[] h, float[] gate, float[] up, int f, int n) {
+    static void swiglu(float[] h, float[] hT, float[] gate, float[] up, int transpose, int f, int n) {
         for (@Parallel int i = 0; i < n; i++) {
-            for (int j = i * f; j < (i + 1) * f; j++) {
-                float g = gate[j];
-                h[j] = g * sigmoid(g) * up[j];
+            for (int j = 0; j < f; j++) {
+                float g = gate[i * f + j];
+                float y = g * sigmoid(g) * up[i * f + j];
+                h[i * f + j] = y;
+                if (transpose == 1) hT[j * n + i] = y;
             }
         }
     }
@@ -276,9 +294,15 @@ final class Tasks {
     }
 
     /** RoPE of one new token per row, at its own position. */
-    static void ropeAt(float[] x, float[] cos, float[] sin, int[] positions, int heads, int hd, int items) {
+    /** {@link #rope} of decode's new tokens, row i at position {@code positions[i]}. */
+    static void ropeAt(float[] q, float[] k, float[] cos, float[] sin, int[] positions, int heads, int kvHeads, int hd, int items) {
         for (@Parallel int i = 0; i < items; i++) {
-            Rope.forwardAtItem(x, cos, sin, positions, heads, hd, i);
+            int queries = items / (heads + kvHeads) * heads;
+            if (i < queries) {
+                Rope.forwardAtItem(q, cos, sin, positions, heads, hd, i);
+            } else {
+                Rope.forwardAtItem(k, cos, sin, positions, kvHeads, hd, i - queries);
+            }
         }
     }
 
@@ -363,14 +387,10 @@ final class Tasks {
 
     // ---- backward: gradients flowing to inputs ----
 
-    static void zero(float[] a, int length) {
-        for (@Parallel int i = 0; i < length; i++) {
-            a[i] = 0f;
-        }
-    }
-
+    /** Each row of dlogits set to zero, then the core's backward added into it (so no task zeroes dlogits first). */
     static void crossEntropyBackward(float[] dlogits, float[] probs, int[] targets, float[] control, int vocab, int n) {
         for (@Parallel int i = 0; i < n; i++) {
+            for (int v = i * vocab; v < (i + 1) * vocab; v++) dlogits[v] = 0f;
             CrossEntropy.backwardRow(dlogits, probs, targets, control[LOSS_SCALE], vocab, i);
         }
     }
@@ -422,8 +442,13 @@ final class Tasks {
         }
     }
 
-    static void rmsnormInputGrad(float[] dx, float[] dy, float[] x, float[] rstd, float[] params, int[] at, int role, int c, int n) {
+    /** dx += the norm's input gradient ({@code add} = 0: dx's row set to zero first, as the final norm's is). */
+    static void rmsnormInputGrad(float[] dx, float[] dy, float[] x, float[] rstd, float[] params, int[] at, int role, int add, int c,
+                                 int n) {
         for (@Parallel int i = 0; i < n; i++) {
+            if (add == 0) {
+                for (int j = i * c; j < (i + 1) * c; j++) dx[j] = 0f;
+            }
             RmsNorm.inputGradRow(dx, dy, x, rstd, params, at[role], c, i);
         }
     }
@@ -455,9 +480,15 @@ final class Tasks {
         }
     }
 
-    static void ropeBackward(float[] dx, float[] cos, float[] sin, int seqLen, int heads, int hd, int items) {
+    /** {@link #rope}'s backward: dq and dk rotated back, in one task. */
+    static void ropeBackward(float[] dq, float[] dk, float[] cos, float[] sin, int seqLen, int heads, int kvHeads, int hd, int items) {
         for (@Parallel int i = 0; i < items; i++) {
-            Rope.backwardItem(dx, cos, sin, seqLen, heads, hd, i);
+            int queries = items / (heads + kvHeads) * heads;
+            if (i < queries) {
+                Rope.backwardItem(dq, cos, sin, seqLen, heads, hd, i);
+            } else {
+                Rope.backwardItem(dk, cos, sin, seqLen, kvHeads, hd, i - queries);
+            }
         }
     }
 

@@ -57,8 +57,8 @@ final class TornadoLomo extends Optimizer {
         d.account(model.ledger(), weights.hostMirrorBytes());  // TornadoVM maps Java arrays: the host holds a copy of every device buffer
         graphs = new Graphs(model.config(), model.layout(), weights, d, device);
         List<TaskGraph> all = new ArrayList<>(graphs.forward(true));
-        all.addAll(graphs.backward());
-        all.addAll(graphs.replay());
+        all.addAll(graphs.backward(config.clipNorm() > 0));
+        if (config.clipNorm() > 0) all.addAll(graphs.replay());
         plan = graphs.plan(all);
     }
 

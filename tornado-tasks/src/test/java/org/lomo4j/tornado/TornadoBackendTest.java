@@ -261,14 +261,17 @@ class TornadoBackendTest {
         }
         float[] gate = random(rng, rows * f, 2), up = random(rng, rows * f, 2), dh = random(rng, rows * f, 2);
         float[] dgate = random(rng, rows * f, 2), dup = random(rng, rows * f, 2), h = new float[rows * f];
-        float[] devH = new float[h.length], devDgate = dgate.clone(), devDup = dup.clone();
+        float[] devH = new float[h.length], devHT = new float[h.length], devDgate = dgate.clone(), devDup = dup.clone();
         org.lomo4j.kernels.SwiGlu.forward(h, gate, up, rows, f);
         org.lomo4j.kernels.SwiGlu.backward(dgate, dup, dh, gate, up, rows, f);
-        runOnce(new TaskGraph("swiglu").transferToDevice(DataTransferMode.FIRST_EXECUTION, gate, up, dh, devH, devDgate, devDup)
-                .task("forward", Tasks::swiglu, devH, gate, up, f, rows)
+        runOnce(new TaskGraph("swiglu").transferToDevice(DataTransferMode.FIRST_EXECUTION, gate, up, dh, devH, devHT, devDgate, devDup)
+                .task("forward", Tasks::swiglu, devH, devHT, gate, up, 1, f, rows)
                 .task("backward", Tasks::swigluBackward, devDgate, devDup, dh, gate, up, f, rows)
-                .transferToHost(DataTransferMode.EVERY_EXECUTION, devH, devDgate, devDup));
+                .transferToHost(DataTransferMode.EVERY_EXECUTION, devH, devHT, devDgate, devDup));
         assertClose("swiglu", h, devH, 1e-5);
+        for (int t = 0; t < rows; t++) {
+            for (int j = 0; j < f; j++) assertEquals(devH[t * f + j], devHT[j * rows + t], "swiglu transposed at " + t + ", " + j);
+        }
         assertClose("swiglu dgate", dgate, devDgate, 1e-5);
         assertClose("swiglu dup", dup, devDup, 1e-5);
     }
