@@ -150,7 +150,9 @@ final class TornadoLomo extends Optimizer {
     public DeviceProfile deviceProfile() {
         if (profile == null || lastBackward == null) return profile;
         StringBuilder log = new StringBuilder();
-        for (int i : new int[] {EMBED_FWD, BLOCK_FWD, HEAD_FWD, HEAD_BWD, BLOCK_BWD, HEAD_REPLAY, BLOCK_REPLAY, EMBED_BWD}) {
+        int[] graphsRun = config.clipNorm() > 0 ? new int[] {EMBED_FWD, BLOCK_FWD, HEAD_FWD, HEAD_BWD, BLOCK_BWD, HEAD_REPLAY, BLOCK_REPLAY,
+                EMBED_BWD} : new int[] {EMBED_FWD, BLOCK_FWD, HEAD_FWD, HEAD_BWD, BLOCK_BWD, EMBED_BWD};  // unclipped, no replay graphs
+        for (int i : graphsRun) {
             plan.withGraph(i);  // a result reads the plan's selected graph; embed_bwd, the last, stays selected, as after a step
             log.append(lastBackward.getProfilerResult().getProfileLog());
         }

@@ -34,6 +34,7 @@ import java.nio.file.Path;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -455,6 +456,34 @@ class TornadoBackendTest {
             assertEquals(20L * cfg.numHiddenLayers(), kernels.get("block_bwd.down_lomo").launches());
             assertEquals(20L * cfg.numHiddenLayers(), kernels.get("block_replay.down_lomo").launches());
             assertTrue(profile.kernelNanos() > 0 && kernels.get("block_bwd.down_lomo").nanos() > 0, profile.table(3));
+        }
+    }
+
+    /**
+     * Unclipped, a step is one backward, its updating pass: the graphs hold no task only a norm pass needs (keeping output
+     * gradients, adding up squares) and no replay graph is built; the losses stay the JVM's.
+     */
+    @Test
+    void anUnclippedStepRunsOnlyItsUpdatingPass() {
+        LlamaConfig cfg = LlamaConfig.load(java.nio.file.Path.of("models/tiny-1m/config.json"));
+        OptimizerConfig oc = OptimizerConfig.of(OptimizerConfig.Kind.LOMO, LrSchedule.constant(0.3));
+        SyntheticSource data = new SyntheticSource(SyntheticTask.REVERSE, new ByteTokenizer());
+        LlamaModel jvmModel = LlamaModel.initialize(cfg, 99, PAR, new MemoryLedger());
+        LlamaModel devModel = LlamaModel.initialize(cfg, 99, PAR, new MemoryLedger());
+        Optimizer jvm = Optimizer.create(jvmModel, oc);
+        try (Optimizer dev = TORNADO.lomo(devModel, oc, 0, 8, 16)) {
+            dev.profileDevice();
+            for (int step = 0; step < 2; step++) {
+                Batch batch = data.trainBatch(99, step, 8, 16);
+                float a = jvm.step(batch).loss(), b = dev.step(batch).loss();
+                assertEquals(a, b, 1e-5 * Math.abs(a), "loss at step " + step);
+            }
+            DeviceProfile profile = dev.deviceProfile();
+            for (DeviceProfile.Kernel k : profile.kernels()) {
+                assertFalse(k.name().contains("replay") || k.name().contains("keep_") || k.name().contains("sum_squares"), k.name());
+                assertEquals(k.name().startsWith("block_") ? 2L * cfg.numHiddenLayers() : 2L, k.launches(), k.name());
+            }
+            assertTrue(profile.kernels().stream().anyMatch(k -> k.name().equals("block_bwd.down_lomo")), profile.table(3));
         }
     }
 
