@@ -402,7 +402,7 @@ final class Graphs {
     private void headBackward(Graph g) {
         int n = d.n, c = cfg.hiddenSize(), vocab = cfg.vocabSize();
         g.task("cross_entropy_bwd", Tasks::crossEntropyBackward, d.dlogits, d.logits, d.targets, d.control, vocab, n).threads(n);
-        inputGrad(g, "lm_head", d.dln, false, d.dlogits, Tasks.HEAD, c, vocab);
+        inputGrad(g, "lm_head", d.dln, c, new Term(d.dlogits, Tasks.HEAD, vocab));
         if (!layout.tied()) {
             matmulLomo(g, "lm_head", d.dlogits, d.lnf, Tasks.HEAD, c, vocab);
         }
@@ -418,17 +418,20 @@ final class Graphs {
         // MLP: dres reaches res1 unchanged through the residual.
         g.task("restore_mlp", Tasks::restoreMlp, d.store, d.at, a.res1, a.ln2, a.rstd2, a.gate, a.up, a.h, d.dgate, d.dup, c, qd, kvd,
                 nh, f, n).threads(n);
-        projectionBackward(g, "down", d.dh, false, d.dres, a.h, Tasks.DOWN, f, c, -1);
+        inputGrad(g, "down", d.dh, f, new Term(d.dres, Tasks.DOWN, c));
+        weightUpdate(g, "down", d.dres, a.h, Tasks.DOWN, f, c, -1);
         g.task("swiglu_bwd", Tasks::swigluBackward, d.dgate, d.dup, d.dh, a.gate, a.up, f, n).threads(n);
         if (clipping) g.task("keep_mlp_gradients", Tasks::keepMlpGradients, d.store, d.at, d.control, d.dres, d.dgate, d.dup, c, qd,
                 kvd, nh, f, n).threads(n);
-        projectionBackward(g, "gate", d.dln, false, d.dgate, a.ln2, Tasks.GATE, c, f, -1);
-        projectionBackward(g, "up", d.dln, true, d.dup, a.ln2, Tasks.UP, c, f, -1);
+        inputGrad(g, "gate_up", d.dln, c, new Term(d.dgate, Tasks.GATE, f), new Term(d.dup, Tasks.UP, f));
+        weightUpdate(g, "gate", d.dgate, a.ln2, Tasks.GATE, c, f, -1);
+        weightUpdate(g, "up", d.dup, a.ln2, Tasks.UP, c, f, -1);
         norm(g, "post_attention_norm", Tasks.POST_NORM, d.dres, true, d.dln, a.res1, a.rstd2);
         // Attention.
         g.task("restore_attention", Tasks::restoreAttention, d.store, d.at, a.x, a.ln1, a.rstd1, a.q, a.k, a.v, a.lse, a.att, d.dq, d.dk,
                 d.dv, c, qd, kvd, nh, n).threads(n);
-        projectionBackward(g, "o", d.datt, false, d.dres, a.att, Tasks.O, qd, c, -1);
+        inputGrad(g, "o", d.datt, qd, new Term(d.dres, Tasks.O, c));
+        weightUpdate(g, "o", d.dres, a.att, Tasks.O, qd, c, -1);
         int queries = d.batch * nh * t, keys = d.batch * nkv * t;
         if (vectorAttention()) {
             g.task("attention_bwd_query", VectorAttention::backwardQuery, d.dq, d.delta, d.datt, a.att, a.lse, a.q, a.k, a.v, t, nh,
@@ -444,9 +447,10 @@ final class Graphs {
         g.task("rope_bwd", Tasks::ropeBackward, d.dq, d.dk, d.ropeCos, d.ropeSin, t, nh, nkv, hd, n * (nh + nkv)).threads(n * (nh + nkv));
         if (clipping) g.task("keep_attention_gradients", Tasks::keepAttentionGradients, d.store, d.at, d.control, d.dres, d.dq, d.dk,
                 d.dv, c, qd, kvd, n).threads(n);
-        projectionBackward(g, "q", d.dln, false, d.dq, a.ln1, Tasks.Q, c, qd, biases ? Tasks.Q_BIAS : -1);
-        projectionBackward(g, "k", d.dln, true, d.dk, a.ln1, Tasks.K, c, kvd, biases ? Tasks.K_BIAS : -1);
-        projectionBackward(g, "v", d.dln, true, d.dv, a.ln1, Tasks.V, c, kvd, biases ? Tasks.V_BIAS : -1);
+        inputGrad(g, "qkv", d.dln, c, new Term(d.dq, Tasks.Q, qd), new Term(d.dk, Tasks.K, kvd), new Term(d.dv, Tasks.V, kvd));
+        weightUpdate(g, "q", d.dq, a.ln1, Tasks.Q, c, qd, biases ? Tasks.Q_BIAS : -1);
+        weightUpdate(g, "k", d.dk, a.ln1, Tasks.K, c, kvd, biases ? Tasks.K_BIAS : -1);
+        weightUpdate(g, "v", d.dv, a.ln1, Tasks.V, c, kvd, biases ? Tasks.V_BIAS : -1);
         norm(g, "input_norm", Tasks.INPUT_NORM, d.dres, true, d.dln, a.x, a.rstd1);
         writeBackLayer(g);
     }
@@ -507,12 +511,10 @@ final class Graphs {
     }
 
     /**
-     * dx = dy · W ({@code add}: dx += dy · W) with the weights as they are; then W's norm-pass squares or its
-     * fused update (and b's).
+     * After the input gradient (computed with the weights as they were): W's norm-pass squares or its fused update, and b's
+     * when {@code biasRole} ≥ 0.
      */
-    private void projectionBackward(Graph g, String name, float[] dx, boolean add, float[] dy, float[] x, int role, int in, int out,
-                                    int biasRole) {
-        inputGrad(g, name, dx, add, dy, role, in, out);
+    private void weightUpdate(Graph g, String name, float[] dy, float[] x, int role, int in, int out, int biasRole) {
         matmulLomo(g, name, dy, x, role, in, out);
         if (biasRole >= 0) g.task(name + "_bias_lomo", Tasks::biasLomo, params, d.squares, dy, d.hp, d.control, d.at, biasRole, out,
                 d.n).threads(out);
@@ -525,7 +527,7 @@ final class Graphs {
      */
     private void matmul(Graph g, String task, float[] y, float[] residual, float[] x, int role, int in, int out, int rows) {
         int add = residual == null ? 0 : 1;
-        float[] r = residual == null ? d.unread : residual;
+        float[] r = residual == null ? d.unread[0] : residual;
         if (transposing(rows) == 1) {
             g.task(task, Tasks::matmulTransposed, kernelContext, y, r, d.xT, params, d.at, role, add, in, out, rows);
             vectors(g, task, rows, out);
@@ -551,9 +553,18 @@ final class Graphs {
                 rows).threads(rows);
     }
 
-    /** dx = dy · W or dx += dy · W, launched in vector blocks over (in, N). */
-    private void inputGrad(Graph g, String name, float[] dx, boolean add, float[] dy, int role, int in, int out) {
-        g.task(name + "_dx", Tasks::matmulInputGrad, kernelContext, dx, dy, params, d.at, role, add ? 1 : 0, in, out, d.n);
+    /** One term dy · W of an input gradient: the output gradient, W's role and its rows. */
+    private record Term(float[] dy, int role, int out) {}
+
+    /**
+     * dx = the sum of up to three terms dy · W over one input (q, k and v; gate and up) in one task, launched in vector
+     * blocks over (in, N); a missing term has no rows.
+     */
+    private void inputGrad(Graph g, String name, float[] dx, int in, Term... terms) {
+        Term t1 = terms[0], t2 = terms.length > 1 ? terms[1] : new Term(d.unread[0], t1.role, 0),
+                t3 = terms.length > 2 ? terms[2] : new Term(d.unread[1], t1.role, 0);
+        g.task(name + "_dx", Tasks::matmulInputGrad, kernelContext, dx, t1.dy, t2.dy, t3.dy, params, d.at, t1.role, t2.role, t3.role, in,
+                t1.out, t2.out, t3.out, d.n);
         vectors(g, name + "_dx", in, d.n);
     }
 

@@ -396,53 +396,62 @@ final class Tasks {
     }
 
     /**
-     * dx = dy · W ({@code add} = 1: dx += dy · W, a further contribution, as k and v after q) in vector blocks: thread
-     * (b, t) sums dx[t, i] for the {@link #LANES} columns i of block b and the {@link #ROWS} tokens from t, each over W's
-     * rows in order (the order of {@code Matmul.inputGradElement}), loading W[o, i..i+16) as two vectors used once per
-     * token. Launched over (⌈in / LANES⌉, ⌈n / ROWS⌉) in work-groups of {@code Graphs.groupWidth} × 1 ({@code Graphs.vectors}).
-     * Tokens past n repeat the last one and are not written; the last column block ends at the row's end
-     * ({@link #vectorStart}) and writes only its own columns.
+     * dx = dy · W + dy2 · W2 + dy3 · W3, the input gradient of up to three projections of one input (q, k and v; gate
+     * and up) in one task; {@code out2} or {@code out3} = 0 leaves a term out. In vector blocks: thread (b, t) sums
+     * dx[t, i] for the {@link #LANES} columns i of block b and the {@link #ROWS} tokens from t, each term over its W's
+     * rows in order (the order of {@code Matmul.inputGradElement}) loading W[o, i..i+16) as two vectors used once per
+     * token, the terms added in turn as the JVM adds each projection's into dx. Launched over (⌈in / LANES⌉, ⌈n / ROWS⌉) in work-groups of
+     * {@code Graphs.groupWidth} × 1 ({@code Graphs.vectors}). Tokens past n repeat the last one and are not written;
+     * the last column block ends at the row's end ({@link #vectorStart}) and writes only its own columns.
      */
-    static void matmulInputGrad(KernelContext kc, float[] dx, float[] dy, float[] params, int[] at, int role, int add, int in, int out,
-                                int n) {
+    static void matmulInputGrad(KernelContext kc, float[] dx, float[] dy, float[] dy2, float[] dy3, float[] params, int[] at, int role,
+                                int role2, int role3, int in, int out, int out2, int out3, int n) {
         int i0 = kc.globalIdx * LANES;
         int i = vectorStart(i0, in);
         int t0 = kc.globalIdy * ROWS;
-        int r0 = Math.min(t0, n - 1) * out, r1 = Math.min(t0 + 1, n - 1) * out, r2 = Math.min(t0 + 2, n - 1) * out,
-                r3 = Math.min(t0 + 3, n - 1) * out, r4 = Math.min(t0 + 4, n - 1) * out, r5 = Math.min(t0 + 5, n - 1) * out,
-                r6 = Math.min(t0 + 6, n - 1) * out, r7 = Math.min(t0 + 7, n - 1) * out;
-        Float8 a0 = zero8(), b0 = zero8(), a1 = zero8(), b1 = zero8(), a2 = zero8(), b2 = zero8(), a3 = zero8(), b3 = zero8();
-        Float8 a4 = zero8(), b4 = zero8(), a5 = zero8(), b5 = zero8(), a6 = zero8(), b6 = zero8(), a7 = zero8(), b7 = zero8();
-        for (int o = 0; o < out; o++) {
-            int w = at[role] + o * in + i;
-            Float8 lo = lanes8(params, w), hi = lanes8(params, w + 8);
-            a0 = addScaled(a0, lo, dy[r0 + o]); b0 = addScaled(b0, hi, dy[r0 + o]);
-            a1 = addScaled(a1, lo, dy[r1 + o]); b1 = addScaled(b1, hi, dy[r1 + o]);
-            a2 = addScaled(a2, lo, dy[r2 + o]); b2 = addScaled(b2, hi, dy[r2 + o]);
-            a3 = addScaled(a3, lo, dy[r3 + o]); b3 = addScaled(b3, hi, dy[r3 + o]);
-            a4 = addScaled(a4, lo, dy[r4 + o]); b4 = addScaled(b4, hi, dy[r4 + o]);
-            a5 = addScaled(a5, lo, dy[r5 + o]); b5 = addScaled(b5, hi, dy[r5 + o]);
-            a6 = addScaled(a6, lo, dy[r6 + o]); b6 = addScaled(b6, hi, dy[r6 + o]);
-            a7 = addScaled(a7, lo, dy[r7 + o]); b7 = addScaled(b7, hi, dy[r7 + o]);
-        }
         float[] s = new float[ROWS * LANES];  // private: the sums, row by row
-        spill(s, 0, a0, b0); spill(s, 16, a1, b1); spill(s, 32, a2, b2); spill(s, 48, a3, b3);
-        spill(s, 64, a4, b4); spill(s, 80, a5, b5); spill(s, 96, a6, b6); spill(s, 112, a7, b7);
+        float[] term = new float[ROWS * LANES];  // private: one term's
+        // Four tokens a call: eight in one method pass TornadoVM's inlining limit (600 nodes).
+        inputGradRows(term, 0, dy, params, at[role] + i, t0, in, out, n);
+        inputGradRows(term, 4, dy, params, at[role] + i, t0, in, out, n);
+        for (int k = 0; k < ROWS * LANES; k++) s[k] = term[k];
+        // The other terms added in turn, as the JVM adds each projection's gradient into dx.
+        if (out2 > 0) {
+            inputGradRows(term, 0, dy2, params, at[role2] + i, t0, in, out2, n);
+            inputGradRows(term, 4, dy2, params, at[role2] + i, t0, in, out2, n);
+            for (int k = 0; k < ROWS * LANES; k++) s[k] += term[k];
+        }
+        if (out3 > 0) {
+            inputGradRows(term, 0, dy3, params, at[role3] + i, t0, in, out3, n);
+            inputGradRows(term, 4, dy3, params, at[role3] + i, t0, in, out3, n);
+            for (int k = 0; k < ROWS * LANES; k++) s[k] += term[k];
+        }
         for (int r = 0; r < ROWS; r++) {
             for (int k = i0 - i; k < LANES; k++) {
-                if (t0 + r < n) {
-                    int e = (t0 + r) * in + i + k;
-                    if (add == 1) {
-                        dx[e] += s[r * LANES + k];
-                    } else {
-                        dx[e] = s[r * LANES + k];
-                    }
-                }
+                if (t0 + r < n) dx[(t0 + r) * in + i + k] = s[r * LANES + k];
             }
         }
     }
 
-    /** dx += the norm's input gradient ({@code add} = 0: dx's row set to zero first, as the final norm's is). */
+    /**
+     * Tokens t0 + first .. t0 + first + 4 of a term of {@link #matmulInputGrad}: their sums of dy · W (W's columns from
+     * {@code w}, {@code out} rows) into their rows of term.
+     */
+    static void inputGradRows(float[] term, int first, float[] dy, float[] params, int w, int t0, int in, int out, int n) {
+        int r0 = Math.min(t0 + first, n - 1) * out, r1 = Math.min(t0 + first + 1, n - 1) * out,
+                r2 = Math.min(t0 + first + 2, n - 1) * out, r3 = Math.min(t0 + first + 3, n - 1) * out;
+        Float8 a0 = zero8(), b0 = zero8(), a1 = zero8(), b1 = zero8(), a2 = zero8(), b2 = zero8(), a3 = zero8(), b3 = zero8();
+        for (int o = 0; o < out; o++) {
+            Float8 lo = lanes8(params, w + o * in), hi = lanes8(params, w + o * in + 8);
+            a0 = addScaled(a0, lo, dy[r0 + o]); b0 = addScaled(b0, hi, dy[r0 + o]);
+            a1 = addScaled(a1, lo, dy[r1 + o]); b1 = addScaled(b1, hi, dy[r1 + o]);
+            a2 = addScaled(a2, lo, dy[r2 + o]); b2 = addScaled(b2, hi, dy[r2 + o]);
+            a3 = addScaled(a3, lo, dy[r3 + o]); b3 = addScaled(b3, hi, dy[r3 + o]);
+        }
+        spill(term, first * LANES, a0, b0); spill(term, (first + 1) * LANES, a1, b1);
+        spill(term, (first + 2) * LANES, a2, b2); spill(term, (first + 3) * LANES, a3, b3);
+    }
+
     static void rmsnormInputGrad(float[] dx, float[] dy, float[] x, float[] rstd, float[] params, int[] at, int role, int add, int c,
                                  int n) {
         for (@Parallel int i = 0; i < n; i++) {
