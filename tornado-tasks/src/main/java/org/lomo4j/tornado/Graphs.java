@@ -521,9 +521,9 @@ final class Graphs {
     }
 
     /**
-     * y = x · Wᵀ (+ residual unless null) for {@code rows} rows: from xT as the task before left it ({@link #rmsnorm}, SwiGLU, {@link #transposed}) ({@link Tasks#matmulTransposed},
-     * vector blocks over (rows, out)) where there are at least LANES rows; otherwise from x itself ({@link Tasks#matmul},
-     * register blocks over (out, rows)).
+     * y = x · Wᵀ (+ residual unless null) for {@code rows} rows: from xT as the task before left it ({@link #rmsnorm},
+     * SwiGLU, {@link #transposed}) in vector blocks over (rows, out) ({@link Tasks#matmulTransposed}) where there are at
+     * least LANES rows; otherwise from x itself in register blocks over (out, rows) ({@link Tasks#matmul}).
      */
     private void matmul(Graph g, String task, float[] y, float[] residual, float[] x, int role, int in, int out, int rows) {
         int add = residual == null ? 0 : 1;
