@@ -419,19 +419,10 @@ class TornadoBackendTest {
     void twentyStepsOfTheTinyModelGiveTheSameLosses() {
         LlamaConfig cfg = LlamaConfig.load(java.nio.file.Path.of("models/tiny-1m/config.json"));
         OptimizerConfig oc = OptimizerConfig.of(OptimizerConfig.Kind.LOMO, LrSchedule.constant(0.3)).withClipNorm(1.0);
-        SyntheticSource data = new SyntheticSource(SyntheticTask.REVERSE, new ByteTokenizer());
-        LlamaModel jvmModel = LlamaModel.initialize(cfg, 1234, PAR, new MemoryLedger());
         LlamaModel devModel = LlamaModel.initialize(cfg, 1234, PAR, new MemoryLedger());
-        Optimizer jvm = Optimizer.create(jvmModel, oc);
         try (Optimizer dev = TORNADO.lomo(devModel, oc, 0, 8, 16)) {
             dev.profileDevice();
-            for (int step = 0; step < 20; step++) {
-                Batch batch = data.trainBatch(1234, step, 8, 16);
-                float a = jvm.step(batch).loss();
-                float b = dev.step(batch).loss();
-                System.out.printf("step %2d  loss jvm %.6f  tornado %.6f%n", step, a, b);
-                assertEquals(a, b, 1e-3 * Math.abs(a), "loss at step " + step);
-            }
+            reverseStepsAgree(cfg, oc, 1234, dev, 20, 1e-3);
             // The device's memory, by category: the weights, no gradient (LOMO), activations with the (N, V) logits and their gradient.
             MemoryLedger device = dev.deviceMemory();
             System.out.print(device.titledTable("Device memory, tiny-1m 8 x 16"));
@@ -467,23 +458,31 @@ class TornadoBackendTest {
     void anUnclippedStepRunsOnlyItsUpdatingPass() {
         LlamaConfig cfg = LlamaConfig.load(java.nio.file.Path.of("models/tiny-1m/config.json"));
         OptimizerConfig oc = OptimizerConfig.of(OptimizerConfig.Kind.LOMO, LrSchedule.constant(0.3));
-        SyntheticSource data = new SyntheticSource(SyntheticTask.REVERSE, new ByteTokenizer());
-        LlamaModel jvmModel = LlamaModel.initialize(cfg, 99, PAR, new MemoryLedger());
-        LlamaModel devModel = LlamaModel.initialize(cfg, 99, PAR, new MemoryLedger());
-        Optimizer jvm = Optimizer.create(jvmModel, oc);
-        try (Optimizer dev = TORNADO.lomo(devModel, oc, 0, 8, 16)) {
+        try (Optimizer dev = TORNADO.lomo(LlamaModel.initialize(cfg, 99, PAR, new MemoryLedger()), oc, 0, 8, 16)) {
             dev.profileDevice();
-            for (int step = 0; step < 2; step++) {
-                Batch batch = data.trainBatch(99, step, 8, 16);
-                float a = jvm.step(batch).loss(), b = dev.step(batch).loss();
-                assertEquals(a, b, 1e-5 * Math.abs(a), "loss at step " + step);
-            }
+            reverseStepsAgree(cfg, oc, 99, dev, 2, 1e-5);
             DeviceProfile profile = dev.deviceProfile();
             for (DeviceProfile.Kernel k : profile.kernels()) {
                 assertFalse(k.name().contains("replay") || k.name().contains("keep_") || k.name().contains("sum_squares"), k.name());
                 assertEquals(k.name().startsWith("block_") ? 2L * cfg.numHiddenLayers() : 2L, k.launches(), k.name());
             }
             assertTrue(profile.kernels().stream().anyMatch(k -> k.name().equals("block_bwd.down_lomo")), profile.table(3));
+        }
+    }
+
+    /**
+     * {@code steps} batches of 8 × 16 of the reverse task through {@code dev} (a model initialized from {@code seed}) and
+     * through the JVM backend's LOMO on its twin: the same losses, within {@code rtol} of each.
+     */
+    private static void reverseStepsAgree(LlamaConfig cfg, OptimizerConfig oc, long seed, Optimizer dev, int steps, double rtol) {
+        SyntheticSource data = new SyntheticSource(SyntheticTask.REVERSE, new ByteTokenizer());
+        Optimizer jvm = Optimizer.create(LlamaModel.initialize(cfg, seed, PAR, new MemoryLedger()), oc);
+        for (int step = 0; step < steps; step++) {
+            Batch batch = data.trainBatch(seed, step, 8, 16);
+            float a = jvm.step(batch).loss();
+            float b = dev.step(batch).loss();
+            System.out.printf("step %2d  loss jvm %.6f  tornado %.6f%n", step, a, b);
+            assertEquals(a, b, rtol * Math.abs(a), "loss at step " + step);
         }
     }
 
