@@ -41,10 +41,10 @@ final class DeviceBuffers {
     final float[] kept;       // the norm pass's gradients of the RMSNorm weights, for the replay
     final float[] partials;   // squares added up on the device (Tasks.sumSquares), what the host reads
     final long[] roundingKey = new long[1];  // with bf16 weights, the step's key of their stochastic rounding (Half.key)
-    // What a task gets for arrays it will not read (Tasks.matmul's residual without add, Tasks.matmulInputGrad's missing
-    // terms), each a different one: one array passed twice to a task sends TornadoVM's graph compiler into an endless
-    // loop (TornadoVMGraphCompiler's scheduling).
-    final float[][] unread = {new float[1], new float[1]};
+    // What a task gets for arrays it will not touch (Tasks.matmul's residual without add, the missing second and third
+    // terms of a task of up to three matrices), each a different one: one array passed twice to a task sends TornadoVM's
+    // graph compiler into an endless loop (TornadoVMGraphCompiler's scheduling).
+    final float[][] unread = {new float[1], new float[1], new float[1]};
 
     /** What one block computes forward; shapes as in the JVM's Activations.Block, plus a copy of its input. */
     static final class Block {
@@ -152,7 +152,7 @@ final class DeviceBuffers {
                 + 2 * cache + batch + (keep ? 1 : batch * vocab) + layer                     // caches, positions, nextLogits, the working block
                 + transposedSize(n, hidden, qd, f);                                          // xT
         long normPass = keep ? Graphs.squareSlots(layout) + Graphs.keptSlots(layout) + Tasks.PARTIAL_SUMS : 3;  // squares, kept, partials
-        long scratch = 2L * (seq * c.headDim() / 2) + Tasks.AT_SIZE + Update.SIZE + Tasks.CONTROL_SIZE + normPass + 2;  // + unread
+        long scratch = 2L * (seq * c.headDim() / 2) + Tasks.AT_SIZE + Update.SIZE + Tasks.CONTROL_SIZE + normPass + 3;  // + unread
         MemoryLedger planned = new MemoryLedger();
         planned.count(Category.PARAMETERS, DeviceWeights.plannedBytes(layout, dtype));
         planned.count(Category.ACTIVATIONS, 4L * acts);
@@ -174,6 +174,6 @@ final class DeviceBuffers {
         for (float[] a : layer.arrays()) acts += 4L * a.length;
         device.count(Category.ACTIVATIONS, acts);
         device.count(Category.SCRATCH, 4L * (ropeCos.length + ropeSin.length + at.length + hp.length + control.length + squares.length
-                + kept.length + partials.length + unread[0].length + unread[1].length) + 8L * roundingKey.length);
+                + kept.length + partials.length + unread[0].length + unread[1].length + unread[2].length) + 8L * roundingKey.length);
     }
 }

@@ -302,7 +302,7 @@ final class Graphs {
         Graph head = new Graph(HEAD_REPLAY);
         int n = d.n, c = cfg.hiddenSize(), f = cfg.intermediateSize(), nh = cfg.numAttentionHeads(), hd = cfg.headDim(),
                 qd = nh * hd, kvd = cfg.kvDim();
-        if (!layout.tied()) matmulLomo(head, "lm_head", d.dlogits, d.lnf, Tasks.HEAD, c, cfg.vocabSize());
+        if (!layout.tied()) matmulLomo(head, "lm_head", d.lnf, c, new Term(d.dlogits, Tasks.HEAD, cfg.vocabSize()));
         head.task("final_norm_lomo", Tasks::keptNormLomo, params, d.kept, d.hp, d.at, Tasks.FINAL_NORM, c).threads(c);
         Graph block = new Graph(BLOCK_REPLAY);
         DeviceBuffers.Block a = d.layer;
@@ -314,23 +314,14 @@ final class Graphs {
                 kvd, nh, f, n).threads(n);
         block.task("restore_attention", Tasks::restoreAttention, d.store, d.at, a.x, a.ln1, a.rstd1, a.q, a.k, a.v, a.lse, a.att, d.dq,
                 d.dk, d.dv, c, qd, kvd, nh, n).threads(n);
-        matmulLomo(block, "down", a.res1, a.h, Tasks.DOWN, f, c);
-        matmulLomo(block, "gate", a.gate, a.ln2, Tasks.GATE, c, f);
-        matmulLomo(block, "up", a.up, a.ln2, Tasks.UP, c, f);
+        matmulLomo(block, "down", a.h, f, new Term(a.res1, Tasks.DOWN, c));
+        matmulLomo(block, "gate_up", a.ln2, c, new Term(a.gate, Tasks.GATE, f), new Term(a.up, Tasks.UP, f));
         block.task("post_attention_norm_lomo", Tasks::keptNormLomo, params, d.kept, d.hp, d.at, Tasks.POST_NORM, c).threads(c);
-        matmulLomo(block, "o", a.x, a.att, Tasks.O, qd, c);
-        replayProjection(block, "q", a.q, a.ln1, Tasks.Q, c, qd, biases ? Tasks.Q_BIAS : -1);
-        replayProjection(block, "k", a.k, a.ln1, Tasks.K, c, kvd, biases ? Tasks.K_BIAS : -1);
-        replayProjection(block, "v", a.v, a.ln1, Tasks.V, c, kvd, biases ? Tasks.V_BIAS : -1);
+        matmulLomo(block, "o", a.att, qd, new Term(a.x, Tasks.O, c));
+        weightUpdates(block, a.q, a.k, a.v, a.ln1, biases);
         block.task("input_norm_lomo", Tasks::keptNormLomo, params, d.kept, d.hp, d.at, Tasks.INPUT_NORM, c).threads(c);
         writeBackLayer(block);
         return List.of(head.close(), block.close());
-    }
-
-    private void replayProjection(Graph g, String name, float[] dy, float[] x, int role, int in, int out, int biasRole) {
-        matmulLomo(g, name, dy, x, role, in, out);
-        if (biasRole >= 0) g.task(name + "_bias_lomo", Tasks::biasLomo, params, d.squares, dy, d.hp, d.control, d.at, biasRole, out,
-                d.n).threads(out);
     }
 
     // ---- forward ----
@@ -343,9 +334,12 @@ final class Graphs {
         boolean biases = layout.blocks().get(0).bq() != null;
         fillLayer(g);
         rmsnorm(g, "input_norm", a.ln1, a.rstd1, x, Tasks.INPUT_NORM, n);
-        projection(g, "q", a.q, a.ln1, Tasks.Q, c, qd, biases ? Tasks.Q_BIAS : -1, n);
-        projection(g, "k", a.k, a.ln1, Tasks.K, c, kvd, biases ? Tasks.K_BIAS : -1, n);
-        projection(g, "v", a.v, a.ln1, Tasks.V, c, kvd, biases ? Tasks.V_BIAS : -1, n);
+        matmul(g, "qkv_proj", a.ln1, c, n, new Term(a.q, Tasks.Q, qd), new Term(a.k, Tasks.K, kvd), new Term(a.v, Tasks.V, kvd));
+        if (biases) {
+            bias(g, "q", a.q, Tasks.Q_BIAS, qd, n);
+            bias(g, "k", a.k, Tasks.K_BIAS, kvd, n);
+            bias(g, "v", a.v, Tasks.V_BIAS, kvd, n);
+        }
         if (pass == Pass.DECODE) {
             g.task("rope", Tasks::ropeAt, a.q, a.k, d.ropeCos, d.ropeSin, d.positions, nh, nkv, hd, n * (nh + nkv)).threads(n * (nh + nkv));
             g.task("cache_store", Tasks::cacheStore, d.kCache, d.vCache, a.k, a.v, d.positions, d.at, t, kvd, n).threads(n);
@@ -358,20 +352,20 @@ final class Graphs {
             int rows = d.batch * nh * t;  // attention's: one per (batch, head, query)
             if (vectorAttention()) {
                 int threads = rows * chunks();
-                g.task("attention", VectorAttention::forward, a.att, a.lse, a.q, a.k, a.v, t, nh, nkv, hd, threads).threads(threads);
+                g.task("attention", VectorAttention::forward, a.att, d.xT, a.lse, a.q, a.k, a.v, t, nh, nkv, hd, transposing(n), n,
+                        threads).threads(threads);
             } else {
                 g.task("attention", Tasks::attention, a.att, a.lse, a.q, a.k, a.v, t, nh, nkv, hd, rows).threads(rows);
             }
         }
-        transposed(g, "attention", a.att, qd, n);
+        if (pass == Pass.DECODE || !vectorAttention()) transposed(g, "attention", a.att, qd, n);  // else attention wrote it
         matmul(g, "o_proj", a.res1, x, a.att, Tasks.O, qd, c, n);  // res1 = att · Woᵀ + x, the residual folded in
         if (pass == Pass.TRAIN) {
             g.task("save_attention", Tasks::saveAttention, d.store, d.at, x, a.ln1, a.rstd1, a.q, a.k, a.v, a.lse, a.att, c, qd, kvd,
                     nh, n).threads(n);
         }
         rmsnorm(g, "post_attention_norm", a.ln2, a.rstd2, a.res1, Tasks.POST_NORM, n);
-        projection(g, "gate", a.gate, a.ln2, Tasks.GATE, c, f, -1, n);
-        projection(g, "up", a.up, a.ln2, Tasks.UP, c, f, -1, n);
+        matmul(g, "gate_up_proj", a.ln2, c, n, new Term(a.gate, Tasks.GATE, f), new Term(a.up, Tasks.UP, f));
         g.task("swiglu", Tasks::swiglu, a.h, d.xT, a.gate, a.up, transposing(n), f, n).threads(n);
         matmul(g, "down_proj", x, a.res1, a.h, Tasks.DOWN, f, c, n);  // the block's output h · Wdownᵀ + res1
         if (pass == Pass.TRAIN) g.task("save_mlp", Tasks::saveMlp, d.store, d.at, a.res1, a.ln2, a.rstd2, a.gate, a.up, a.h, c, qd,
@@ -391,10 +385,9 @@ final class Graphs {
         }
     }
 
-    /** y = x · Wᵀ (+ b when {@code biasRole} ≥ 0), for {@code rows} rows. */
-    private void projection(Graph g, String name, float[] y, float[] x, int role, int in, int out, int biasRole, int rows) {
-        matmul(g, name + "_proj", y, null, x, role, in, out, rows);
-        if (biasRole >= 0) g.task(name + "_bias", Tasks::bias, y, params, d.at, biasRole, out, rows).threads(rows);
+    /** y += b, the bias {@code role}, for {@code rows} rows. */
+    private void bias(Graph g, String name, float[] y, int role, int out, int rows) {
+        g.task(name + "_bias", Tasks::bias, y, params, d.at, role, out, rows).threads(rows);
     }
 
     // ---- backward ----
@@ -404,7 +397,7 @@ final class Graphs {
         g.task("cross_entropy_bwd", Tasks::crossEntropyBackward, d.dlogits, d.logits, d.targets, d.control, vocab, n).threads(n);
         inputGrad(g, "lm_head", d.dln, c, new Term(d.dlogits, Tasks.HEAD, vocab));
         if (!layout.tied()) {
-            matmulLomo(g, "lm_head", d.dlogits, d.lnf, Tasks.HEAD, c, vocab);
+            matmulLomo(g, "lm_head", d.lnf, c, new Term(d.dlogits, Tasks.HEAD, vocab));
         }
         norm(g, "final_norm", Tasks.FINAL_NORM, d.dres, false, d.dln, d.stream, d.rstdf);
     }
@@ -419,19 +412,18 @@ final class Graphs {
         g.task("restore_mlp", Tasks::restoreMlp, d.store, d.at, a.res1, a.ln2, a.rstd2, a.gate, a.up, a.h, d.dgate, d.dup, c, qd, kvd,
                 nh, f, n).threads(n);
         inputGrad(g, "down", d.dh, f, new Term(d.dres, Tasks.DOWN, c));
-        weightUpdate(g, "down", d.dres, a.h, Tasks.DOWN, f, c, -1);
+        matmulLomo(g, "down", a.h, f, new Term(d.dres, Tasks.DOWN, c));
         g.task("swiglu_bwd", Tasks::swigluBackward, d.dgate, d.dup, d.dh, a.gate, a.up, f, n).threads(n);
         if (clipping) g.task("keep_mlp_gradients", Tasks::keepMlpGradients, d.store, d.at, d.control, d.dres, d.dgate, d.dup, c, qd,
                 kvd, nh, f, n).threads(n);
         inputGrad(g, "gate_up", d.dln, c, new Term(d.dgate, Tasks.GATE, f), new Term(d.dup, Tasks.UP, f));
-        weightUpdate(g, "gate", d.dgate, a.ln2, Tasks.GATE, c, f, -1);
-        weightUpdate(g, "up", d.dup, a.ln2, Tasks.UP, c, f, -1);
+        matmulLomo(g, "gate_up", a.ln2, c, new Term(d.dgate, Tasks.GATE, f), new Term(d.dup, Tasks.UP, f));
         norm(g, "post_attention_norm", Tasks.POST_NORM, d.dres, true, d.dln, a.res1, a.rstd2);
         // Attention.
         g.task("restore_attention", Tasks::restoreAttention, d.store, d.at, a.x, a.ln1, a.rstd1, a.q, a.k, a.v, a.lse, a.att, d.dq, d.dk,
                 d.dv, c, qd, kvd, nh, n).threads(n);
         inputGrad(g, "o", d.datt, qd, new Term(d.dres, Tasks.O, c));
-        weightUpdate(g, "o", d.dres, a.att, Tasks.O, qd, c, -1);
+        matmulLomo(g, "o", a.att, qd, new Term(d.dres, Tasks.O, c));
         int queries = d.batch * nh * t, keys = d.batch * nkv * t;
         if (vectorAttention()) {
             g.task("attention_bwd_query", VectorAttention::backwardQuery, d.dq, d.delta, d.datt, a.att, a.lse, a.q, a.k, a.v, t, nh,
@@ -448,9 +440,7 @@ final class Graphs {
         if (clipping) g.task("keep_attention_gradients", Tasks::keepAttentionGradients, d.store, d.at, d.control, d.dres, d.dq, d.dk,
                 d.dv, c, qd, kvd, n).threads(n);
         inputGrad(g, "qkv", d.dln, c, new Term(d.dq, Tasks.Q, qd), new Term(d.dk, Tasks.K, kvd), new Term(d.dv, Tasks.V, kvd));
-        weightUpdate(g, "q", d.dq, a.ln1, Tasks.Q, c, qd, biases ? Tasks.Q_BIAS : -1);
-        weightUpdate(g, "k", d.dk, a.ln1, Tasks.K, c, kvd, biases ? Tasks.K_BIAS : -1);
-        weightUpdate(g, "v", d.dv, a.ln1, Tasks.V, c, kvd, biases ? Tasks.V_BIAS : -1);
+        weightUpdates(g, d.dq, d.dk, d.dv, a.ln1, biases);
         norm(g, "input_norm", Tasks.INPUT_NORM, d.dres, true, d.dln, a.x, a.rstd1);
         writeBackLayer(g);
     }
@@ -511,13 +501,21 @@ final class Graphs {
     }
 
     /**
-     * After the input gradient (computed with the weights as they were): W's norm-pass squares or its fused update, and b's
-     * when {@code biasRole} ≥ 0.
+     * After their input gradient (computed with the weights as they were): the norm-pass squares or fused updates of q's,
+     * k's and v's matrices in one launch, then of their biases where the model has them.
      */
-    private void weightUpdate(Graph g, String name, float[] dy, float[] x, int role, int in, int out, int biasRole) {
-        matmulLomo(g, name, dy, x, role, in, out);
-        if (biasRole >= 0) g.task(name + "_bias_lomo", Tasks::biasLomo, params, d.squares, dy, d.hp, d.control, d.at, biasRole, out,
-                d.n).threads(out);
+    private void weightUpdates(Graph g, float[] dq, float[] dk, float[] dv, float[] x, boolean biases) {
+        int c = cfg.hiddenSize(), qd = cfg.numAttentionHeads() * cfg.headDim(), kvd = cfg.kvDim();
+        matmulLomo(g, "qkv", x, c, new Term(dq, Tasks.Q, qd), new Term(dk, Tasks.K, kvd), new Term(dv, Tasks.V, kvd));
+        if (biases) {
+            biasLomo(g, "q", dq, Tasks.Q_BIAS, qd);
+            biasLomo(g, "k", dk, Tasks.K_BIAS, kvd);
+            biasLomo(g, "v", dv, Tasks.V_BIAS, kvd);
+        }
+    }
+
+    private void biasLomo(Graph g, String name, float[] dy, int role, int out) {
+        g.task(name + "_bias_lomo", Tasks::biasLomo, params, d.squares, dy, d.hp, d.control, d.at, role, out, d.n).threads(out);
     }
 
     /**
@@ -526,14 +524,24 @@ final class Graphs {
      * least LANES rows; otherwise from x itself in register blocks over (out, rows) ({@link Tasks#matmul}).
      */
     private void matmul(Graph g, String task, float[] y, float[] residual, float[] x, int role, int in, int out, int rows) {
-        int add = residual == null ? 0 : 1;
-        float[] r = residual == null ? d.unread[0] : residual;
+        matmul(g, task, residual == null ? d.unread[0] : residual, residual == null ? 0 : 1, x, in, rows, new Term(y, role, out));
+    }
+
+    /** Up to three projections of x (q, k and v; gate and up) in one launch: each term's y = x · Wᵀ. */
+    private void matmul(Graph g, String task, float[] x, int in, int rows, Term... terms) {
+        matmul(g, task, d.unread[0], 0, x, in, rows, terms);
+    }
+
+    private void matmul(Graph g, String task, float[] residual, int add, float[] x, int in, int rows, Term... terms) {
+        Term[] t = upToThree(terms);
         if (transposing(rows) == 1) {
-            g.task(task, Tasks::matmulTransposed, kernelContext, y, r, d.xT, params, d.at, role, add, in, out, rows);
-            vectors(g, task, rows, out);
+            g.task(task, Tasks::matmulTransposed, kernelContext, t[0].array, t[1].array, t[2].array, residual, d.xT, params, d.at,
+                    t[0].role, t[1].role, t[2].role, add, in, t[0].out, t[1].out, t[2].out, rows);
+            launch(g, task, Math.ceilDiv(rows, Tasks.LANES), rowBlocks(t));
         } else {
-            g.task(task, Tasks::matmul, kernelContext, y, r, x, params, d.at, role, add, in, out, rows);
-            blocks(g, task, out, rows);
+            g.task(task, Tasks::matmul, kernelContext, t[0].array, t[1].array, t[2].array, residual, x, params, d.at, t[0].role,
+                    t[1].role, t[2].role, add, in, t[0].out, t[1].out, t[2].out, rows);
+            launch(g, task, t[0].out + t[1].out + t[2].out, Math.ceilDiv(rows, Tasks.BLOCK));
         }
     }
 
@@ -553,25 +561,43 @@ final class Graphs {
                 rows).threads(rows);
     }
 
-    /** One term dy · W of an input gradient: the output gradient, W's role and its rows. */
-    private record Term(float[] dy, int role, int out) {}
+    /**
+     * One of the matrices a task takes: W's role and rows, and the array of its output (a projection's y) or its output's
+     * gradient (an input gradient's or an update's dy).
+     */
+    private record Term(float[] array, int role, int out) {}
 
     /**
      * dx = the sum of up to three terms dy · W over one input (q, k and v; gate and up) in one task, launched in vector
-     * blocks over (in, N); a missing term has no rows.
+     * blocks over (in, N).
      */
     private void inputGrad(Graph g, String name, float[] dx, int in, Term... terms) {
-        Term t1 = terms[0], t2 = terms.length > 1 ? terms[1] : new Term(d.unread[0], t1.role, 0),
-                t3 = terms.length > 2 ? terms[2] : new Term(d.unread[1], t1.role, 0);
-        g.task(name + "_dx", Tasks::matmulInputGrad, kernelContext, dx, t1.dy, t2.dy, t3.dy, params, d.at, t1.role, t2.role, t3.role, in,
-                t1.out, t2.out, t3.out, d.n);
+        Term[] t = upToThree(terms);
+        g.task(name + "_dx", Tasks::matmulInputGrad, kernelContext, dx, t[0].array, t[1].array, t[2].array, params, d.at, t[0].role,
+                t[1].role, t[2].role, in, t[0].out, t[1].out, t[2].out, d.n);
         vectors(g, name + "_dx", in, d.n);
     }
 
-    /** The fused weight gradient and update (or norm pass) of one matrix, launched in vector blocks over (in, out). */
-    private void matmulLomo(Graph g, String name, float[] dy, float[] x, int role, int in, int out) {
-        g.task(name + "_lomo", Tasks::matmulLomo, kernelContext, params, d.squares, dy, x, d.hp, d.control, d.at, role, in, out, d.n);
-        vectors(g, name + "_lomo", in, out);
+    /** The fused weight gradients and updates (or norm pass) of up to three matrices over one x, in vector blocks over (in, out). */
+    private void matmulLomo(Graph g, String name, float[] x, int in, Term... terms) {
+        Term[] t = upToThree(terms);
+        g.task(name + "_lomo", Tasks::matmulLomo, kernelContext, params, d.squares, t[0].array, t[1].array, t[2].array, x, d.hp,
+                d.control, d.at, t[0].role, t[1].role, t[2].role, in, t[0].out, t[1].out, t[2].out, d.n);
+        launch(g, name + "_lomo", Math.ceilDiv(in, Tasks.LANES), rowBlocks(t));
+    }
+
+    /** Three terms: those given, then none (no rows, and a placeholder array of their own: see DeviceBuffers.unread). */
+    private Term[] upToThree(Term... terms) {
+        Term[] t = new Term[3];
+        for (int i = 0; i < 3; i++) t[i] = i < terms.length ? terms[i] : new Term(d.unread[i], terms[0].role, 0);
+        return t;
+    }
+
+    /** The blocks of ROWS rows of the terms' matrices, one after another (Tasks.termOf). */
+    private static int rowBlocks(Term[] terms) {
+        int blocks = 0;
+        for (Term t : terms) blocks += Math.ceilDiv(t.out, Tasks.ROWS);
+        return blocks;
     }
 
     /**
@@ -589,11 +615,6 @@ final class Graphs {
             // reported below
         }
         throw new IllegalArgumentException("-Dlomo4j.tornado.group=" + forced + ": threads per work-group must be a whole number from 1 to 1024");
-    }
-
-    /** Task {@code task} of {@code g} runs as group × 1 work-groups over x, each thread a block of BLOCK along y. */
-    private void blocks(Graph g, String task, int x, int y) {
-        launch(g, task, x, Math.ceilDiv(y, Tasks.BLOCK));
     }
 
     /** Task {@code task} of {@code g} runs as group × 1 work-groups over x's vector blocks, each thread ROWS along y. */
@@ -766,6 +787,13 @@ final class Graphs {
                 A a, B b, C c, D dd, E e, F f, G gg, H h, I i, J j, K kk, L ll, M m, N nn, O o, P p) {
             use(a, b, c, dd, e, f, gg, h, i, j, kk, ll, m, nn, o, p);
             return add(id, tg -> tg.task(id, k, a, b, c, dd, e, f, gg, h, i, j, kk, ll, m, nn, o, p));
+        }
+
+        <A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P, Q> Graph task(String id,
+                TornadoFunctions.Task17<A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P, Q> k,
+                A a, B b, C c, D dd, E e, F f, G gg, H h, I i, J j, K kk, L ll, M m, N nn, O o, P p, Q q) {
+            use(a, b, c, dd, e, f, gg, h, i, j, kk, ll, m, nn, o, p, q);
+            return add(id, tg -> tg.task(id, k, a, b, c, dd, e, f, gg, h, i, j, kk, ll, m, nn, o, p, q));
         }
 
         <A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P, Q, R> Graph task(String id,

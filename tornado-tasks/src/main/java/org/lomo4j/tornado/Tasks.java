@@ -146,23 +146,27 @@ final class Tasks {
      * projections) for a few rows (decode's one token a row, or any pass of fewer than {@link #LANES} tokens) in register
      * blocks: thread (o, b) sums y[t, o] for the {@link #BLOCK} tokens t of block b, each over i in order, reading W's
      * row o once for all of them. Launched over (out, ⌈n / BLOCK⌉) in work-groups of {@code Graphs.groupWidth} × 1
-     * ({@code Graphs.blocks}). Tokens past n repeat the last one, so the loop has no branch, and are not written.
+     * ({@code Graphs.launch}). Tokens past n repeat the last one, so the loop has no branch, and are not written. Up to
+     * three projections share a launch as in {@link #matmulTransposed}, their outputs numbered one after another.
      */
-    static void matmul(KernelContext kc, float[] y, float[] residual, float[] x, float[] params, int[] at, int role, int add, int in,
-                       int out, int n) {
-        int o = kc.globalIdx;
+    static void matmul(KernelContext kc, float[] y, float[] y2, float[] y3, float[] residual, float[] x, float[] params, int[] at,
+                       int role, int role2, int role3, int add, int in, int out1, int out2, int out3, int n) {
+        int g = kc.globalIdx;
+        int term = g < out1 ? 0 : g < out1 + out2 ? 1 : 2;
+        int out = term == 0 ? out1 : term == 1 ? out2 : out3;
+        int o = term == 0 ? g : term == 1 ? g - out1 : g - out1 - out2;
         int t0 = kc.globalIdy * BLOCK;
         float[] s = new float[BLOCK];  // private: the thread's registers
         for (int r = 0; r < BLOCK; r++) s[r] = 0f;
         if (o < out) {
-            int w = at[role] + o * in;
+            int w = (term == 0 ? at[role] : term == 1 ? at[role2] : at[role3]) + o * in;
             for (int i = 0; i < in; i++) {
                 float wv = params[w + i];
                 for (int r = 0; r < BLOCK; r++) s[r] += x[Math.min(t0 + r, n - 1) * in + i] * wv;
             }
             for (int r = 0; r < BLOCK; r++) {
                 int e = (t0 + r) * out + o;
-                if (t0 + r < n) y[e] = add == 1 ? s[r] + residual[e] : s[r];
+                if (t0 + r < n) store(y, y2, y3, term, e, add == 1 ? s[r] + residual[e] : s[r]);
             }
         }
     }
@@ -181,14 +185,18 @@ final class Tasks {
      * tokens t of block b and the {@link #ROWS} outputs from o, each over i in order (as {@link #matmul}), loading
      * xT[i, t..t+16) as two vectors used for all eight outputs. Launched over (⌈n / LANES⌉, ⌈out / ROWS⌉) in
      * work-groups of {@code Graphs.groupWidth} × 1 ({@code Graphs.vectors}); outputs past out repeat the last one and are not
-     * written, and the last token block ends at n ({@link #vectorStart}).
+     * written, and the last token block ends at n ({@link #vectorStart}). Up to three projections of the same x (q, k and
+     * v; gate and up) share a launch: blocks of outputs are numbered through the first's ⌈out / ROWS⌉, then the second's
+     * (y2 = x · W2ᵀ, out2 rows; 0 for none), then the third's ({@link #termOf}).
      */
-    static void matmulTransposed(KernelContext kc, float[] y, float[] residual, float[] xT, float[] params, int[] at, int role, int add,
-                                 int in, int out, int n) {
+    static void matmulTransposed(KernelContext kc, float[] y, float[] y2, float[] y3, float[] residual, float[] xT, float[] params,
+                                 int[] at, int role, int role2, int role3, int add, int in, int out1, int out2, int out3, int n) {
         int t0 = kc.globalIdx * LANES;
         int t = vectorStart(t0, n);
-        int o0 = kc.globalIdy * ROWS;
-        int w = at[role];
+        int term = termOf(kc.globalIdy, out1, out2);
+        int out = term == 0 ? out1 : term == 1 ? out2 : out3;
+        int o0 = (kc.globalIdy - firstBlock(term, out1, out2)) * ROWS;
+        int w = term == 0 ? at[role] : term == 1 ? at[role2] : at[role3];
         int r0 = w + Math.min(o0, out - 1) * in, r1 = w + Math.min(o0 + 1, out - 1) * in, r2 = w + Math.min(o0 + 2, out - 1) * in,
                 r3 = w + Math.min(o0 + 3, out - 1) * in, r4 = w + Math.min(o0 + 4, out - 1) * in, r5 = w + Math.min(o0 + 5, out - 1) * in,
                 r6 = w + Math.min(o0 + 6, out - 1) * in, r7 = w + Math.min(o0 + 7, out - 1) * in;
@@ -211,8 +219,42 @@ final class Tasks {
         for (int r = 0; r < ROWS; r++) {
             for (int k = t0 - t; k < LANES; k++) {
                 int e = (t + k) * out + o0 + r;
-                if (o0 + r < out) y[e] = add == 1 ? s[r * LANES + k] + residual[e] : s[r * LANES + k];
+                if (o0 + r < out) store(y, y2, y3, term, e, add == 1 ? s[r * LANES + k] + residual[e] : s[r * LANES + k]);
             }
+        }
+    }
+
+    /**
+     * Which of up to three matrices sharing a launch block {@code b} (of ROWS rows) belongs to: 0 in the first ⌈out1 / ROWS⌉
+     * blocks, 1 in the second's ⌈out2 / ROWS⌉, else 2.
+     */
+    static int termOf(int b, int out1, int out2) {
+        int b1 = (out1 + ROWS - 1) / ROWS, b2 = (out2 + ROWS - 1) / ROWS;
+        return b < b1 ? 0 : b < b1 + b2 ? 1 : 2;
+    }
+
+    /** The first block of {@code term} in that numbering. */
+    static int firstBlock(int term, int out1, int out2) {
+        int b1 = (out1 + ROWS - 1) / ROWS, b2 = (out2 + ROWS - 1) / ROWS;
+        return term == 0 ? 0 : term == 1 ? b1 : b1 + b2;
+    }
+
+    /**
+     * a[i], a2[i] or a3[i] as {@code term} says: a choice of value. TornadoVM cannot compile a choice between arrays
+     * ("address origin unimplemented: ValuePhiNode"), so a kernel of several terms reads and writes through these.
+     */
+    static float pick(float[] a, float[] a2, float[] a3, int term, int i) {
+        return term == 0 ? a[i] : term == 1 ? a2[i] : a3[i];
+    }
+
+    /** a[i], a2[i] or a3[i] = v, as {@code term} says ({@link #pick}). */
+    static void store(float[] a, float[] a2, float[] a3, int term, int i, float v) {
+        if (term == 0) {
+            a[i] = v;
+        } else if (term == 1) {
+            a2[i] = v;
+        } else {
+            a3[i] = v;
         }
     }
 
@@ -561,12 +603,20 @@ final class Tasks {
      * updated, and the last column block ends at the row's end ({@link #vectorStart}). The norm pass instead writes the
      * thread's Σg² to its own slot, {@code squares[at[SQUARES + role] + (o / ROWS) · ⌈in / LANES⌉ + b]}: summing a
      * work-group's through local memory would need a barrier, and PoCL runs a kernel that has one at half the speed.
+     *
+     * <p>Up to three matrices over the same x (q, k and v; gate and up) share a launch, their blocks of rows numbered one
+     * after another as in {@link #matmulTransposed} (out2, out3 = 0 for none); each thread reads its own dy through
+     * {@link #pick}.
      */
-    static void matmulLomo(KernelContext kc, float[] params, float[] squares, float[] dy, float[] x, float[] hp, float[] control,
-                           int[] at, int role, int in, int out, int n) {
+    static void matmulLomo(KernelContext kc, float[] params, float[] squares, float[] dy, float[] dy2, float[] dy3, float[] x,
+                           float[] hp, float[] control, int[] at, int role, int role2, int role3, int in, int out1, int out2,
+                           int out3, int n) {
         int i0 = kc.globalIdx * LANES;
         int i = vectorStart(i0, in);
-        int o0 = kc.globalIdy * ROWS;
+        int term = termOf(kc.globalIdy, out1, out2);
+        int out = term == 0 ? out1 : term == 1 ? out2 : out3, w = term == 0 ? role : term == 1 ? role2 : role3;
+        int by = kc.globalIdy - firstBlock(term, out1, out2);
+        int o0 = by * ROWS;
         int r0 = Math.min(o0, out - 1), r1 = Math.min(o0 + 1, out - 1), r2 = Math.min(o0 + 2, out - 1), r3 = Math.min(o0 + 3, out - 1),
                 r4 = Math.min(o0 + 4, out - 1), r5 = Math.min(o0 + 5, out - 1), r6 = Math.min(o0 + 6, out - 1), r7 = Math.min(o0 + 7, out - 1);
         Float8 a0 = zero8(), b0 = zero8(), a1 = zero8(), b1 = zero8(), a2 = zero8(), b2 = zero8(), a3 = zero8(), b3 = zero8();
@@ -574,14 +624,14 @@ final class Tasks {
         for (int t = 0; t < n; t++) {
             Float8 lo = lanes8(x, t * in + i), hi = lanes8(x, t * in + i + 8);
             int d = t * out;
-            a0 = addScaled(a0, lo, dy[d + r0]); b0 = addScaled(b0, hi, dy[d + r0]);
-            a1 = addScaled(a1, lo, dy[d + r1]); b1 = addScaled(b1, hi, dy[d + r1]);
-            a2 = addScaled(a2, lo, dy[d + r2]); b2 = addScaled(b2, hi, dy[d + r2]);
-            a3 = addScaled(a3, lo, dy[d + r3]); b3 = addScaled(b3, hi, dy[d + r3]);
-            a4 = addScaled(a4, lo, dy[d + r4]); b4 = addScaled(b4, hi, dy[d + r4]);
-            a5 = addScaled(a5, lo, dy[d + r5]); b5 = addScaled(b5, hi, dy[d + r5]);
-            a6 = addScaled(a6, lo, dy[d + r6]); b6 = addScaled(b6, hi, dy[d + r6]);
-            a7 = addScaled(a7, lo, dy[d + r7]); b7 = addScaled(b7, hi, dy[d + r7]);
+            a0 = addScaled(a0, lo, pick(dy, dy2, dy3, term, d + r0)); b0 = addScaled(b0, hi, pick(dy, dy2, dy3, term, d + r0));
+            a1 = addScaled(a1, lo, pick(dy, dy2, dy3, term, d + r1)); b1 = addScaled(b1, hi, pick(dy, dy2, dy3, term, d + r1));
+            a2 = addScaled(a2, lo, pick(dy, dy2, dy3, term, d + r2)); b2 = addScaled(b2, hi, pick(dy, dy2, dy3, term, d + r2));
+            a3 = addScaled(a3, lo, pick(dy, dy2, dy3, term, d + r3)); b3 = addScaled(b3, hi, pick(dy, dy2, dy3, term, d + r3));
+            a4 = addScaled(a4, lo, pick(dy, dy2, dy3, term, d + r4)); b4 = addScaled(b4, hi, pick(dy, dy2, dy3, term, d + r4));
+            a5 = addScaled(a5, lo, pick(dy, dy2, dy3, term, d + r5)); b5 = addScaled(b5, hi, pick(dy, dy2, dy3, term, d + r5));
+            a6 = addScaled(a6, lo, pick(dy, dy2, dy3, term, d + r6)); b6 = addScaled(b6, hi, pick(dy, dy2, dy3, term, d + r6));
+            a7 = addScaled(a7, lo, pick(dy, dy2, dy3, term, d + r7)); b7 = addScaled(b7, hi, pick(dy, dy2, dy3, term, d + r7));
         }
         float[] g = new float[ROWS * LANES];  // private: the gradients, row by row
         spill(g, 0, a0, b0); spill(g, 16, a1, b1); spill(g, 32, a2, b2); spill(g, 48, a3, b3);
@@ -589,7 +639,7 @@ final class Tasks {
         if (control[MODE] == UPDATE_PASS) {
             for (int r = 0; r < ROWS; r++) {
                 for (int k = i0 - i; k < LANES; k++) {
-                    if (o0 + r < out) Update.sgdElement(params, at[role] + (o0 + r) * in + i + k, g[r * LANES + k], hp);
+                    if (o0 + r < out) Update.sgdElement(params, at[w] + (o0 + r) * in + i + k, g[r * LANES + k], hp);
                 }
             }
         } else if (i0 < in) {
@@ -599,7 +649,7 @@ final class Tasks {
                     if (o0 + r < out) sq += g[r * LANES + k] * g[r * LANES + k];
                 }
             }
-            squares[at[SQUARES + role] + kc.globalIdy * ((in + LANES - 1) / LANES) + kc.globalIdx] = sq;
+            squares[at[SQUARES + w] + by * ((in + LANES - 1) / LANES) + kc.globalIdx] = sq;
         }
     }
 

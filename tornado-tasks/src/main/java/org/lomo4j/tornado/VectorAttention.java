@@ -43,9 +43,12 @@ final class VectorAttention {
         return ((acc.getS0() + acc.getS1()) + (acc.getS2() + acc.getS3())) + ((acc.getS4() + acc.getS5()) + (acc.getS6() + acc.getS7()));
     }
 
-    /** {@code Attention.forwardItem}, thread {@code i = item · (hd / CHUNK) + chunk}; the chunk-0 thread writes lse. */
-    static void forward(float[] out, float[] lse, float[] q, float[] k, float[] v, int seqLen, int nHeads, int nKvHeads, int hd,
-                        int threads) {
+    /**
+     * {@code Attention.forwardItem}, thread {@code i = item · (hd / CHUNK) + chunk}; the chunk-0 thread writes lse. With
+     * {@code transpose} = 1 also outT = outᵀ (QD, N), the o projection's input (as {@code Tasks.rmsnorm} writes its own).
+     */
+    static void forward(float[] out, float[] outT, float[] lse, float[] q, float[] k, float[] v, int seqLen, int nHeads, int nKvHeads,
+                        int hd, int transpose, int n, int threads) {
         for (@Parallel int i = 0; i < threads; i++) {
             int chunks = hd / CHUNK;
             int c = i % chunks;
@@ -84,6 +87,9 @@ final class VectorAttention {
             spill(row, 0, Float8.mult(o0, inv), Float8.mult(o1, inv));
             spill(row, 16, Float8.mult(o2, inv), Float8.mult(o3, inv));
             for (int d = 0; d < CHUNK; d++) out[qOff + col + d] = row[d];
+            if (transpose == 1) {
+                for (int d = 0; d < CHUNK; d++) outT[(h * hd + col + d) * n + b * seqLen + t] = row[d];
+            }
             if (c == 0) lse[item] = max + TornadoMath.log(sum);
         }
     }

@@ -227,7 +227,8 @@ class TornadoBackendTest {
     /**
      * The device's own attention ({@link VectorAttention}) and SwiGLU ({@code Tasks.swiglu}, single-precision σ) against
      * the core's kernels: heads of 32 and 64 columns (one and two chunks a row), grouped-query, 2 sequences of 7
-     * (causal rows of every length up to 7). The gradients start from values already there, which both add to.
+     * (causal rows of every length up to 7), each with its output transposed as the o projection reads it. The gradients
+     * start from values already there, which both add to.
      */
     @Test
     void deviceAttentionAndSwiGluMatchTheCore() {
@@ -238,22 +239,26 @@ class TornadoBackendTest {
             float[] dout = random(rng, q.length, 2), dq = random(rng, q.length, 2), dk = random(rng, k.length, 2),
                     dv = random(rng, v.length, 2);
             float[] out = new float[q.length], lse = new float[batch * nh * seq], delta = new float[lse.length];
-            float[] devOut = new float[q.length], devLse = new float[lse.length], devDelta = new float[lse.length];
+            float[] devOut = new float[q.length], devOutT = new float[q.length], devLse = new float[lse.length],
+                    devDelta = new float[lse.length];
             float[] devDq = dq.clone(), devDk = dk.clone(), devDv = dv.clone();
             org.lomo4j.kernels.Attention.forward(out, lse, q, k, v, batch, seq, nh, nkv, hd);
             org.lomo4j.kernels.Attention.backward(dq, dk, dv, delta, dout, out, lse, q, k, v, batch, seq, nh, nkv, hd);
             int chunks = hd / VectorAttention.CHUNK;
             TaskGraph g = new TaskGraph("attention" + hd)
-                    .transferToDevice(DataTransferMode.FIRST_EXECUTION, q, k, v, dout, devOut, devLse, devDelta, devDq, devDk, devDv)
-                    .task("forward", VectorAttention::forward, devOut, devLse, q, k, v, seq, nh, nkv, hd, batch * nh * seq * chunks)
+                    .transferToDevice(DataTransferMode.FIRST_EXECUTION, q, k, v, dout, devOut, devOutT, devLse, devDelta, devDq, devDk,
+                            devDv)
+                    .task("forward", VectorAttention::forward, devOut, devOutT, devLse, q, k, v, seq, nh, nkv, hd, 1, rows,
+                            batch * nh * seq * chunks)
                     .task("query", VectorAttention::backwardQuery, devDq, devDelta, dout, devOut, devLse, q, k, v, seq, nh, nkv, hd,
                             batch * nh * seq * chunks)
                     .task("key_value", VectorAttention::backwardKeyValue, devDk, devDv, devDelta, devLse, q, k, v, dout, seq, nh, nkv, hd,
                             batch * nkv * seq * chunks)
-                    .transferToHost(DataTransferMode.EVERY_EXECUTION, devOut, devLse, devDelta, devDq, devDk, devDv);
+                    .transferToHost(DataTransferMode.EVERY_EXECUTION, devOut, devOutT, devLse, devDelta, devDq, devDk, devDv);
             runOnce(g);
             String head = " (head_dim " + hd + ")";
             assertClose("attention" + head, out, devOut, 1e-5);
+            assertTransposed("attention" + head, devOut, devOutT, rows, nh * hd);
             assertClose("lse" + head, lse, devLse, 1e-5);
             assertClose("delta" + head, delta, devDelta, 1e-5);
             assertClose("dq" + head, dq, devDq, 1e-5);
@@ -270,11 +275,16 @@ class TornadoBackendTest {
                 .task("backward", Tasks::swigluBackward, devDgate, devDup, dh, gate, up, f, rows)
                 .transferToHost(DataTransferMode.EVERY_EXECUTION, devH, devHT, devDgate, devDup));
         assertClose("swiglu", h, devH, 1e-5);
-        for (int t = 0; t < rows; t++) {
-            for (int j = 0; j < f; j++) assertEquals(devH[t * f + j], devHT[j * rows + t], "swiglu transposed at " + t + ", " + j);
-        }
+        assertTransposed("swiglu", devH, devHT, rows, f);
         assertClose("swiglu dgate", dgate, devDgate, 1e-5);
         assertClose("swiglu dup", dup, devDup, 1e-5);
+    }
+
+    /** xT (cols, rows) holds x (rows, cols) transposed, element for element. */
+    private static void assertTransposed(String what, float[] x, float[] xT, int rows, int cols) {
+        for (int t = 0; t < rows; t++) {
+            for (int j = 0; j < cols; j++) assertEquals(x[t * cols + j], xT[j * rows + t], what + " transposed at " + t + ", " + j);
+        }
     }
 
     private static void runOnce(TaskGraph g) {
@@ -442,7 +452,7 @@ class TornadoBackendTest {
             DeviceProfile profile = dev.deviceProfile();
             System.out.print(profile.table(8));
             var kernels = profile.kernels().stream().collect(java.util.stream.Collectors.toMap(DeviceProfile.Kernel::name, k -> k));
-            assertEquals(20L * cfg.numHiddenLayers(), kernels.get("block_fwd.q_proj").launches());
+            assertEquals(20L * cfg.numHiddenLayers(), kernels.get("block_fwd.qkv_proj").launches());
             assertEquals(20L * cfg.numHiddenLayers(), kernels.get("block_bwd.down_dx").launches());
             assertEquals(20L * cfg.numHiddenLayers(), kernels.get("block_bwd.down_lomo").launches());
             assertEquals(20L * cfg.numHiddenLayers(), kernels.get("block_replay.down_lomo").launches());
