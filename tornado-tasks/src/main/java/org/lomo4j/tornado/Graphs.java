@@ -111,6 +111,7 @@ final class Graphs {
             }
             layerAt[l][Tasks.STORE] = l * d.storePerLayer;
             layerAt[l][Tasks.CACHE] = l * d.cachePerLayer;
+            layerAt[l][Tasks.STASHED] = 1;  // throughLayers may keep the top layer in place
             layerAt[l][Tasks.HALVES + 2 * Tasks.LAYER_PART] = weights.layerStart(l);
             layerAt[l][Tasks.HALVES + 2 * Tasks.LAYER_PART + 1] = weights.layerSegment(l);
             for (int i = 0; i < weights.outside().size(); i++) {
@@ -259,12 +260,18 @@ final class Graphs {
 
     /**
      * Runs a pass through the model's graphs: {@code first}, then {@code block} once per layer (from the top when
-     * {@code topDown}), pointing {@code at} to each layer, then {@code last}, whose result it returns.
+     * {@code topDown}), pointing {@code at} to each layer, then {@code last}, whose result it returns. With
+     * {@code topInPlace} the top layer's activations stay in the working set instead of going through the store
+     * ({@link Tasks#STASHED}): a training forward whose backward follows with no replay, and that backward.
      */
-    TornadoExecutionResult throughLayers(IntFunction<TornadoExecutionResult> run, int first, int block, int last, boolean topDown) {
+    TornadoExecutionResult throughLayers(IntFunction<TornadoExecutionResult> run, int first, int block, int last, boolean topDown,
+                                         boolean topInPlace) {
         run.apply(first);
-        for (int i = 0; i < cfg.numHiddenLayers(); i++) {
-            selectLayer(topDown ? cfg.numHiddenLayers() - 1 - i : i);
+        int layers = cfg.numHiddenLayers();
+        for (int i = 0; i < layers; i++) {
+            int l = topDown ? layers - 1 - i : i;
+            selectLayer(l);
+            d.at[Tasks.STASHED] = topInPlace && l == layers - 1 ? 0 : 1;
             run.apply(block);
         }
         return run.apply(last);

@@ -62,7 +62,13 @@ final class Tasks {
      * {@link #LAYER_PART} (the selected layer), then each tensor outside the blocks.
      */
     static final int HALVES = KEPT + ROLES, LAYER_PART = 0, PARTS = 4;
-    static final int AT_SIZE = HALVES + 2 * PARTS;
+    /**
+     * {@code at[STASHED]}: 1 where the layer's activations go to the store after its forward and come back before its
+     * backward; 0 where they stay in the working set between the two (the top layer, whose backward follows its forward
+     * unless a clipped step's replay will need the store).
+     */
+    static final int STASHED = HALVES + 2 * PARTS;
+    static final int AT_SIZE = STASHED + 1;
     /** The norm pass's sums are added up on the device into this many partial sums, which the host adds. */
     static final int PARTIAL_SUMS = 4096;
 
@@ -359,21 +365,23 @@ final class Tasks {
     // ---- a layer's saved activations: one working set on the device, every layer's copy in the store ----
 
     /**
-     * Forward, after the attention half of a block: token t's rows of the block input and the attention
-     * activations go to the layer's region of {@code store} (array after array, each (N, width)).
+     * Forward, after the attention half of a block: token t's rows of the block input and (unless they stay in the working
+     * set, {@link #STASHED}) of the attention activations go to the layer's region of {@code store} (array after array,
+     * each (N, width)).
      */
     static void saveAttention(float[] store, int[] at, float[] x, float[] ln1, float[] rstd1, float[] q, float[] k,
                               float[] v, float[] lse, float[] att, int c, int qd, int kvd, int heads, int n) {
         for (@Parallel int t = 0; t < n; t++) {
-            int s = at[STORE];
-            s = Stash.save(store, s, x, c, t, n);
-            s = Stash.save(store, s, ln1, c, t, n);
-            s = Stash.save(store, s, rstd1, 1, t, n);
-            s = Stash.save(store, s, q, qd, t, n);
-            s = Stash.save(store, s, k, kvd, t, n);
-            s = Stash.save(store, s, v, kvd, t, n);
-            s = Stash.save(store, s, lse, heads, t, n);
-            Stash.save(store, s, att, qd, t, n);
+            int s = Stash.save(store, at[STORE], x, c, t, n);  // always: the stream, which the block's output overwrites
+            if (at[STASHED] == 1) {
+                s = Stash.save(store, s, ln1, c, t, n);
+                s = Stash.save(store, s, rstd1, 1, t, n);
+                s = Stash.save(store, s, q, qd, t, n);
+                s = Stash.save(store, s, k, kvd, t, n);
+                s = Stash.save(store, s, v, kvd, t, n);
+                s = Stash.save(store, s, lse, heads, t, n);
+                Stash.save(store, s, att, qd, t, n);
+            }
         }
     }
 
@@ -381,46 +389,54 @@ final class Tasks {
     static void saveMlp(float[] store, int[] at, float[] res1, float[] ln2, float[] rstd2, float[] gate, float[] up,
                         float[] h, int c, int qd, int kvd, int heads, int f, int n) {
         for (@Parallel int t = 0; t < n; t++) {
-            int s = at[STORE] + n * Stash.attentionWidth(c, qd, kvd, heads);
-            s = Stash.save(store, s, res1, c, t, n);
-            s = Stash.save(store, s, ln2, c, t, n);
-            s = Stash.save(store, s, rstd2, 1, t, n);
-            s = Stash.save(store, s, gate, f, t, n);
-            s = Stash.save(store, s, up, f, t, n);
-            Stash.save(store, s, h, f, t, n);
+            if (at[STASHED] == 1) {
+                int s = at[STORE] + n * Stash.attentionWidth(c, qd, kvd, heads);
+                s = Stash.save(store, s, res1, c, t, n);
+                s = Stash.save(store, s, ln2, c, t, n);
+                s = Stash.save(store, s, rstd2, 1, t, n);
+                s = Stash.save(store, s, gate, f, t, n);
+                s = Stash.save(store, s, up, f, t, n);
+                Stash.save(store, s, h, f, t, n);
+            }
         }
     }
 
-    /** Backward, first in a block: the MLP half's activations back, and dgate, dup (added into) set to zero. */
+    /**
+     * Backward, first in a block: the MLP half's activations back (unless they stayed in the working set, {@link #STASHED}),
+     * and dgate, dup (added into) set to zero.
+     */
     static void restoreMlp(float[] store, int[] at, float[] res1, float[] ln2, float[] rstd2, float[] gate, float[] up,
                            float[] h, float[] dgate, float[] dup, int c, int qd, int kvd, int heads, int f, int n) {
         for (@Parallel int t = 0; t < n; t++) {
-            int s = at[STORE] + n * Stash.attentionWidth(c, qd, kvd, heads);
-            s = Stash.restore(store, s, res1, c, t, n);
-            s = Stash.restore(store, s, ln2, c, t, n);
-            s = Stash.restore(store, s, rstd2, 1, t, n);
-            s = Stash.restore(store, s, gate, f, t, n);
-            s = Stash.restore(store, s, up, f, t, n);
-            Stash.restore(store, s, h, f, t, n);
+            if (at[STASHED] == 1) {
+                int s = at[STORE] + n * Stash.attentionWidth(c, qd, kvd, heads);
+                s = Stash.restore(store, s, res1, c, t, n);
+                s = Stash.restore(store, s, ln2, c, t, n);
+                s = Stash.restore(store, s, rstd2, 1, t, n);
+                s = Stash.restore(store, s, gate, f, t, n);
+                s = Stash.restore(store, s, up, f, t, n);
+                Stash.restore(store, s, h, f, t, n);
+            }
             Stash.zero(dgate, f, t);
             Stash.zero(dup, f, t);
         }
     }
 
-    /** Backward, before the attention half: its activations back, and dq, dk, dv (added into) set to zero. */
+    /** Backward, before the attention half: its activations back (x at least), and dq, dk, dv (added into) set to zero. */
     static void restoreAttention(float[] store, int[] at, float[] x, float[] ln1, float[] rstd1, float[] q, float[] k,
                                  float[] v, float[] lse, float[] att, float[] dq, float[] dk, float[] dv, int c, int qd, int kvd,
                                  int heads, int n) {
         for (@Parallel int t = 0; t < n; t++) {
-            int s = at[STORE];
-            s = Stash.restore(store, s, x, c, t, n);
-            s = Stash.restore(store, s, ln1, c, t, n);
-            s = Stash.restore(store, s, rstd1, 1, t, n);
-            s = Stash.restore(store, s, q, qd, t, n);
-            s = Stash.restore(store, s, k, kvd, t, n);
-            s = Stash.restore(store, s, v, kvd, t, n);
-            s = Stash.restore(store, s, lse, heads, t, n);
-            Stash.restore(store, s, att, qd, t, n);
+            int s = Stash.restore(store, at[STORE], x, c, t, n);  // always: the forward left it in the stream only
+            if (at[STASHED] == 1) {
+                s = Stash.restore(store, s, ln1, c, t, n);
+                s = Stash.restore(store, s, rstd1, 1, t, n);
+                s = Stash.restore(store, s, q, qd, t, n);
+                s = Stash.restore(store, s, k, kvd, t, n);
+                s = Stash.restore(store, s, v, kvd, t, n);
+                s = Stash.restore(store, s, lse, heads, t, n);
+                Stash.restore(store, s, att, qd, t, n);
+            }
             Stash.zero(dq, qd, t);
             Stash.zero(dk, kvd, t);
             Stash.zero(dv, kvd, t);

@@ -89,7 +89,7 @@ final class TornadoForward implements Backend.Forward {
 
     /** The embedding graph, the block graph once per layer, the head graph. */
     private static void run(Plan p, int embed, int block, int head) {
-        p.graphs().throughLayers(i -> p.plan().withGraph(i).execute(), embed, block, head, false);
+        p.graphs().throughLayers(i -> p.plan().withGraph(i).execute(), embed, block, head, false, false);
     }
 
     private Plan build(int batchSize) {

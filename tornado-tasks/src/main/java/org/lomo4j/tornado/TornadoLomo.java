@@ -72,7 +72,7 @@ final class TornadoLomo extends Optimizer {
         float scale = 1f;
         if (config.clipNorm() > 0) {
             d.control[Tasks.MODE] = Tasks.NORM_PASS;
-            lastBackward = graphs.throughLayers(this::run, HEAD_BWD, BLOCK_BWD, EMBED_BWD, true);
+            lastBackward = graphs.throughLayers(this::run, HEAD_BWD, BLOCK_BWD, EMBED_BWD, true, true);
             lastBackward.transferToHost(d.partials);
             double s = 0;
             for (float r : d.partials) s += r;
@@ -84,8 +84,8 @@ final class TornadoLomo extends Optimizer {
         d.roundingKey[0] = roundingKey;
         d.control[Tasks.MODE] = Tasks.UPDATE_PASS;
         // Clipped, the updates replay the norm pass's gradients (head_replay, block_replay, then embed_bwd again).
-        lastBackward = config.clipNorm() > 0 ? graphs.throughLayers(this::run, HEAD_REPLAY, BLOCK_REPLAY, EMBED_BWD, true)
-                : graphs.throughLayers(this::run, HEAD_BWD, BLOCK_BWD, EMBED_BWD, true);
+        lastBackward = config.clipNorm() > 0 ? graphs.throughLayers(this::run, HEAD_REPLAY, BLOCK_REPLAY, EMBED_BWD, true, false)
+                : graphs.throughLayers(this::run, HEAD_BWD, BLOCK_BWD, EMBED_BWD, true, true);
         deviceAhead = true;
         step++;
         return new StepResult(loss, norm, lr);
@@ -100,10 +100,14 @@ final class TornadoLomo extends Optimizer {
         return forwardLoss(batch, false);
     }
 
-    /** The training forward graphs on {@code batch} (loaded as {@link #load} says): its mean loss. */
+    /**
+     * The training forward graphs on {@code batch} (loaded as {@link #load} says): its mean loss. A step's ({@code full})
+     * leaves the top layer's activations in the working set for the backward right after, unless clipping's replay will
+     * read them from the store.
+     */
     private float forwardLoss(Batch batch, boolean full) {
         load(batch, full);
-        graphs.throughLayers(this::run, EMBED_FWD, BLOCK_FWD, HEAD_FWD, false);
+        graphs.throughLayers(this::run, EMBED_FWD, BLOCK_FWD, HEAD_FWD, false, full && config.clipNorm() <= 0);
         return batch.meanLoss(d.losses);
     }
 
