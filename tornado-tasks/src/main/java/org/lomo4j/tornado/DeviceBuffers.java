@@ -29,11 +29,12 @@ final class DeviceBuffers {
     final int storePerLayer;
     final float[] lnf, rstdf, logits, losses;
     final float[] xT;         // (max(C, QD, F), N): a projection's input transposed for the vector forward (Tasks.transpose)
-    final float[] dres, dln, dq, dk, dv, datt, delta, dgate, dup, dh, dlogits;
+    final float[] dres, dln, dq, dk, dv, datt, delta, dgate, dup, dlogits;
     final float[] kCache, vCache; // generation's keys and values: L × (B, T, NKV·HD), filled by prefill (forward only)
     final int cachePerLayer;
     final int[] positions;    // (B) each row's position in decode
     final float[] nextLogits; // (B, V) decode's logits
+    final int[] widths;       // the saved arrays' row widths (Tasks.W_C ...)
     final int[] at;           // where the running layer's weights, squares and saved activations are (Tasks.AT_SIZE)
     final float[] hp;         // the update kernels' hyper-parameters (Update)
     final float[] control;    // Tasks.MODE, Tasks.LOSS_SCALE
@@ -121,8 +122,13 @@ final class DeviceBuffers {
         delta = new float[rows];
         dgate = new float[n * f];
         dup = new float[n * f];
-        dh = new float[n * f];
         dlogits = new float[n * c.vocabSize()];
+        widths = new int[Tasks.WIDTHS];
+        widths[Tasks.W_C] = hidden;
+        widths[Tasks.W_QD] = qDim;
+        widths[Tasks.W_KVD] = c.kvDim();
+        widths[Tasks.W_HEADS] = c.numAttentionHeads();
+        widths[Tasks.W_F] = f;
         at = new int[Tasks.AT_SIZE];
         hp = new float[Update.SIZE];
         control = new float[Tasks.CONTROL_SIZE];
@@ -148,11 +154,11 @@ final class DeviceBuffers {
         long cache = keep ? 1 : layers * n * kvd;
         long layer = 4 * n * hidden + 2 * n + 2 * n * qd + 2 * n * kvd + rows + 3 * n * f;  // Block: x, ln1, res1, ln2; rstds; q, att; k, v; lse; MLP
         long acts = 2 * n + n * hidden + store + n * hidden + n + n * vocab + n               // tokens, targets, stream, store, lnf, rstdf, logits, losses
-                + 2 * n * hidden + 2 * n * qd + 2 * n * kvd + rows + 3 * n * f + n * vocab    // dres, dln, dq, datt, dk, dv, delta, dgate, dup, dh, dlogits
+                + 2 * n * hidden + 2 * n * qd + 2 * n * kvd + rows + 2 * n * f + n * vocab    // dres, dln, dq, datt, dk, dv, delta, dgate, dup, dlogits
                 + 2 * cache + batch + (keep ? 1 : batch * vocab) + layer                     // caches, positions, nextLogits, the working block
                 + transposedSize(n, hidden, qd, f);                                          // xT
         long normPass = keep ? Graphs.squareSlots(layout) + Graphs.keptSlots(layout) + Tasks.PARTIAL_SUMS : 3;  // squares, kept, partials
-        long scratch = 2L * (seq * c.headDim() / 2) + Tasks.AT_SIZE + Update.SIZE + Tasks.CONTROL_SIZE + normPass + 3;  // + unread
+        long scratch = 2L * (seq * c.headDim() / 2) + Tasks.WIDTHS + Tasks.AT_SIZE + Update.SIZE + Tasks.CONTROL_SIZE + normPass + 3;  // + unread
         MemoryLedger planned = new MemoryLedger();
         planned.count(Category.PARAMETERS, DeviceWeights.plannedBytes(layout, dtype));
         planned.count(Category.ACTIVATIONS, 4L * acts);
@@ -170,10 +176,10 @@ final class DeviceBuffers {
         device.count(Category.PARAMETERS, weights);
         long acts = 4L * (tokens.length + targets.length + stream.length + store.length + lnf.length + rstdf.length + logits.length
                 + losses.length + dres.length + dln.length + dq.length + dk.length + dv.length + datt.length + delta.length + dgate.length
-                + dup.length + dh.length + dlogits.length + kCache.length + vCache.length + positions.length + nextLogits.length + xT.length);
+                + dup.length + dlogits.length + kCache.length + vCache.length + positions.length + nextLogits.length + xT.length);
         for (float[] a : layer.arrays()) acts += 4L * a.length;
         device.count(Category.ACTIVATIONS, acts);
-        device.count(Category.SCRATCH, 4L * (ropeCos.length + ropeSin.length + at.length + hp.length + control.length + squares.length
+        device.count(Category.SCRATCH, 4L * (ropeCos.length + ropeSin.length + widths.length + at.length + hp.length + control.length + squares.length
                 + kept.length + partials.length + unread[0].length + unread[1].length + unread[2].length) + 8L * roundingKey.length);
     }
 }

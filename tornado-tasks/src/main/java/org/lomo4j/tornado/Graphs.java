@@ -317,10 +317,7 @@ final class Graphs {
         fillLayer(block);
         // Restored as in backward, the kept gradients arrive in the arrays whose slots they took: res1 = down's dy,
         // gate and up = theirs, x = o's dy, q, k, v = dq, dk, dv.
-        block.task("restore_mlp", Tasks::restoreMlp, d.store, d.at, a.res1, a.ln2, a.rstd2, a.gate, a.up, a.h, d.dgate, d.dup, c, qd,
-                kvd, nh, f, n).threads(n);
-        block.task("restore_attention", Tasks::restoreAttention, d.store, d.at, a.x, a.ln1, a.rstd1, a.q, a.k, a.v, a.lse, a.att, d.dq,
-                d.dk, d.dv, c, qd, kvd, nh, n).threads(n);
+        restore(block);
         matmulLomo(block, "down", a.h, f, new Term(a.res1, Tasks.DOWN, c));
         matmulLomo(block, "gate_up", a.ln2, c, new Term(a.gate, Tasks.GATE, f), new Term(a.up, Tasks.UP, f));
         block.task("post_attention_norm_lomo", Tasks::keptNormLomo, params, d.kept, d.hp, d.at, Tasks.POST_NORM, c).threads(c);
@@ -367,16 +364,21 @@ final class Graphs {
         }
         if (pass == Pass.DECODE || !vectorAttention()) transposed(g, "attention", a.att, qd, n);  // else attention wrote it
         matmul(g, "o_proj", a.res1, x, a.att, Tasks.O, qd, c, n);  // res1 = att · Woᵀ + x, the residual folded in
-        if (pass == Pass.TRAIN) {
-            g.task("save_attention", Tasks::saveAttention, d.store, d.at, x, a.ln1, a.rstd1, a.q, a.k, a.v, a.lse, a.att, c, qd, kvd,
-                    nh, n).threads(n);
-        }
         rmsnorm(g, "post_attention_norm", a.ln2, a.rstd2, a.res1, Tasks.POST_NORM, n);
         matmul(g, "gate_up_proj", a.ln2, c, n, new Term(a.gate, Tasks.GATE, f), new Term(a.up, Tasks.UP, f));
         g.task("swiglu", Tasks::swiglu, a.h, d.xT, a.gate, a.up, transposing(n), f, n).threads(n);
+        if (pass == Pass.TRAIN) {  // before the block's output overwrites its input x
+            g.task("save", Tasks::saveBlock, d.store, d.at, d.widths, x, a.ln1, a.rstd1, a.q, a.k, a.v, a.lse, a.att, a.res1, a.ln2,
+                    a.rstd2, a.gate, a.up, a.h, n).threads(n);
+        }
         matmul(g, "down_proj", x, a.res1, a.h, Tasks.DOWN, f, c, n);  // the block's output h · Wdownᵀ + res1
-        if (pass == Pass.TRAIN) g.task("save_mlp", Tasks::saveMlp, d.store, d.at, a.res1, a.ln2, a.rstd2, a.gate, a.up, a.h, c, qd,
-                kvd, nh, f, n).threads(n);
+    }
+
+    /** A block's backward (or replay) opens with its saved activations back in the working set (Tasks.restoreBlock). */
+    private void restore(Graph g) {
+        DeviceBuffers.Block a = d.layer;
+        g.task("restore", Tasks::restoreBlock, d.store, d.at, d.widths, a.x, a.ln1, a.rstd1, a.q, a.k, a.v, a.lse, a.att, a.res1, a.ln2,
+                a.rstd2, a.gate, a.up, a.h, d.n).threads(d.n);
     }
 
     /** The final norm and the logits; training adds the softmax in place and the per-position losses. */
@@ -415,20 +417,18 @@ final class Graphs {
                 hd = cfg.headDim(), qd = nh * hd, kvd = cfg.kvDim(), t = d.seq;
         boolean biases = layout.blocks().get(0).bq() != null;
         fillLayer(g);
+        restore(g);
         // MLP: dres reaches res1 unchanged through the residual.
-        g.task("restore_mlp", Tasks::restoreMlp, d.store, d.at, a.res1, a.ln2, a.rstd2, a.gate, a.up, a.h, d.dgate, d.dup, c, qd, kvd,
-                nh, f, n).threads(n);
-        inputGrad(g, "down", d.dh, f, new Term(d.dres, Tasks.DOWN, c));
+        g.task("down_swiglu_dx", Tasks::swigluInputGrad, kernelContext, d.dgate, d.dup, d.dres, a.gate, a.up, params, d.at, Tasks.DOWN,
+                f, c, n);
+        vectors(g, "down_swiglu_dx", f, n);
         matmulLomo(g, "down", a.h, f, new Term(d.dres, Tasks.DOWN, c));
-        g.task("swiglu_bwd", Tasks::swigluBackward, d.dgate, d.dup, d.dh, a.gate, a.up, f, n).threads(n);
         if (clipping) g.task("keep_mlp_gradients", Tasks::keepMlpGradients, d.store, d.at, d.control, d.dres, d.dgate, d.dup, c, qd,
                 kvd, nh, f, n).threads(n);
         inputGrad(g, "gate_up", d.dln, c, new Term(d.dgate, Tasks.GATE, f), new Term(d.dup, Tasks.UP, f));
         matmulLomo(g, "gate_up", a.ln2, c, new Term(d.dgate, Tasks.GATE, f), new Term(d.dup, Tasks.UP, f));
         norm(g, "post_attention_norm", Tasks.POST_NORM, d.dres, true, d.dln, a.res1, a.rstd2);
         // Attention.
-        g.task("restore_attention", Tasks::restoreAttention, d.store, d.at, a.x, a.ln1, a.rstd1, a.q, a.k, a.v, a.lse, a.att, d.dq, d.dk,
-                d.dv, c, qd, kvd, nh, n).threads(n);
         inputGrad(g, "o", d.datt, qd, new Term(d.dres, Tasks.O, c));
         matmulLomo(g, "o", a.att, qd, new Term(d.dres, Tasks.O, c));
         int queries = d.batch * nh * t, keys = d.batch * nkv * t;
@@ -438,6 +438,7 @@ final class Graphs {
             g.task("attention_bwd_key_value", VectorAttention::backwardKeyValue, d.dk, d.dv, d.delta, a.lse, a.q, a.k, a.v, d.datt, t,
                     nh, nkv, hd, keys * chunks()).threads(keys * chunks());
         } else {
+            g.task("zero_attention_gradients", Tasks::zeroAttentionGradients, d.dq, d.dk, d.dv, qd, kvd, n).threads(n);
             g.task("attention_bwd_query", Tasks::attentionBackwardQuery, d.dq, d.delta, d.datt, a.att, a.lse, a.q, a.k, a.v, t, nh,
                     nkv, hd, queries).threads(queries);
             g.task("attention_bwd_key_value", Tasks::attentionBackwardKeyValue, d.dk, d.dv, d.delta, a.lse, a.q, a.k, a.v, d.datt, t,

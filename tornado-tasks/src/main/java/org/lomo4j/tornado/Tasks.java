@@ -354,6 +354,15 @@ final class Tasks {
         }
     }
 
+    /** dq, dk, dv := 0, before the core's attention backward, which adds into them ({@link VectorAttention}'s writes them). */
+    static void zeroAttentionGradients(float[] dq, float[] dk, float[] dv, int qd, int kvd, int n) {
+        for (@Parallel int t = 0; t < n; t++) {
+            Stash.zero(dq, qd, t);
+            Stash.zero(dk, kvd, t);
+            Stash.zero(dv, kvd, t);
+        }
+    }
+
     /** One thread per (row, head): the new query against the layer's cache. */
     static void attentionDecode(float[] out, float[] q, float[] kCache, float[] vCache, int[] positions, int[] at, int maxLen,
                                 int nHeads, int nKvHeads, int hd, int items) {
@@ -365,13 +374,21 @@ final class Tasks {
     // ---- a layer's saved activations: one working set on the device, every layer's copy in the store ----
 
     /**
-     * Forward, after the attention half of a block: token t's rows of the block input and (unless they stay in the working
-     * set, {@link #STASHED}) of the attention activations go to the layer's region of {@code store} (array after array,
-     * each (N, width)).
+     * {@code widths[...]}: the row widths of a block's saved arrays (besides the norms' rstd, one float a token): the
+     * hidden size, q's and k's widths, the heads (the log-sum-exps) and the MLP's width. In an array, so that the save and
+     * restore tasks stay within TornadoVM's 20 arguments.
      */
-    static void saveAttention(float[] store, int[] at, float[] x, float[] ln1, float[] rstd1, float[] q, float[] k,
-                              float[] v, float[] lse, float[] att, int c, int qd, int kvd, int heads, int n) {
+    static final int W_C = 0, W_QD = 1, W_KVD = 2, W_HEADS = 3, W_F = 4, WIDTHS = 5;
+
+    /**
+     * Forward, before the down projection overwrites the block's input: token t's rows of the block input and (unless
+     * they stay in the working set, {@link #STASHED}) of every activation backward needs go to the layer's region of
+     * {@code store}, array after array, each (N, width): the attention half's, then the MLP's ({@link Stash}).
+     */
+    static void saveBlock(float[] store, int[] at, int[] widths, float[] x, float[] ln1, float[] rstd1, float[] q, float[] k, float[] v,
+                          float[] lse, float[] att, float[] res1, float[] ln2, float[] rstd2, float[] gate, float[] up, float[] h, int n) {
         for (@Parallel int t = 0; t < n; t++) {
+            int c = widths[W_C], qd = widths[W_QD], kvd = widths[W_KVD], f = widths[W_F];
             int s = Stash.save(store, at[STORE], x, c, t, n);  // always: the stream, which the block's output overwrites
             if (at[STASHED] == 1) {
                 s = Stash.save(store, s, ln1, c, t, n);
@@ -379,18 +396,8 @@ final class Tasks {
                 s = Stash.save(store, s, q, qd, t, n);
                 s = Stash.save(store, s, k, kvd, t, n);
                 s = Stash.save(store, s, v, kvd, t, n);
-                s = Stash.save(store, s, lse, heads, t, n);
-                Stash.save(store, s, att, qd, t, n);
-            }
-        }
-    }
-
-    /** Forward, at the end of a block: the MLP half's activations, after the attention half's. */
-    static void saveMlp(float[] store, int[] at, float[] res1, float[] ln2, float[] rstd2, float[] gate, float[] up,
-                        float[] h, int c, int qd, int kvd, int heads, int f, int n) {
-        for (@Parallel int t = 0; t < n; t++) {
-            if (at[STASHED] == 1) {
-                int s = at[STORE] + n * Stash.attentionWidth(c, qd, kvd, heads);
+                s = Stash.save(store, s, lse, widths[W_HEADS], t, n);
+                s = Stash.save(store, s, att, qd, t, n);
                 s = Stash.save(store, s, res1, c, t, n);
                 s = Stash.save(store, s, ln2, c, t, n);
                 s = Stash.save(store, s, rstd2, 1, t, n);
@@ -402,31 +409,14 @@ final class Tasks {
     }
 
     /**
-     * Backward, first in a block: the MLP half's activations back (unless they stayed in the working set, {@link #STASHED}),
-     * and dgate, dup (added into) set to zero.
+     * Backward (and the replay), first in a block: what {@link #saveBlock} saved comes back, x at least. The gradients
+     * the block's backward computes are written by their first writers, not added into, so none needs zeroing here.
      */
-    static void restoreMlp(float[] store, int[] at, float[] res1, float[] ln2, float[] rstd2, float[] gate, float[] up,
-                           float[] h, float[] dgate, float[] dup, int c, int qd, int kvd, int heads, int f, int n) {
+    static void restoreBlock(float[] store, int[] at, int[] widths, float[] x, float[] ln1, float[] rstd1, float[] q, float[] k, float[] v,
+                             float[] lse, float[] att, float[] res1, float[] ln2, float[] rstd2, float[] gate, float[] up, float[] h,
+                             int n) {
         for (@Parallel int t = 0; t < n; t++) {
-            if (at[STASHED] == 1) {
-                int s = at[STORE] + n * Stash.attentionWidth(c, qd, kvd, heads);
-                s = Stash.restore(store, s, res1, c, t, n);
-                s = Stash.restore(store, s, ln2, c, t, n);
-                s = Stash.restore(store, s, rstd2, 1, t, n);
-                s = Stash.restore(store, s, gate, f, t, n);
-                s = Stash.restore(store, s, up, f, t, n);
-                Stash.restore(store, s, h, f, t, n);
-            }
-            Stash.zero(dgate, f, t);
-            Stash.zero(dup, f, t);
-        }
-    }
-
-    /** Backward, before the attention half: its activations back (x at least), and dq, dk, dv (added into) set to zero. */
-    static void restoreAttention(float[] store, int[] at, float[] x, float[] ln1, float[] rstd1, float[] q, float[] k,
-                                 float[] v, float[] lse, float[] att, float[] dq, float[] dk, float[] dv, int c, int qd, int kvd,
-                                 int heads, int n) {
-        for (@Parallel int t = 0; t < n; t++) {
+            int c = widths[W_C], qd = widths[W_QD], kvd = widths[W_KVD], f = widths[W_F];
             int s = Stash.restore(store, at[STORE], x, c, t, n);  // always: the forward left it in the stream only
             if (at[STASHED] == 1) {
                 s = Stash.restore(store, s, ln1, c, t, n);
@@ -434,12 +424,15 @@ final class Tasks {
                 s = Stash.restore(store, s, q, qd, t, n);
                 s = Stash.restore(store, s, k, kvd, t, n);
                 s = Stash.restore(store, s, v, kvd, t, n);
-                s = Stash.restore(store, s, lse, heads, t, n);
-                Stash.restore(store, s, att, qd, t, n);
+                s = Stash.restore(store, s, lse, widths[W_HEADS], t, n);
+                s = Stash.restore(store, s, att, qd, t, n);
+                s = Stash.restore(store, s, res1, c, t, n);
+                s = Stash.restore(store, s, ln2, c, t, n);
+                s = Stash.restore(store, s, rstd2, 1, t, n);
+                s = Stash.restore(store, s, gate, f, t, n);
+                s = Stash.restore(store, s, up, f, t, n);
+                Stash.restore(store, s, h, f, t, n);
             }
-            Stash.zero(dq, qd, t);
-            Stash.zero(dk, kvd, t);
-            Stash.zero(dv, kvd, t);
         }
     }
 
@@ -520,15 +513,29 @@ final class Tasks {
         }
     }
 
-    /** {@code SwiGlu.backwardRow} with σ in single precision, as {@link #swiglu}. */
-    static void swigluBackward(float[] dgate, float[] dup, float[] dh, float[] gate, float[] up, int f, int n) {
-        for (@Parallel int i = 0; i < n; i++) {
-            for (int j = i * f; j < (i + 1) * f; j++) {
-                float g = gate[j];
-                float sig = sigmoid(g);
-                float d = dh[j];
-                dup[j] += d * g * sig;
-                dgate[j] += d * up[j] * sig * (1f + g * (1f - sig));
+    /**
+     * The down projection's input gradient dh = dy · W ({@link #matmulInputGrad}'s blocks, one term) and SwiGLU's backward
+     * from it ({@code SwiGlu.backwardRow}, σ in single precision as {@link #swiglu}) in one task: dh never leaves the
+     * thread. dgate and dup are written, not added into (the JVM adds into zeros: the same values).
+     */
+    static void swigluInputGrad(KernelContext kc, float[] dgate, float[] dup, float[] dy, float[] gate, float[] up, float[] params,
+                                int[] at, int role, int in, int out, int n) {
+        int i0 = kc.globalIdx * LANES;
+        int i = vectorStart(i0, in);
+        int t0 = kc.globalIdy * ROWS;
+        float[] dh = new float[ROWS * LANES];  // private
+        inputGradRows(dh, 0, dy, params, at[role] + i, t0, in, out, n);
+        inputGradRows(dh, 4, dy, params, at[role] + i, t0, in, out, n);
+        for (int r = 0; r < ROWS; r++) {
+            for (int k = i0 - i; k < LANES; k++) {
+                if (t0 + r < n) {
+                    int j = (t0 + r) * in + i + k;
+                    float g = gate[j];
+                    float sig = sigmoid(g);
+                    float d = dh[r * LANES + k];
+                    dup[j] = d * g * sig;
+                    dgate[j] = d * up[j] * sig * (1f + g * (1f - sig));
+                }
             }
         }
     }

@@ -94,7 +94,10 @@ final class VectorAttention {
         }
     }
 
-    /** {@code Attention.backwardQueryItem}: dq's chunk, added to what dq holds; the chunk-0 thread writes delta. */
+    /**
+     * {@code Attention.backwardQueryItem}: dq's chunk, written (the core adds into dq, which the JVM zeroes first: the same
+     * sums); the chunk-0 thread writes delta.
+     */
     static void backwardQuery(float[] dq, float[] delta, float[] dout, float[] out, float[] lse, float[] q, float[] k, float[] v,
                               int seqLen, int nHeads, int nKvHeads, int hd, int threads) {
         for (@Parallel int i = 0; i < threads; i++) {
@@ -112,7 +115,7 @@ final class VectorAttention {
 
             float dSum = dot(dout, qOff, out, qOff, hd);
             float rowLse = lse[item];
-            Float8 g0 = lanes8(dq, col), g1 = lanes8(dq, col + 8), g2 = lanes8(dq, col + 16), g3 = lanes8(dq, col + 24);
+            Float8 g0 = zero8(), g1 = zero8(), g2 = zero8(), g3 = zero8();
             for (int t2 = 0; t2 <= t; t2++) {
                 int kvOff = kvBase + t2 * kvStride;
                 float p = TornadoMath.exp(dot(q, qOff, k, kvOff, hd) * scale - rowLse);
@@ -131,7 +134,7 @@ final class VectorAttention {
 
     /**
      * {@code Attention.backwardKeyValueItem}: thread {@code i = item · (hd / CHUNK) + chunk}, item a key/value position;
-     * the chunk of dk and of dv, each added to what it holds, over the group's query heads and the queries t ≥ t2.
+     * the chunk of dk and of dv, written (as dq's in {@link #backwardQuery}), over the group's query heads and the queries t ≥ t2.
      */
     static void backwardKeyValue(float[] dk, float[] dv, float[] delta, float[] lse, float[] q, float[] k, float[] v, float[] dout,
                                  int seqLen, int nHeads, int nKvHeads, int hd, int threads) {
@@ -147,8 +150,8 @@ final class VectorAttention {
             int kvOff = (b * seqLen + t2) * nKvHeads * hd + kvh * hd;
             int col = kvOff + c * CHUNK;
             float scale = 1f / TornadoMath.sqrt((float) hd);
-            Float8 k0 = lanes8(dk, col), k1 = lanes8(dk, col + 8), k2 = lanes8(dk, col + 16), k3 = lanes8(dk, col + 24);
-            Float8 v0 = lanes8(dv, col), v1 = lanes8(dv, col + 8), v2 = lanes8(dv, col + 16), v3 = lanes8(dv, col + 24);
+            Float8 k0 = zero8(), k1 = zero8(), k2 = zero8(), k3 = zero8();
+            Float8 v0 = zero8(), v1 = zero8(), v2 = zero8(), v3 = zero8();
             for (int h = kvh * group; h < (kvh + 1) * group; h++) {
                 for (int t = t2; t < seqLen; t++) {
                     int row = (b * nHeads + h) * seqLen + t;

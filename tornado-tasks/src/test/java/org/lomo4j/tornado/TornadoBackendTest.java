@@ -227,8 +227,9 @@ class TornadoBackendTest {
     /**
      * The device's own attention ({@link VectorAttention}) and SwiGLU ({@code Tasks.swiglu}, single-precision σ) against
      * the core's kernels: heads of 32 and 64 columns (one and two chunks a row), grouped-query, 2 sequences of 7
-     * (causal rows of every length up to 7), each with its output transposed as the o projection reads it. The gradients
-     * start from values already there, which both add to.
+     * (causal rows of every length up to 7), each with its output transposed as the o projection reads it. The device's
+     * gradients overwrite what their arrays held. SwiGLU's backward is fused with the down projection's
+     * input gradient (rows in two blocks, the second partial; columns in three, the last overlapping).
      */
     @Test
     void deviceAttentionAndSwiGluMatchTheCore() {
@@ -236,12 +237,12 @@ class TornadoBackendTest {
         int batch = 2, seq = 7, nh = 4, nkv = 2, f = 40, rows = batch * seq;
         for (int hd : new int[] {32, 64}) {
             float[] q = random(rng, rows * nh * hd, 2), k = random(rng, rows * nkv * hd, 2), v = random(rng, rows * nkv * hd, 2);
-            float[] dout = random(rng, q.length, 2), dq = random(rng, q.length, 2), dk = random(rng, k.length, 2),
-                    dv = random(rng, v.length, 2);
+            float[] dout = random(rng, q.length, 2), dq = new float[q.length], dk = new float[k.length], dv = new float[v.length];
             float[] out = new float[q.length], lse = new float[batch * nh * seq], delta = new float[lse.length];
             float[] devOut = new float[q.length], devOutT = new float[q.length], devLse = new float[lse.length],
                     devDelta = new float[lse.length];
-            float[] devDq = dq.clone(), devDk = dk.clone(), devDv = dv.clone();
+            // The core adds into its gradients (here zeros); the device's write theirs: they start from stale values.
+            float[] devDq = random(rng, q.length, 2), devDk = random(rng, k.length, 2), devDv = random(rng, v.length, 2);
             org.lomo4j.kernels.Attention.forward(out, lse, q, k, v, batch, seq, nh, nkv, hd);
             org.lomo4j.kernels.Attention.backward(dq, dk, dv, delta, dout, out, lse, q, k, v, batch, seq, nh, nkv, hd);
             int chunks = hd / VectorAttention.CHUNK;
@@ -265,15 +266,25 @@ class TornadoBackendTest {
             assertClose("dk" + head, dk, devDk, 1e-5);
             assertClose("dv" + head, dv, devDv, 1e-5);
         }
-        float[] gate = random(rng, rows * f, 2), up = random(rng, rows * f, 2), dh = random(rng, rows * f, 2);
-        float[] dgate = random(rng, rows * f, 2), dup = random(rng, rows * f, 2), h = new float[rows * f];
-        float[] devH = new float[h.length], devHT = new float[h.length], devDgate = dgate.clone(), devDup = dup.clone();
+        // SwiGLU forward; its backward fused with the down projection's input gradient, dh = dy · W (W: c × f at offset 3).
+        int c = 24;
+        float[] gate = random(rng, rows * f, 2), up = random(rng, rows * f, 2), dy = random(rng, rows * c, 2);
+        float[] params = random(rng, 3 + c * f, 1), dh = new float[rows * f], dgate = new float[rows * f], dup = new float[rows * f];
+        float[] h = new float[rows * f], devH = new float[h.length], devHT = new float[h.length], devDgate = new float[h.length],
+                devDup = new float[h.length];
+        int[] at = {3};
         org.lomo4j.kernels.SwiGlu.forward(h, gate, up, rows, f);
+        for (int t = 0; t < rows; t++) org.lomo4j.kernels.Matmul.inputGradRow(dh, dy, params, 3, f, c, t);
         org.lomo4j.kernels.SwiGlu.backward(dgate, dup, dh, gate, up, rows, f);
-        runOnce(new TaskGraph("swiglu").transferToDevice(DataTransferMode.FIRST_EXECUTION, gate, up, dh, devH, devHT, devDgate, devDup)
+        TaskGraph swiglu = new TaskGraph("swiglu")
+                .transferToDevice(DataTransferMode.FIRST_EXECUTION, gate, up, dy, params, at, devH, devHT, devDgate, devDup)
                 .task("forward", Tasks::swiglu, devH, devHT, gate, up, 1, f, rows)
-                .task("backward", Tasks::swigluBackward, devDgate, devDup, dh, gate, up, f, rows)
-                .transferToHost(DataTransferMode.EVERY_EXECUTION, devH, devHT, devDgate, devDup));
+                .task("backward", Tasks::swigluInputGrad, new uk.ac.manchester.tornado.api.KernelContext(), devDgate, devDup, dy, gate, up,
+                        params, at, 0, f, c, rows)
+                .transferToHost(DataTransferMode.EVERY_EXECUTION, devH, devHT, devDgate, devDup);
+        var blocks = new uk.ac.manchester.tornado.api.WorkerGrid2D(Math.ceilDiv(f, Tasks.LANES), Math.ceilDiv(rows, Tasks.ROWS));
+        blocks.setLocalWork(1, 1, 1);
+        runOnce(swiglu, new uk.ac.manchester.tornado.api.GridScheduler("swiglu.backward", blocks));
         assertClose("swiglu", h, devH, 1e-5);
         assertTransposed("swiglu", devH, devHT, rows, f);
         assertClose("swiglu dgate", dgate, devDgate, 1e-5);
@@ -288,8 +299,15 @@ class TornadoBackendTest {
     }
 
     private static void runOnce(TaskGraph g) {
+        runOnce(g, null);
+    }
+
+    /** Runs g once, with grid (or TornadoVM's own launch shapes where null). */
+    private static void runOnce(TaskGraph g, uk.ac.manchester.tornado.api.GridScheduler grid) {
         try (TornadoExecutionPlan plan = new TornadoExecutionPlan(g.snapshot())) {
-            plan.withCompilerFlags(uk.ac.manchester.tornado.api.enums.TornadoVMBackendType.OPENCL, Graphs.OPENCL_FLAGS).execute();
+            plan.withCompilerFlags(uk.ac.manchester.tornado.api.enums.TornadoVMBackendType.OPENCL, Graphs.OPENCL_FLAGS);
+            if (grid != null) plan.withGridScheduler(grid);
+            plan.execute();
         } catch (Exception e) {
             throw new IllegalStateException(e);
         }
@@ -453,7 +471,7 @@ class TornadoBackendTest {
             System.out.print(profile.table(8));
             var kernels = profile.kernels().stream().collect(java.util.stream.Collectors.toMap(DeviceProfile.Kernel::name, k -> k));
             assertEquals(20L * cfg.numHiddenLayers(), kernels.get("block_fwd.qkv_proj").launches());
-            assertEquals(20L * cfg.numHiddenLayers(), kernels.get("block_bwd.down_dx").launches());
+            assertEquals(20L * cfg.numHiddenLayers(), kernels.get("block_bwd.down_swiglu_dx").launches());
             assertEquals(20L * cfg.numHiddenLayers(), kernels.get("block_bwd.down_lomo").launches());
             assertEquals(20L * cfg.numHiddenLayers(), kernels.get("block_replay.down_lomo").launches());
             assertTrue(profile.kernelNanos() > 0 && kernels.get("block_bwd.down_lomo").nanos() > 0, profile.table(3));
