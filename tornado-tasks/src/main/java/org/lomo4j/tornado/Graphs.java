@@ -307,10 +307,9 @@ final class Graphs {
      */
     List<TaskGraph> replay() {
         Graph head = new Graph(HEAD_REPLAY);
-        int n = d.n, c = cfg.hiddenSize(), f = cfg.intermediateSize(), nh = cfg.numAttentionHeads(), hd = cfg.headDim(),
-                qd = nh * hd, kvd = cfg.kvDim();
+        int c = cfg.hiddenSize(), f = cfg.intermediateSize(), qd = cfg.numAttentionHeads() * cfg.headDim();
         if (!layout.tied()) matmulLomo(head, "lm_head", d.lnf, c, new Term(d.dlogits, Tasks.HEAD, cfg.vocabSize()));
-        head.task("final_norm_lomo", Tasks::keptNormLomo, params, d.kept, d.hp, d.at, Tasks.FINAL_NORM, c).threads(c);
+        head.task("final_norm_lomo", Tasks::keptNormLomo, params, d.kept, d.hp, d.at, Tasks.FINAL_NORM, Tasks.FINAL_NORM, c, c).threads(c);
         Graph block = new Graph(BLOCK_REPLAY);
         DeviceBuffers.Block a = d.layer;
         boolean biases = layout.blocks().get(0).bq() != null;
@@ -320,10 +319,9 @@ final class Graphs {
         restore(block);
         matmulLomo(block, "down", a.h, f, new Term(a.res1, Tasks.DOWN, c));
         matmulLomo(block, "gate_up", a.ln2, c, new Term(a.gate, Tasks.GATE, f), new Term(a.up, Tasks.UP, f));
-        block.task("post_attention_norm_lomo", Tasks::keptNormLomo, params, d.kept, d.hp, d.at, Tasks.POST_NORM, c).threads(c);
         matmulLomo(block, "o", a.att, qd, new Term(a.x, Tasks.O, c));
         weightUpdates(block, a.q, a.k, a.v, a.ln1, biases);
-        block.task("input_norm_lomo", Tasks::keptNormLomo, params, d.kept, d.hp, d.at, Tasks.INPUT_NORM, c).threads(c);
+        block.task("norms_lomo", Tasks::keptNormLomo, params, d.kept, d.hp, d.at, Tasks.POST_NORM, Tasks.INPUT_NORM, c, 2 * c).threads(2 * c);
         writeBackLayer(block);
         return List.of(head.close(), block.close());
     }
@@ -374,11 +372,14 @@ final class Graphs {
         matmul(g, "down_proj", x, a.res1, a.h, Tasks.DOWN, f, c, n);  // the block's output h · Wdownᵀ + res1
     }
 
-    /** A block's backward (or replay) opens with its saved activations back in the working set (Tasks.restoreBlock). */
+    /**
+     * A block's backward (or replay) opens with its saved activations back in the working set; the norm pass's also keeps
+     * the block's output gradient, down's dy, for the replay (Tasks.restoreBlock).
+     */
     private void restore(Graph g) {
         DeviceBuffers.Block a = d.layer;
         g.task("restore", Tasks::restoreBlock, d.store, d.at, d.widths, a.x, a.ln1, a.rstd1, a.q, a.k, a.v, a.lse, a.att, a.res1, a.ln2,
-                a.rstd2, a.gate, a.up, a.h, d.n).threads(d.n);
+                a.rstd2, a.gate, a.up, a.h, d.dres, d.control, d.n).threads(d.n);
     }
 
     /** The final norm and the logits; training adds the softmax in place and the per-position losses. */
@@ -423,8 +424,6 @@ final class Graphs {
                 f, c, n);
         vectors(g, "down_swiglu_dx", f, n);
         matmulLomo(g, "down", a.h, f, new Term(d.dres, Tasks.DOWN, c));
-        if (clipping) g.task("keep_mlp_gradients", Tasks::keepMlpGradients, d.store, d.at, d.control, d.dres, d.dgate, d.dup, c, qd,
-                kvd, nh, f, n).threads(n);
         inputGrad(g, "gate_up", d.dln, c, new Term(d.dgate, Tasks.GATE, f), new Term(d.dup, Tasks.UP, f));
         matmulLomo(g, "gate_up", a.ln2, c, new Term(d.dgate, Tasks.GATE, f), new Term(d.dup, Tasks.UP, f));
         norm(g, "post_attention_norm", Tasks.POST_NORM, d.dres, true, d.dln, a.res1, a.rstd2);
@@ -445,8 +444,8 @@ final class Graphs {
                     nh, nkv, hd, keys).threads(keys);
         }
         g.task("rope_bwd", Tasks::ropeBackward, d.dq, d.dk, d.ropeCos, d.ropeSin, t, nh, nkv, hd, n * (nh + nkv)).threads(n * (nh + nkv));
-        if (clipping) g.task("keep_attention_gradients", Tasks::keepAttentionGradients, d.store, d.at, d.control, d.dres, d.dq, d.dk,
-                d.dv, c, qd, kvd, n).threads(n);
+        if (clipping) g.task("keep_gradients", Tasks::keepGradients, d.store, d.at, d.widths, d.control, d.dres, d.dgate, d.dup, d.dq, d.dk,
+                d.dv, n).threads(n);
         inputGrad(g, "qkv", d.dln, c, new Term(d.dq, Tasks.Q, qd), new Term(d.dk, Tasks.K, kvd), new Term(d.dv, Tasks.V, kvd));
         weightUpdates(g, d.dq, d.dk, d.dv, a.ln1, biases);
         norm(g, "input_norm", Tasks.INPUT_NORM, d.dres, true, d.dln, a.x, a.rstd1);
@@ -809,6 +808,13 @@ final class Graphs {
                 A a, B b, C c, D dd, E e, F f, G gg, H h, I i, J j, K kk, L ll, M m, N nn, O o, P p, Q q, R r) {
             use(a, b, c, dd, e, f, gg, h, i, j, kk, ll, m, nn, o, p, q, r);
             return add(id, tg -> tg.task(id, k, a, b, c, dd, e, f, gg, h, i, j, kk, ll, m, nn, o, p, q, r));
+        }
+
+        <A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P, Q, R, S, T> Graph task(String id,
+                TornadoFunctions.Task20<A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P, Q, R, S, T> k,
+                A a, B b, C c, D dd, E e, F f, G gg, H h, I i, J j, K kk, L ll, M m, N nn, O o, P p, Q q, R r, S ss, T tt) {
+            use(a, b, c, dd, e, f, gg, h, i, j, kk, ll, m, nn, o, p, q, r, ss, tt);
+            return add(id, tg -> tg.task(id, k, a, b, c, dd, e, f, gg, h, i, j, kk, ll, m, nn, o, p, q, r, ss, tt));
         }
 
         /** Declares the transfers (see the class comment), then the tasks, then what stays or comes back. */

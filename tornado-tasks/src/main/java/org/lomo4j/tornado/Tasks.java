@@ -411,10 +411,11 @@ final class Tasks {
     /**
      * Backward (and the replay), first in a block: what {@link #saveBlock} saved comes back, x at least. The gradients
      * the block's backward computes are written by their first writers, not added into, so none needs zeroing here.
+     * The norm pass's also keeps dres, the block's output gradient (down's dy), in res1's slot for the replay.
      */
     static void restoreBlock(float[] store, int[] at, int[] widths, float[] x, float[] ln1, float[] rstd1, float[] q, float[] k, float[] v,
                              float[] lse, float[] att, float[] res1, float[] ln2, float[] rstd2, float[] gate, float[] up, float[] h,
-                             int n) {
+                             float[] dres, float[] control, int n) {
         for (@Parallel int t = 0; t < n; t++) {
             int c = widths[W_C], qd = widths[W_QD], kvd = widths[W_KVD], f = widths[W_F];
             int s = Stash.restore(store, at[STORE], x, c, t, n);  // always: the forward left it in the stream only
@@ -433,6 +434,7 @@ final class Tasks {
                 s = Stash.restore(store, s, up, f, t, n);
                 Stash.restore(store, s, h, f, t, n);
             }
+            if (control[MODE] == NORM_PASS) Stash.save(store, at[STORE] + n * Stash.attentionWidth(c, qd, kvd, widths[W_HEADS]), dres, c, t, n);
         }
     }
 
@@ -710,42 +712,36 @@ final class Tasks {
     // ---- the replay: clipping's updating pass from what the norm pass kept ----
 
     /**
-     * Norm pass, once the MLP's output gradients are final: down's dy (the residual gradient as it enters the
-     * block), gate's and up's, over the saved activations the replay no longer needs (res1, gate, up).
+     * Norm pass, once the block's output gradients are final (after RoPE's backward): o's dy (the residual gradient
+     * there), gate's, up's, and dq, dk, dv, over the saved activations the replay no longer needs (x; gate, up; q, k, v).
+     * Down's dy, the residual gradient as it entered the block, was kept by {@link #restoreBlock}.
      */
-    static void keepMlpGradients(float[] store, int[] at, float[] control, float[] dres, float[] dgate, float[] dup, int c, int qd,
-                                 int kvd, int heads, int f, int n) {
+    static void keepGradients(float[] store, int[] at, int[] widths, float[] control, float[] dres, float[] dgate, float[] dup,
+                              float[] dq, float[] dk, float[] dv, int n) {
         for (@Parallel int t = 0; t < n; t++) {
             if (control[MODE] == NORM_PASS) {
-                int s = at[STORE] + n * Stash.attentionWidth(c, qd, kvd, heads);
+                int c = widths[W_C], qd = widths[W_QD], kvd = widths[W_KVD], f = widths[W_F];
+                int s = at[STORE];
                 Stash.save(store, s, dres, c, t, n);
-                s = Stash.save(store, Stash.afterNormedInput(s, c, n), dgate, f, t, n);
+                s = Stash.save(store, Stash.afterNormedInput(s, c, n), dq, qd, t, n);
+                s = Stash.save(store, s, dk, kvd, t, n);
+                Stash.save(store, s, dv, kvd, t, n);
+                s = Stash.afterNormedInput(at[STORE] + n * Stash.attentionWidth(c, qd, kvd, widths[W_HEADS]), c, n);
+                s = Stash.save(store, s, dgate, f, t, n);
                 Stash.save(store, s, dup, f, t, n);
             }
         }
     }
 
     /**
-     * Norm pass, once the attention's output gradients are final (after RoPE's backward): o's dy (the residual
-     * gradient there), dq, dk, dv, over the saved x, q, k, v.
+     * Norms' updates from the gradients the norm pass kept: the norm {@code role}'s c weights, and with {@code items} = 2c
+     * also those of {@code role2} (a block's two norms in one task).
      */
-    static void keepAttentionGradients(float[] store, int[] at, float[] control, float[] dres, float[] dq, float[] dk, float[] dv,
-                                       int c, int qd, int kvd, int n) {
-        for (@Parallel int t = 0; t < n; t++) {
-            if (control[MODE] == NORM_PASS) {
-                int s = at[STORE];
-                Stash.save(store, s, dres, c, t, n);
-                s = Stash.save(store, Stash.afterNormedInput(s, c, n), dq, qd, t, n);
-                s = Stash.save(store, s, dk, kvd, t, n);
-                Stash.save(store, s, dv, kvd, t, n);
-            }
-        }
-    }
-
-    /** A norm's update from the gradient the norm pass kept. */
-    static void keptNormLomo(float[] params, float[] kept, float[] hp, int[] at, int role, int c) {
-        for (@Parallel int i = 0; i < c; i++) {
-            Update.sgdElement(params, at[role] + i, kept[at[KEPT + role] + i], hp);
+    static void keptNormLomo(float[] params, float[] kept, float[] hp, int[] at, int role, int role2, int c, int items) {
+        for (@Parallel int j = 0; j < items; j++) {
+            int r = j < c ? role : role2;
+            int i = j < c ? j : j - c;
+            Update.sgdElement(params, at[r] + i, kept[at[KEPT + r] + i], hp);
         }
     }
 
