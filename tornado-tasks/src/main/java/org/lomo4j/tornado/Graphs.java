@@ -31,7 +31,8 @@ import java.util.function.IntFunction;
  * for generation {@code embed_dec}, {@code block_dec}, {@code head_dec}. A block's graph is built and compiled
  * once and run for every layer, the host pointing {@code at} to that layer's weights before each run
  * ({@link #selectLayer}); the block works on one set of activations, saved to the layer's region of the store
- * at the end of its forward and restored at the start of its backward. Each graph's tasks are the JVM
+ * before its down projection and restored at the start of its backward (one task each; a step's top layer keeps its
+ * own in place when its backward follows at once, {@link #throughLayers}). Each graph's tasks are the JVM
  * backend's steps in the same order ({@code LlamaModel.blockForward} / {@code blockBackward}), so the two can
  * be read side by side. With a working copy ({@link DeviceWeights}: bf16 weights, or fp32 in segments) each block
  * graph begins by filling it with its layer and an updating one ends by writing it back; {@code embed_fwd} fills
@@ -50,7 +51,7 @@ import java.util.function.IntFunction;
  * <p>Launch sizes: every task runs in work-groups of {@link #groupWidth} × 1 threads, and {@link Graph#close} refuses a
  * task without its shape. The matrix kernels take a {@code WorkerGrid2D}: the forward, the input gradients and the
  * fused updates of the matrices and the embedding in vector blocks of LANES columns × ROWS rows a thread
- * ({@link #vectors}), decode's forward in register blocks of BLOCK outputs ({@link #blocks}). The other tasks take a
+ * ({@link #vectors}), decode's forward in register blocks of BLOCK tokens ({@link #launch}). The other tasks take a
  * {@code WorkerGrid1D} over their {@code @Parallel} loop's count ({@link #threads}): one thread per (batch, head,
  * query row) for attention (per head chunk in {@link VectorAttention}), per row or element elsewhere.
  */
@@ -321,7 +322,8 @@ final class Graphs {
         matmulLomo(block, "gate_up", a.ln2, c, new Term(a.gate, Tasks.GATE, f), new Term(a.up, Tasks.UP, f));
         matmulLomo(block, "o", a.att, qd, new Term(a.x, Tasks.O, c));
         weightUpdates(block, a.q, a.k, a.v, a.ln1, biases);
-        block.task("norms_lomo", Tasks::keptNormLomo, params, d.kept, d.hp, d.at, Tasks.POST_NORM, Tasks.INPUT_NORM, c, 2 * c).threads(2 * c);
+        block.task("norms_lomo", Tasks::keptNormLomo, params, d.kept, d.hp, d.at, Tasks.POST_NORM, Tasks.INPUT_NORM, c, 2 * c)
+                .threads(2 * c);
         writeBackLayer(block);
         return List.of(head.close(), block.close());
     }

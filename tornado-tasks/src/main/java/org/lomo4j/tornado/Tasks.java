@@ -63,7 +63,7 @@ final class Tasks {
      */
     static final int HALVES = KEPT + ROLES, LAYER_PART = 0, PARTS = 4;
     /**
-     * {@code at[STASHED]}: 1 where the layer's activations go to the store after its forward and come back before its
+     * {@code at[STASHED]}: 1 where the layer's activations go to the store in its forward and come back before its
      * backward; 0 where they stay in the working set between the two (the top layer, whose backward follows its forward
      * unless a clipped step's replay will need the store).
      */
@@ -434,7 +434,9 @@ final class Tasks {
                 s = Stash.restore(store, s, up, f, t, n);
                 Stash.restore(store, s, h, f, t, n);
             }
-            if (control[MODE] == NORM_PASS) Stash.save(store, at[STORE] + n * Stash.attentionWidth(c, qd, kvd, widths[W_HEADS]), dres, c, t, n);
+            if (control[MODE] == NORM_PASS) {  // into res1's slot, the MLP half's first
+                Stash.save(store, at[STORE] + n * Stash.attentionWidth(c, qd, kvd, widths[W_HEADS]), dres, c, t, n);
+            }
         }
     }
 
