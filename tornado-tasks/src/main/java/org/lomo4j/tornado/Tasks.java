@@ -17,7 +17,7 @@ import uk.ac.manchester.tornado.api.types.vectors.Float8;
  * The device tasks: most are a {@code @Parallel} loop over one of the core kernels' per-item bodies, which
  * TornadoVM inlines into the kernel it compiles, so the device runs the very code the JVM backend runs and
  * the gradient checks test. The matrix kernels ({@link #matmulTransposed}, {@link #matmul}, {@link #matmulInputGrad},
- * {@link #matmulLomo}) and the embedding's update are the device's own, shaped for its threads and held in OpenCL vectors
+ * {@link #swigluInputGrad}, {@link #matmulLomo}) and the embedding's update are the device's own, shaped for its threads and held in OpenCL vectors
  * where they can be ({@link #LANES}); each output sums over its index in order, as the core's element forms do, and
  * {@code TornadoBackendTest} holds them to the JVM backend's results.
  *
@@ -25,7 +25,8 @@ import uk.ac.manchester.tornado.api.types.vectors.Float8;
  * between two runs of one compiled kernel travels in a small array instead: where a layer's weights and
  * saved activations lie ({@code at}, one layer at a time, see {@link #AT_SIZE}), the hyper-parameters
  * ({@code hp}) and the pass and loss scale ({@code control}). Shapes stay scalars: they are the same for every
- * layer, which is what lets one compiled block serve them all.
+ * layer, which is what lets one compiled block serve them all (the save and restore tasks take theirs in an array,
+ * {@link #WIDTHS}, only to stay within TornadoVM's 20 arguments a task).
  */
 final class Tasks {
     private Tasks() {}
