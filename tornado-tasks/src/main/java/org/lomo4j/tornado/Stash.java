@@ -39,6 +39,11 @@ final class Stash {
         return s + n * (2 * c + 1);
     }
 
+    /** Where the MLP half of the layer region starting at {@code s} starts: after the attention half's N rows. */
+    static int mlpHalf(int s, int c, int qd, int kvd, int heads, int n) {
+        return s + n * attentionWidth(c, qd, kvd, heads);
+    }
+
     /** Floats per token of the attention half: x, ln1, rstd1, q, k, v, the heads' log-sum-exps, att. */
     static int attentionWidth(int c, int qd, int kvd, int heads) {
         return 2 * c + 1 + qd + 2 * kvd + heads + qd;

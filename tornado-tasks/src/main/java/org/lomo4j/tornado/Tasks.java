@@ -436,7 +436,7 @@ final class Tasks {
                 Stash.restore(store, s, h, f, t, n);
             }
             if (control[MODE] == NORM_PASS) {  // into res1's slot, the MLP half's first
-                Stash.save(store, at[STORE] + n * Stash.attentionWidth(c, qd, kvd, widths[W_HEADS]), dres, c, t, n);
+                Stash.save(store, Stash.mlpHalf(at[STORE], c, qd, kvd, widths[W_HEADS], n), dres, c, t, n);
             }
         }
     }
@@ -729,7 +729,7 @@ final class Tasks {
                 s = Stash.save(store, Stash.afterNormedInput(s, c, n), dq, qd, t, n);
                 s = Stash.save(store, s, dk, kvd, t, n);
                 Stash.save(store, s, dv, kvd, t, n);
-                s = Stash.afterNormedInput(at[STORE] + n * Stash.attentionWidth(c, qd, kvd, widths[W_HEADS]), c, n);
+                s = Stash.afterNormedInput(Stash.mlpHalf(at[STORE], c, qd, kvd, widths[W_HEADS], n), c, n);
                 s = Stash.save(store, s, dgate, f, t, n);
                 Stash.save(store, s, dup, f, t, n);
             }
